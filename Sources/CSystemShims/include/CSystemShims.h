@@ -1,0 +1,30 @@
+#ifndef NEUROMOD_CSYSTEMSHIMS_H
+#define NEUROMOD_CSYSTEMSHIMS_H
+#ifdef __linux__
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#endif
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <errno.h>
+#include <signal.h>
+
+/// Sets O_NONBLOCK on a descriptor; returns 0 or -1 (errno set).
+int nm_set_nonblocking(int fd);
+/// Returns errno (a macro in glibc, awkward from Swift).
+int nm_errno(void);
+/// Accepts with SOCK_NONBLOCK|SOCK_CLOEXEC; returns the fd or -1.
+int nm_accept(int listener);
+#endif
+
+#ifdef __linux__
+static const unsigned int NM_EPOLLIN = EPOLLIN;
+static const unsigned int NM_EPOLLOUT = EPOLLOUT;
+static const unsigned int NM_EPOLLERR = EPOLLERR;
+static const unsigned int NM_EPOLLHUP = EPOLLHUP;
+static const unsigned int NM_EPOLLRDHUP = EPOLLRDHUP;
+#endif
+static const int NM_MSG_NOSIGNAL = MSG_NOSIGNAL;

@@ -1,0 +1,29 @@
+/// Size limits the parser enforces; each breach maps to its own status code.
+public struct HTTPLimits: Sendable {
+    /// Longest request line in bytes (414 beyond).
+    public var maxRequestLineBytes: Int = 8 * 1024
+    /// Largest header section in bytes, all fields together (431 beyond).
+    public var maxHeaderBytes: Int = 32 * 1024
+    /// Most header fields (431 beyond).
+    public var maxHeaderCount: Int = 100
+    /// Largest request body in bytes, however framed (413 beyond, refused before reading it).
+    public var maxBodyBytes: Int = 1 << 20
+
+    public init(maxRequestLineBytes: Int = 8 * 1024, maxHeaderBytes: Int = 32 * 1024,
+                maxHeaderCount: Int = 100, maxBodyBytes: Int = 1 << 20) {
+        self.maxRequestLineBytes = maxRequestLineBytes
+        self.maxHeaderBytes = maxHeaderBytes
+        self.maxHeaderCount = maxHeaderCount
+        self.maxBodyBytes = maxBodyBytes
+    }
+}
+
+/// Why a request could not be parsed; `status` is the response to send before closing.
+public struct HTTPParseError: Error, Sendable, Equatable {
+    public var status: Int
+    public var message: String
+    public init(_ status: Int, _ message: String) {
+        self.status = status
+        self.message = message
+    }
+}
