@@ -24,11 +24,6 @@ public struct ServerConfiguration: Sendable {
     public init() {}
 }
 
-/// Answers requests; called on handler threads, never on the event loop.
-public protocol HTTPResponder: Sendable {
-    func respond(to request: HTTPRequest) -> HTTPResponse
-}
-
 /// Errors from setting up the listening socket.
 public struct ServerError: Error, CustomStringConvertible, Sendable {
     public var description: String

@@ -1,0 +1,72 @@
+import Foundation
+import HTTP
+import Storage
+import Engine
+
+/// An error answered as `{"error":{"code","message","details"}}` with its HTTP status.
+public struct APIError: Error, Sendable {
+    public var status: Int
+    public var code: String
+    public var message: String
+    public var field: String?
+    public var headers: [(String, String)] = []
+
+    public init(_ status: Int, _ code: String, _ message: String, field: String? = nil) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+    }
+
+    public static func invalid(_ field: String, _ message: String) -> APIError {
+        APIError(400, "invalid_argument", "\(field): \(message)", field: field)
+    }
+
+    public static func notFound(_ what: String) -> APIError {
+        APIError(404, "not_found", "\(what) not found")
+    }
+
+    /// Maps errors of the lower layers to statuses; anything unknown is a 500 without internals.
+    public static func from(_ error: Error) -> APIError {
+        switch error {
+        case let e as APIError: return e
+        case let e as SpecError: return .invalid(e.field, e.message)
+        case StoreError.notFound(let what): return .notFound(what)
+        case StoreError.idempotencyMismatch:
+            return APIError(422, "idempotency_key_reused", "this Idempotency-Key was already used with a different request")
+        case StoreError.invalidState(let state):
+            return APIError(409, "invalid_state", "the run is already \(state.rawValue)")
+        case let e as DatabaseError where e.isDiskFull:
+            return APIError(507, "insufficient_storage", "the database disk is full")
+        case let e as DatabaseError where e.isBusy:
+            var err = APIError(503, "unavailable", "the database is busy; retry shortly")
+            err.headers = [("Retry-After", "1")]
+            return err
+        default:
+            return APIError(500, "internal", "internal error")
+        }
+    }
+
+    var response: HTTPResponse {
+        var error: [String: JSONValue] = ["code": .string(code), "message": .string(message)]
+        if let field { error["details"] = .object(["field": .string(field)]) }
+        var r = JSONResponse.make(status, JSONValue.object(["error": .object(error)]))
+        for (k, v) in headers { r.headers.set(k, v) }
+        return r
+    }
+}
+
+enum JSONResponse {
+    static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return e
+    }()
+
+    static func make<T: Encodable>(_ status: Int, _ value: T) -> HTTPResponse {
+        var h = HTTPHeaders()
+        h.set("Content-Type", "application/json")
+        let body = (try? encoder.encode(value)) ?? Data("{}".utf8)
+        return HTTPResponse(status: status, headers: h, body: body)
+    }
+}

@@ -1,0 +1,33 @@
+/// A fixed-size, heap-allocated, zero-initialised float array with reference semantics: no
+/// copy-on-write and no bounds checks in hot loops.
+public final class FloatBuffer: @unchecked Sendable {
+    public let count: Int
+    public let pointer: UnsafeMutablePointer<Float>
+
+    public init(count: Int) {
+        self.count = count
+        pointer = .allocate(capacity: max(count, 1))
+        pointer.initialize(repeating: 0, count: max(count, 1))
+    }
+
+    public convenience init(_ values: [Float]) {
+        self.init(count: values.count)
+        values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: values.count) }
+    }
+
+    deinit { pointer.deallocate() }
+
+    public var array: [Float] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
+
+    public func fill(_ v: Float) { pointer.update(repeating: v, count: count) }
+
+    public func copy(from other: FloatBuffer) {
+        precondition(other.count == count)
+        pointer.update(from: other.pointer, count: count)
+    }
+
+    public subscript(i: Int) -> Float {
+        get { pointer[i] }
+        set { pointer[i] = newValue }
+    }
+}

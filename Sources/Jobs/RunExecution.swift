@@ -1,0 +1,99 @@
+import Foundation
+import Engine
+import Storage
+
+/// Drives one leased run: builds the trainer, resumes from the last checkpoint, streams metrics
+/// and checkpoints into the store, honours cancel and shutdown.
+final class RunExecution: TrainingObserver {
+    enum StopReason { case canceled, shutdown }
+
+    let run: RunRecord
+    let store: Store
+    let files: CheckpointFiles
+    let owner: String
+    let leaseSeconds: Double
+    let shouldShutdown: () -> Bool
+    let isCanceledLocally: () -> Bool
+
+    private var pending: [MetricPoint] = []
+    private var lastFlush = Date()
+    private var lastHeartbeat = Date()
+    private var cancelRequested = false
+    private(set) var stopReason: StopReason?
+    private(set) var lastCheckpointStep = -1
+
+    init(run: RunRecord, store: Store, files: CheckpointFiles, owner: String, leaseSeconds: Double,
+         shouldShutdown: @escaping () -> Bool, isCanceledLocally: @escaping () -> Bool) {
+        self.run = run
+        self.store = store
+        self.files = files
+        self.owner = owner
+        self.leaseSeconds = leaseSeconds
+        self.shouldShutdown = shouldShutdown
+        self.isCanceledLocally = isCanceledLocally
+    }
+
+    /// Restores the trainer from the newest readable checkpoint and drops metric points recorded
+    /// after it (they will be produced again). Returns the step resumed from.
+    func resume(_ trainer: Trainer) throws -> Int {
+        var resumedStep = 0
+        for record in try store.checkpoints(runID: run.id).reversed() {
+            if let data = try? files.read(relative: record.file), SHA256.hex(data) == record.sha256,
+               (try? trainer.restore(from: data)) != nil {
+                resumedStep = record.step
+                lastCheckpointStep = record.step
+                break
+            }
+        }
+        try store.deleteMetrics(runID: run.id, afterStep: resumedStep)
+        return resumedStep
+    }
+
+    func flushMetrics() throws {
+        try store.appendMetrics(runID: run.id, pending)
+        pending.removeAll(keepingCapacity: true)
+        lastFlush = Date()
+    }
+
+    /// Writes a checkpoint for the trainer's current step (with the pending metrics, atomically).
+    func writeCheckpoint(_ trainer: Trainer) throws {
+        let id = Identifier.make("ckpt")
+        let relative = files.relativeName(runID: run.id, checkpointID: id)
+        let data = trainer.checkpoint(extraMetadata: ["run_id": run.id, "checkpoint_id": id, "attempt": String(run.attempt)])
+        try files.write(data, relative: relative)
+        let record = CheckpointRecord(id: id, runID: run.id, step: trainer.step, file: relative, size: data.count,
+                                      sha256: SHA256.hex(data), createdAt: Date().timeIntervalSince1970)
+        try store.recordCheckpoint(record, metrics: pending, completed: trainer.step)
+        pending.removeAll(keepingCapacity: true)
+        lastFlush = Date()
+        lastCheckpointStep = trainer.step
+    }
+
+    // MARK: TrainingObserver
+
+    func trainer(_ trainer: Trainer, emitted metrics: [MetricSample]) {
+        let now = Date().timeIntervalSince1970
+        pending.append(contentsOf: metrics.map { MetricPoint(key: $0.key, step: $0.step, value: $0.value, time: now) })
+        if pending.count >= 500 || Date().timeIntervalSince(lastFlush) > 0.5 {
+            try? flushMetrics()  // a failed flush keeps the points for the next try
+        }
+    }
+
+    func trainerReachedCheckpoint(_ trainer: Trainer) throws {
+        try writeCheckpoint(trainer)
+    }
+
+    func trainerShouldStop(_ trainer: Trainer) -> Bool {
+        if shouldShutdown() { stopReason = .shutdown; return true }
+        if cancelRequested || isCanceledLocally() { stopReason = .canceled; return true }
+        if Date().timeIntervalSince(lastHeartbeat) > 1 {
+            lastHeartbeat = Date()
+            if let canceled = try? store.heartbeat(runID: run.id, owner: owner, leaseSeconds: leaseSeconds,
+                                                    completed: trainer.step, total: trainer.totalSteps) {
+                cancelRequested = canceled
+            }
+            if cancelRequested { stopReason = .canceled; return true }
+        }
+        return false
+    }
+}

@@ -1,0 +1,52 @@
+import Foundation
+
+/// One writer connection (serialised) and a few reader connections, over one WAL database.
+public final class DatabasePool: @unchecked Sendable {
+    private let writer: Database
+    private let writerLock = NSLock()
+    private var readers: [Database]
+    private let readerCondition = NSCondition()
+    public let path: String
+
+    /// Opens the pool; run ``Migrator`` on it before use.
+    public init(path: String, readers readerCount: Int = 4) throws {
+        self.path = path
+        writer = try Database(path: path)
+        readers = []
+        for _ in 0..<max(1, readerCount) {
+            readers.append(try Database(path: path))
+        }
+    }
+
+    /// Runs `body` on the writer connection inside a `BEGIN IMMEDIATE` transaction.
+    @discardableResult
+    public func write<T>(_ body: (Database) throws -> T) throws -> T {
+        writerLock.lock()
+        defer { writerLock.unlock() }
+        return try writer.transaction { try body(writer) }
+    }
+
+    /// Runs `body` on the writer connection outside any transaction (PRAGMAs, migrations).
+    public func withWriter<T>(_ body: (Database) throws -> T) throws -> T {
+        writerLock.lock()
+        defer { writerLock.unlock() }
+        return try body(writer)
+    }
+
+    /// Runs `body` on a reader connection (a consistent snapshot for multi-statement reads).
+    public func read<T>(_ body: (Database) throws -> T) throws -> T {
+        readerCondition.lock()
+        while readers.isEmpty { readerCondition.wait() }
+        let db = readers.removeLast()
+        readerCondition.unlock()
+        defer {
+            readerCondition.lock()
+            readers.append(db)
+            readerCondition.signal()
+            readerCondition.unlock()
+        }
+        try db.execute("BEGIN")
+        defer { _ = try? db.execute("COMMIT") }
+        return try body(db)
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+
+/// Applies `migrations/NNNN_name.sql` in order, tracked by `PRAGMA user_version`.
+public struct Migrator: Sendable {
+    public struct Migration: Sendable {
+        public var version: Int
+        public var name: String
+        public var sql: String
+    }
+
+    public let migrations: [Migration]
+
+    /// Loads every `NNNN_*.sql` file of a folder; versions must be 1, 2, 3… without gaps.
+    public init(directory: URL) throws {
+        let names: [String]
+        do {
+            names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+        } catch {
+            throw StorageSetupError("cannot read migrations folder \(directory.path)")
+        }
+        var found: [Migration] = []
+        for name in names where name.hasSuffix(".sql") {
+            guard let version = Int(name.prefix { $0.isNumber }), version > 0 else {
+                throw StorageSetupError("migration file \(name) does not start with a version number")
+            }
+            let sql = try String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8)
+            found.append(Migration(version: version, name: name, sql: sql))
+        }
+        found.sort { $0.version < $1.version }
+        for (i, m) in found.enumerated() where m.version != i + 1 {
+            throw StorageSetupError("migrations must be numbered 1, 2, 3…; found \(m.name) at position \(i + 1)")
+        }
+        guard !found.isEmpty else { throw StorageSetupError("no migrations in \(directory.path)") }
+        migrations = found
+    }
+
+    /// The newest schema version the code knows.
+    public var latestVersion: Int { migrations.last?.version ?? 0 }
+
+    /// Brings the database up to ``latestVersion``; returns the versions applied. Refuses a
+    /// database whose version is newer than the code.
+    @discardableResult
+    public func migrate(_ pool: DatabasePool) throws -> [Int] {
+        try pool.withWriter { db in
+            let current = try db.execute("PRAGMA user_version").first?.int(0) ?? 0
+            if current > latestVersion {
+                throw StorageSetupError("database schema version \(current) is newer than this build (\(latestVersion)); upgrade neuromod")
+            }
+            var applied: [Int] = []
+            for m in migrations where m.version > current {
+                try db.execute("BEGIN IMMEDIATE")
+                do {
+                    try db.executeScript(m.sql)
+                    try db.execute("PRAGMA user_version = \(m.version)")
+                    try db.execute("COMMIT")
+                } catch {
+                    _ = try? db.execute("ROLLBACK")
+                    throw StorageSetupError("migration \(m.name) failed: \(error)")
+                }
+                applied.append(m.version)
+            }
+            return applied
+        }
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+
+/// The lifecycle state of a run.
+public enum RunState: String, Sendable, CaseIterable, Codable {
+    case queued, running, succeeded, failed, canceled
+
+    public var isTerminal: Bool { self == .succeeded || self == .failed || self == .canceled }
+}
+
+public struct ExperimentRecord: Sendable, Equatable {
+    public var seq: Int
+    public var id: String
+    public var name: String
+    public var description: String
+    public var createdAt: Double
+}
+
+public struct RunRecord: Sendable, Equatable {
+    public var seq: Int
+    public var id: String
+    public var experimentID: String
+    public var state: RunState
+    /// The normalised spec as JSON text.
+    public var spec: String
+    public var specHash: String
+    public var attempt: Int
+    public var progressCompleted: Int
+    public var progressTotal: Int
+    public var progressUnit: String
+    public var createdAt: Double
+    public var startedAt: Double?
+    public var finishedAt: Double?
+    public var updatedAt: Double
+    public var failureReason: String?
+    public var cancelRequested: Bool
+    public var leaseOwner: String?
+    public var leaseExpiresAt: Double?
+}
+
+public struct MetricPoint: Sendable, Equatable {
+    public var key: String
+    public var step: Int
+    public var value: Double
+    public var time: Double
+    public init(key: String, step: Int, value: Double, time: Double) {
+        self.key = key
+        self.step = step
+        self.value = value
+        self.time = time
+    }
+}
+
+/// What is known of one metric key of a run.
+public struct MetricKeySummary: Sendable, Equatable {
+    public var key: String
+    public var count: Int
+    public var lastStep: Int
+    public var lastValue: Double
+}
+
+public struct CheckpointRecord: Sendable, Equatable {
+    public var seq: Int
+    public var id: String
+    public var runID: String
+    public var step: Int
+    /// File name relative to the data folder's checkpoint directory; never from a request.
+    public var file: String
+    public var size: Int
+    public var sha256: String
+    public var createdAt: Double
+
+    public init(seq: Int = 0, id: String, runID: String, step: Int, file: String, size: Int, sha256: String, createdAt: Double) {
+        self.seq = seq
+        self.id = id
+        self.runID = runID
+        self.step = step
+        self.file = file
+        self.size = size
+        self.sha256 = sha256
+        self.createdAt = createdAt
+    }
+}
+
+/// A page of results and the cursor for the next one.
+public struct Page<T: Sendable>: Sendable {
+    public var items: [T]
+    /// The `seq` after which the next page starts, or nil on the last page.
+    public var nextAfter: Int?
+}
+
+/// Outcomes the store reports that are not database failures.
+public enum StoreError: Error, Equatable, Sendable {
+    case notFound(String)
+    /// The idempotency key was used before with a different request.
+    case idempotencyMismatch
+    /// The operation does not apply to a run in this state.
+    case invalidState(RunState)
+}
+
+/// Random identifiers like `run_3f9a…` (128 bits).
+public enum Identifier {
+    public static func make(_ prefix: String) -> String {
+        var g = SystemRandomNumberGenerator()
+        let hex = (0..<2).map { _ in String(g.next() as UInt64, radix: 16).leftPadded(16) }.joined()
+        return "\(prefix)_\(hex)"
+    }
+}
+
+extension String {
+    func leftPadded(_ n: Int) -> String {
+        count >= n ? self : String(repeating: "0", count: n - count) + self
+    }
+}

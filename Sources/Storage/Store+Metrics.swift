@@ -1,0 +1,46 @@
+import Foundation
+
+extension Store {
+    static func insertMetrics(_ db: Database, runID: String, _ points: [MetricPoint]) throws {
+        for p in points {
+            try db.execute("INSERT OR REPLACE INTO metric_points(run_id, key, step, value, time) VALUES (?, ?, ?, ?, ?)",
+                           runID, p.key, p.step, p.value, p.time)
+        }
+    }
+
+    /// Writes a batch of metric points in one transaction. A point with the same (key, step)
+    /// replaces the old one, so a resumed run never duplicates a point.
+    public func appendMetrics(runID: String, _ points: [MetricPoint]) throws {
+        guard !points.isEmpty else { return }
+        try pool.write { db in try Self.insertMetrics(db, runID: runID, points) }
+    }
+
+    /// Deletes the points recorded after `step` (work lost when a run resumes from a checkpoint).
+    public func deleteMetrics(runID: String, afterStep step: Int) throws {
+        try pool.write { db in
+            try db.execute("DELETE FROM metric_points WHERE run_id = ? AND step > ?", runID, step)
+        }
+    }
+
+    /// Every key of a run with its count and latest value.
+    public func metricKeys(runID: String) throws -> [MetricKeySummary] {
+        try pool.read { db in
+            try db.execute("""
+                SELECT m.key, COUNT(*), MAX(m.step),
+                       (SELECT value FROM metric_points l WHERE l.run_id = m.run_id AND l.key = m.key ORDER BY step DESC LIMIT 1)
+                FROM metric_points m WHERE m.run_id = ? GROUP BY m.key ORDER BY m.key
+                """, runID).map { MetricKeySummary(key: $0.string(0), count: $0.int(1), lastStep: $0.int(2), lastValue: $0.double(3)) }
+        }
+    }
+
+    /// One series in step order, from after `afterStep`, at most `limit` points (+1 tells if more follow).
+    public func metricSeries(runID: String, key: String, afterStep: Int?, limit: Int) throws -> (points: [MetricPoint], more: Bool) {
+        try pool.read { db in
+            let rows = try db.execute("""
+                SELECT step, value, time FROM metric_points WHERE run_id = ? AND key = ? AND step > ? ORDER BY step LIMIT ?
+                """, runID, key, afterStep ?? Int(Int64.min), limit + 1)
+            let points = rows.prefix(limit).map { MetricPoint(key: key, step: $0.int(0), value: $0.double(1), time: $0.double(2)) }
+            return (Array(points), rows.count > limit)
+        }
+    }
+}

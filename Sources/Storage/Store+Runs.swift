@@ -1,0 +1,156 @@
+import Foundation
+
+extension Store {
+    static let runColumns = """
+        seq, id, experiment_id, state, spec, spec_hash, attempt, progress_completed, progress_total, progress_unit, \
+        created_at, started_at, finished_at, updated_at, failure_reason, cancel_requested, lease_owner, lease_expires_at
+        """
+
+    static func run(_ r: Row) -> RunRecord {
+        RunRecord(seq: r.int(0), id: r.string(1), experimentID: r.string(2),
+                  state: RunState(rawValue: r.string(3)) ?? .failed, spec: r.string(4), specHash: r.string(5),
+                  attempt: r.int(6), progressCompleted: r.int(7), progressTotal: r.int(8), progressUnit: r.string(9),
+                  createdAt: r.double(10), startedAt: r.optionalDouble(11), finishedAt: r.optionalDouble(12),
+                  updatedAt: r.double(13), failureReason: r.optionalString(14), cancelRequested: r.int(15) != 0,
+                  leaseOwner: r.optionalString(16), leaseExpiresAt: r.optionalDouble(17))
+    }
+
+    private func fetchRun(_ db: Database, _ id: String) throws -> RunRecord? {
+        try db.execute("SELECT \(Self.runColumns) FROM runs WHERE id = ?", id).first.map(Self.run)
+    }
+
+    /// Queues a run of an experiment (or returns the run created earlier under the same key).
+    public func createRun(experimentID: String, spec: String, specHash: String, progressTotal: Int, progressUnit: String,
+                          idempotencyKey: String? = nil, requestHash: String = "") throws -> (RunRecord, created: Bool) {
+        try pool.write { db in
+            let scope = "runs:" + experimentID
+            if let existing = try idempotentResource(db, scope: scope, key: idempotencyKey, requestHash: requestHash),
+               let run = try fetchRun(db, existing) {
+                return (run, false)
+            }
+            guard try db.execute("SELECT 1 FROM experiments WHERE id = ?", experimentID).first != nil else {
+                throw StoreError.notFound("experiment \(experimentID)")
+            }
+            let id = Identifier.make("run")
+            let now = Store.now()
+            try db.execute("""
+                INSERT INTO runs(id, experiment_id, state, spec, spec_hash, progress_total, progress_unit, created_at, updated_at)
+                VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)
+                """, id, experimentID, spec, specHash, progressTotal, progressUnit, now, now)
+            try rememberIdempotency(db, scope: scope, key: idempotencyKey, requestHash: requestHash, resource: id)
+            return (try fetchRun(db, id)!, true)
+        }
+    }
+
+    public func run(id: String) throws -> RunRecord? {
+        try pool.read { db in try fetchRun(db, id) }
+    }
+
+    /// Lists runs in creation order, optionally of one experiment and/or in one state.
+    public func listRuns(experimentID: String? = nil, state: RunState? = nil, after: Int?, limit: Int) throws -> Page<RunRecord> {
+        try pool.read { db in
+            let rows = try db.execute("""
+                SELECT \(Self.runColumns) FROM runs
+                WHERE seq > ? AND (? IS NULL OR experiment_id = ?) AND (? IS NULL OR state = ?)
+                ORDER BY seq LIMIT ?
+                """, after ?? 0, experimentID, experimentID, state?.rawValue, state?.rawValue, limit + 1)
+            let items = rows.prefix(limit).map(Self.run)
+            return Page(items: Array(items), nextAfter: rows.count > limit ? items.last?.seq : nil)
+        }
+    }
+
+    /// Takes the oldest queued run for `owner`: state running, attempt + 1, a lease until `leaseSeconds` from now.
+    public func leaseNextRun(owner: String, leaseSeconds: Double) throws -> RunRecord? {
+        try pool.write { db in
+            guard let id = try db.execute("SELECT id FROM runs WHERE state = 'queued' ORDER BY seq LIMIT 1").first?.string(0) else {
+                return nil
+            }
+            let now = Store.now()
+            try db.execute("""
+                UPDATE runs SET state = 'running', attempt = attempt + 1, started_at = COALESCE(started_at, ?),
+                       updated_at = ?, lease_owner = ?, lease_expires_at = ?, failure_reason = NULL
+                WHERE id = ?
+                """, now, now, owner, now + leaseSeconds, id)
+            return try fetchRun(db, id)
+        }
+    }
+
+    /// Extends a lease and records progress; returns whether cancellation was requested.
+    @discardableResult
+    public func heartbeat(runID: String, owner: String, leaseSeconds: Double, completed: Int, total: Int) throws -> Bool {
+        try pool.write { db in
+            let now = Store.now()
+            try db.execute("""
+                UPDATE runs SET lease_expires_at = ?, updated_at = ?, progress_completed = ?, progress_total = ?
+                WHERE id = ? AND lease_owner = ? AND state = 'running'
+                """, now + leaseSeconds, now, completed, total, runID, owner)
+            return try db.execute("SELECT cancel_requested FROM runs WHERE id = ?", runID).first?.int(0) == 1
+        }
+    }
+
+    /// Ends a run held by `owner` in a terminal state.
+    public func finishRun(runID: String, owner: String, state: RunState, reason: String? = nil, completed: Int? = nil) throws {
+        precondition(state.isTerminal)
+        try pool.write { db in
+            let now = Store.now()
+            try db.execute("""
+                UPDATE runs SET state = ?, finished_at = ?, updated_at = ?, failure_reason = ?, lease_owner = NULL,
+                       lease_expires_at = NULL, progress_completed = COALESCE(?, progress_completed)
+                WHERE id = ? AND lease_owner = ? AND state = 'running'
+                """, state.rawValue, now, now, reason, completed, runID, owner)
+        }
+    }
+
+    /// Puts a run held by `owner` back in the queue (shutdown, or an infrastructure failure).
+    public func requeueRun(runID: String, owner: String, reason: String?) throws {
+        try pool.write { db in
+            try db.execute("""
+                UPDATE runs SET state = 'queued', updated_at = ?, lease_owner = NULL, lease_expires_at = NULL,
+                       failure_reason = ?
+                WHERE id = ? AND lease_owner = ? AND state = 'running'
+                """, Store.now(), reason, runID, owner)
+        }
+    }
+
+    /// Returns to the queue every running run whose lease is not held by `owner` or has expired
+    /// (a previous process died). Runs with a pending cancel become canceled instead.
+    @discardableResult
+    public func recoverOrphanedRuns(owner: String) throws -> Int {
+        try pool.write { db in
+            let now = Store.now()
+            try db.execute("""
+                UPDATE runs SET state = 'canceled', finished_at = ?, updated_at = ?, lease_owner = NULL, lease_expires_at = NULL
+                WHERE state = 'running' AND cancel_requested = 1 AND (lease_owner IS NOT ? OR lease_expires_at < ?)
+                """, now, now, owner, now)
+            try db.execute("""
+                UPDATE runs SET state = 'queued', updated_at = ?, lease_owner = NULL, lease_expires_at = NULL,
+                       failure_reason = 'interrupted: the worker holding this run stopped'
+                WHERE state = 'running' AND (lease_owner IS NOT ? OR lease_expires_at < ?)
+                """, now, owner, now)
+            return db.changes
+        }
+    }
+
+    /// Cancels a queued run at once, or flags a running one for its worker to stop.
+    public func requestCancel(runID: String) throws -> RunRecord {
+        try pool.write { db in
+            guard let run = try fetchRun(db, runID) else { throw StoreError.notFound("run \(runID)") }
+            let now = Store.now()
+            switch run.state {
+            case .queued:
+                try db.execute("""
+                    UPDATE runs SET state = 'canceled', cancel_requested = 1, finished_at = ?, updated_at = ? WHERE id = ?
+                    """, now, now, runID)
+            case .running:
+                try db.execute("UPDATE runs SET cancel_requested = 1, updated_at = ? WHERE id = ?", now, runID)
+            case .succeeded, .failed, .canceled:
+                throw StoreError.invalidState(run.state)
+            }
+            return try fetchRun(db, runID)!
+        }
+    }
+
+    public func countRuns(state: RunState) throws -> Int {
+        try pool.read { db in try db.execute("SELECT COUNT(*) FROM runs WHERE state = ?", state.rawValue)[0].int(0) }
+    }
+}

@@ -1,0 +1,109 @@
+import ArgumentParser
+import Foundation
+import API
+import Engine
+import HTTPServer
+import Jobs
+import Storage
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Start the HTTP service and the training workers.")
+
+    @Option(help: "Listen address (env NEUROMOD_HOST, default 127.0.0.1).") var host: String?
+    @Option(help: "Listen port; 0 picks a free one (env NEUROMOD_PORT, default 8080).") var port: Int?
+    @OptionGroup var storage: StorageOptions
+    @Option(help: "Training worker threads (env NEUROMOD_WORKERS, default: half the cores, at least 1).") var workers: Int?
+    @Option(name: .customLong("dataset-dir"), help: "Fashion-MNIST folder of gzip IDX files (env NEUROMOD_DATASET_DIR, default /usr/share/datasets/fashion-mnist).")
+    var datasetDir: String?
+    @Option(name: .customLong("handler-threads"), help: "HTTP handler threads (env NEUROMOD_HANDLER_THREADS, default 4).") var handlerThreads: Int?
+    @Option(name: .customLong("max-connections"), help: "Open connections before new ones get 503 (env NEUROMOD_MAX_CONNECTIONS, default 1024).") var maxConnections: Int?
+    @Option(name: .customLong("max-body-bytes"), help: "Largest request body (env NEUROMOD_MAX_BODY_BYTES, default 1048576).") var maxBodyBytes: Int?
+    @Option(name: .customLong("max-queued-runs"), help: "Queued runs before submissions get 429 (env NEUROMOD_MAX_QUEUED_RUNS, default 1000).") var maxQueuedRuns: Int?
+    @Option(name: .customLong("shutdown-grace"), help: "Seconds SIGTERM waits for in-flight requests (env NEUROMOD_SHUTDOWN_GRACE, default 8).") var shutdownGrace: Int?
+
+    func run() throws {
+        signal(SIGPIPE, SIG_IGN)
+        let dataDir = URL(fileURLWithPath: storage.resolvedDataDir).standardizedFileURL
+        try FileManager.default.createDirectory(at: dataDir, withIntermediateDirectories: true)
+        guard let migrationsURL = Resources.locate("migrations", env: "NEUROMOD_MIGRATIONS_DIR") else {
+            throw ConfigurationError("migrations folder not found (set NEUROMOD_MIGRATIONS_DIR)")
+        }
+        let store = try Store(path: dataDir.appendingPathComponent("neuromod.sqlite").path,
+                              migrations: try Migrator(directory: migrationsURL))
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        let workerCount = try Setting.int(workers, "NEUROMOD_WORKERS", max(1, cores / 2))
+        guard (1...64).contains(workerCount) else { throw ConfigurationError("--workers must be between 1 and 64") }
+        let datasets = DatasetLibrary(directory: Setting.string(datasetDir, "NEUROMOD_DATASET_DIR", DatasetLibrary.defaultFashionMNISTDirectory))
+        if !datasets.isAvailable("fashion-mnist") {
+            Log.info("warning: Fashion-MNIST not found in \(datasets.directory); runs will fail until it is installed")
+        }
+        let pool = WorkerPool(store: store, datasets: datasets, checkpointRoot: dataDir.appendingPathComponent("checkpoints"),
+                              workers: workerCount, log: { Log.info($0) })
+        var options = ServiceAPI.Options()
+        options.maxQueuedRuns = try Setting.int(maxQueuedRuns, "NEUROMOD_MAX_QUEUED_RUNS", 1000)
+        if let spec = Resources.locate("openapi.yaml", env: "NEUROMOD_OPENAPI"),
+           let text = try? String(contentsOf: spec, encoding: .utf8) {
+            options.openAPIDocument = text
+        }
+        let api = ServiceAPI(store: store, workers: pool, options: options)
+
+        var config = ServerConfiguration()
+        config.host = Setting.string(host, "NEUROMOD_HOST", "127.0.0.1")
+        config.port = try Setting.int(port, "NEUROMOD_PORT", 8080)
+        config.handlerThreads = try Setting.int(handlerThreads, "NEUROMOD_HANDLER_THREADS", 4)
+        config.maxConnections = try Setting.int(maxConnections, "NEUROMOD_MAX_CONNECTIONS", 1024)
+        config.limits.maxBodyBytes = try Setting.int(maxBodyBytes, "NEUROMOD_MAX_BODY_BYTES", 1 << 20)
+        let grace = Double(try Setting.int(shutdownGrace, "NEUROMOD_SHUTDOWN_GRACE", 8))
+        let server = HTTPServer(configuration: config, responder: api)
+
+        try pool.start()
+        try server.start()
+        Log.info("listening on http://\(config.host):\(server.port) (data \(dataDir.path), \(workerCount) worker(s))")
+        // Machine-readable line for scripts and tests that start us on port 0.
+        FileHandle.standardOutput.write(Data("LISTENING \(server.port)\n".utf8))
+
+        let done = DispatchSemaphore(value: 0)
+        signal(SIGTERM, SIG_IGN)
+        signal(SIGINT, SIG_IGN)
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGTERM, SIGINT] {
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { done.signal() }
+            source.resume()
+            sources.append(source)
+        }
+        done.wait()
+        Log.info("shutting down: draining requests and checkpointing running runs")
+        let started = Date()
+        let workersStopped = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            pool.shutdown(timeout: grace)
+            workersStopped.signal()
+        }
+        server.shutdown(grace: grace)
+        _ = workersStopped.wait(timeout: .now() + grace)
+        Log.info(String(format: "stopped in %.2f s", Date().timeIntervalSince(started)))
+        _ = sources
+    }
+}
+
+struct Migrate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Create or upgrade the database schema, then exit.")
+    @OptionGroup var storage: StorageOptions
+
+    func run() throws {
+        let dataDir = URL(fileURLWithPath: storage.resolvedDataDir)
+        try FileManager.default.createDirectory(at: dataDir, withIntermediateDirectories: true)
+        guard let migrationsURL = Resources.locate("migrations", env: "NEUROMOD_MIGRATIONS_DIR") else {
+            throw ConfigurationError("migrations folder not found (set NEUROMOD_MIGRATIONS_DIR)")
+        }
+        let migrator = try Migrator(directory: migrationsURL)
+        let pool = try DatabasePool(path: dataDir.appendingPathComponent("neuromod.sqlite").path, readers: 1)
+        let applied = try migrator.migrate(pool)
+        print(applied.isEmpty ? "schema is at version \(migrator.latestVersion); nothing to do"
+                              : "applied migrations \(applied.map(String.init).joined(separator: ", ")); schema at version \(migrator.latestVersion)")
+    }
+}
