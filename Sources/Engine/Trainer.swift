@@ -176,6 +176,7 @@ public final class Trainer {
         meta["window_loss"] = "\(windowLoss)"
         meta["window_correct"] = String(windowCorrect)
         meta["window_seen"] = String(windowSeen)
+        file.metadata = meta
         return Safetensors.encode(file)
     }
 

@@ -144,6 +144,9 @@ public struct HTTPRequestParser: Sendable {
                 }
                 state = .chunkDataEnd
             case .chunkDataEnd:
+                if buffer.count - start >= 1 && buffer[start] != 13 {
+                    throw HTTPParseError(400, "chunk data not followed by CRLF")
+                }
                 guard buffer.count - start >= 2 else { return nil }
                 guard buffer[start] == 13, buffer[start + 1] == 10 else {
                     throw HTTPParseError(400, "chunk data not followed by CRLF")

@@ -1,0 +1,88 @@
+import XCTest
+@testable import Engine
+
+final class EngineSupportTests: XCTestCase {
+    func testSHA256KnownVectors() {
+        XCTAssertEqual(SHA256.hex(Data()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        XCTAssertEqual(SHA256.hex(Data("abc".utf8)), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        let million = Data(repeating: UInt8(ascii: "a"), count: 1_000_000)
+        XCTAssertEqual(SHA256.hex(million), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+    }
+
+    func testSafetensorsRoundTripAndLayout() throws {
+        let file = Safetensors.File(tensors: ["w": .init(shape: [2, 3], values: [1, 2, 3, 4, 5, 6]), "b": .init(shape: [3], values: [-1, 0, 1])],
+                                    metadata: ["step": "7"])
+        let bytes = Safetensors.encode(file)
+        let headerLength = bytes.prefix(8).enumerated().reduce(0) { $0 | Int($1.element) << (8 * $1.offset) }
+        XCTAssertEqual((8 + headerLength) % 8, 0, "tensor data starts 8-byte aligned")
+        XCTAssertEqual(bytes.count, 8 + headerLength + 9 * 4)
+        XCTAssertEqual(try Safetensors.decode(bytes), file)
+    }
+
+    func testSafetensorsRejectsMalformedFiles() {
+        let good = Safetensors.encode(.init(tensors: ["w": .init(shape: [2], values: [1, 2])]))
+        XCTAssertThrowsError(try Safetensors.decode(good.prefix(5)))
+        XCTAssertThrowsError(try Safetensors.decode(good.prefix(good.count - 1)))
+        var huge = good
+        huge[7] = 0x7f
+        XCTAssertThrowsError(try Safetensors.decode(huge))
+        func withHeader(_ json: String, body: Int) -> Data {
+            var d = Data()
+            var n = UInt64(json.utf8.count).littleEndian
+            withUnsafeBytes(of: &n) { d.append(contentsOf: $0) }
+            d.append(Data(json.utf8))
+            d.append(Data(count: body))
+            return d
+        }
+        XCTAssertThrowsError(try Safetensors.decode(withHeader(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#, body: 12)))
+        XCTAssertThrowsError(try Safetensors.decode(withHeader(#"{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}"#, body: 4)))
+        XCTAssertThrowsError(try Safetensors.decode(withHeader(#"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#, body: 8)))
+        XCTAssertThrowsError(try Safetensors.decode(withHeader("not json", body: 0)))
+    }
+
+    func testRandomSourceIsDeterministicAndResumable() {
+        var a = RandomSource(seed: 42)
+        var b = RandomSource(seed: 42)
+        XCTAssertEqual((0..<10).map { _ in a.next() }, (0..<10).map { _ in b.next() })
+        var c = RandomSource(words: a.words)
+        XCTAssertEqual(a.next(), c.next())
+        XCTAssertNotEqual(RandomSource(seed: 1).words, RandomSource(seed: 2).words)
+        var p = RandomSource(seed: 3)
+        XCTAssertEqual(p.permutation(100).sorted(), (0..<100).map { Int32($0) })
+    }
+
+    func testSpecValidationNamesTheField() {
+        func error(_ json: String) -> SpecError? {
+            do {
+                _ = try ExperimentSpec.parse(JSONValue.parse(Data(json.utf8))!)
+                return nil
+            } catch { return error }
+        }
+        XCTAssertEqual(error(#"{}"#)?.field, "model")
+        XCTAssertEqual(error(#"{"model":{"layers":[784,0,10]}}"#)?.field, "model.layers[1]")
+        XCTAssertEqual(error(#"{"model":{"layers":[100,10]}}"#)?.field, "model.layers[0]")
+        XCTAssertEqual(error(#"{"model":{"layers":[784,10,9]}}"#)?.field, "model.layers[2]")
+        XCTAssertEqual(error(#"{"model":{"layers":"784"}}"#)?.field, "model.layers")
+        XCTAssertEqual(error(#"{"model":{"layers":[784,4096,4096,10]}}"#)?.field, "model.layers")
+        XCTAssertEqual(error(#"{"model":{"layers":[784,10],"activation":"gelu"}}"#)?.field, "model.activation")
+        XCTAssertEqual(error(#"{"model":{"layers":[784,10]},"optimizer":{"learning_rate":0}}"#)?.field, "optimizer.learning_rate")
+        XCTAssertEqual(error(#"{"model":{"layers":[784,10]},"optimizer":{"batch_size":1.5}}"#)?.field, "optimizer.batch_size")
+        XCTAssertEqual(error(#"{"model":{"layers":[784,10]},"protocol":{"epochs":100000}}"#)?.field, "protocol.epochs")
+        XCTAssertEqual(error(#"{"model":{"layers":[784,10]},"data":{"train_limit":0}}"#)?.field, "data.train_limit")
+        XCTAssertEqual(error(#"{"model":{"layers":[784,10]},"data":{"dataset":"cifar"}}"#)?.field, "data.dataset")
+        XCTAssertEqual(error(#"{"model":{"layers":[784,10]},"learning_rate":1}"#)?.field, "learning_rate")
+        XCTAssertEqual(error(#"{"model":{"layers":[784,10]},"seed":-1}"#)?.field, "seed")
+        XCTAssertNil(error(#"{"model":{"layers":[784,10]}}"#))
+    }
+
+    func testSpecDefaultsAndCanonicalForm() throws {
+        let spec = try ExperimentSpec.parse(JSONValue.parse(Data(#"{"model":{"layers":[784,32,10]},"data":{"train_limit":1000}}"#.utf8))!)
+        XCTAssertEqual(spec.optimizer.kind, .sgd)
+        XCTAssertEqual(spec.optimizer.learningRate, 0.05)
+        XCTAssertEqual(spec.optimizer.batchSize, 64)
+        XCTAssertEqual(spec.stepsPerEpoch, 16)
+        let again = try JSONDecoder().decode(ExperimentSpec.self, from: spec.canonicalJSON())
+        XCTAssertEqual(again, spec)
+        XCTAssertEqual(again.hash, spec.hash)
+    }
+}

@@ -1,0 +1,116 @@
+import XCTest
+@testable import Storage
+
+final class StoreTests: XCTestCase {
+    var dir: URL!
+
+    override func setUpWithError() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("nm-store-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    static var migrationsURL: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("migrations")
+    }
+
+    func makeStore() throws -> Store {
+        try Store(path: dir.appendingPathComponent("db.sqlite").path, migrations: try Migrator(directory: Self.migrationsURL))
+    }
+
+    func testMigrationsAreTrackedAndANewerDatabaseIsRefused() throws {
+        let migrator = try Migrator(directory: Self.migrationsURL)
+        let pool = try DatabasePool(path: dir.appendingPathComponent("m.sqlite").path, readers: 1)
+        XCTAssertEqual(try migrator.migrate(pool), Array(1...migrator.latestVersion))
+        XCTAssertEqual(try migrator.migrate(pool), [])
+        let version = try pool.withWriter { try $0.execute("PRAGMA user_version")[0].int(0) }
+        XCTAssertEqual(version, migrator.latestVersion)
+        XCTAssertEqual(try pool.withWriter { try $0.execute("PRAGMA journal_mode")[0].string(0) }, "wal")
+        try pool.withWriter { _ = try $0.execute("PRAGMA user_version = 999") }
+        XCTAssertThrowsError(try migrator.migrate(pool)) { XCTAssertTrue("\($0)".contains("newer")) }
+    }
+
+    func testRunLifecycleLeaseAndRecovery() throws {
+        let store = try makeStore()
+        let (exp, created) = try store.createExperiment(name: "e", description: "")
+        XCTAssertTrue(created)
+        let (run, _) = try store.createRun(experimentID: exp.id, spec: "{}", specHash: "h", progressTotal: 10, progressUnit: "steps")
+        XCTAssertEqual(run.state, .queued)
+        XCTAssertEqual(run.attempt, 0)
+        let leased = try XCTUnwrap(try store.leaseNextRun(owner: "A", leaseSeconds: 30))
+        XCTAssertEqual(leased.state, .running)
+        XCTAssertEqual(leased.attempt, 1)
+        XCTAssertNil(try store.leaseNextRun(owner: "A", leaseSeconds: 30))
+        XCTAssertFalse(try store.heartbeat(runID: run.id, owner: "A", leaseSeconds: 30, completed: 4, total: 10))
+        XCTAssertEqual(try store.run(id: run.id)?.progressCompleted, 4)
+        // A new process (owner B) takes over runs owned by A.
+        XCTAssertEqual(try store.recoverOrphanedRuns(owner: "B"), 1)
+        XCTAssertEqual(try store.run(id: run.id)?.state, .queued)
+        let again = try XCTUnwrap(try store.leaseNextRun(owner: "B", leaseSeconds: 30))
+        XCTAssertEqual(again.attempt, 2)
+        // A's late finish does not touch B's run.
+        try store.finishRun(runID: run.id, owner: "A", state: .succeeded)
+        XCTAssertEqual(try store.run(id: run.id)?.state, .running)
+        try store.finishRun(runID: run.id, owner: "B", state: .succeeded, completed: 10)
+        XCTAssertEqual(try store.run(id: run.id)?.state, .succeeded)
+        XCTAssertThrowsError(try store.requestCancel(runID: run.id)) { XCTAssertEqual($0 as? StoreError, .invalidState(.succeeded)) }
+        XCTAssertEqual(try store.integrityCheck(), "ok")
+    }
+
+    func testCancelQueuedAndRunning() throws {
+        let store = try makeStore()
+        let (exp, _) = try store.createExperiment(name: "e", description: "")
+        let (a, _) = try store.createRun(experimentID: exp.id, spec: "{}", specHash: "h", progressTotal: 1, progressUnit: "steps")
+        let (b, _) = try store.createRun(experimentID: exp.id, spec: "{}", specHash: "h", progressTotal: 1, progressUnit: "steps")
+        _ = try store.leaseNextRun(owner: "W", leaseSeconds: 30)
+        XCTAssertEqual(try store.requestCancel(runID: b.id).state, .canceled)
+        let running = try store.requestCancel(runID: a.id)
+        XCTAssertEqual(running.state, .running)
+        XCTAssertTrue(running.cancelRequested)
+        XCTAssertTrue(try store.heartbeat(runID: a.id, owner: "W", leaseSeconds: 30, completed: 0, total: 1))
+        XCTAssertThrowsError(try store.requestCancel(runID: "run_nope"))
+    }
+
+    func testMetricsAreReplacedNotDuplicatedAndPage() throws {
+        let store = try makeStore()
+        let (exp, _) = try store.createExperiment(name: "e", description: "")
+        let (run, _) = try store.createRun(experimentID: exp.id, spec: "{}", specHash: "h", progressTotal: 1, progressUnit: "steps")
+        try store.appendMetrics(runID: run.id, (1...10).map { MetricPoint(key: "loss", step: $0, value: Double($0), time: 0) })
+        try store.deleteMetrics(runID: run.id, afterStep: 6)
+        try store.appendMetrics(runID: run.id, (5...8).map { MetricPoint(key: "loss", step: $0, value: -Double($0), time: 0) })
+        let (all, more) = try store.metricSeries(runID: run.id, key: "loss", afterStep: nil, limit: 100)
+        XCTAssertFalse(more)
+        XCTAssertEqual(all.map(\.step), Array(1...8))
+        XCTAssertEqual(all[4].value, -5)
+        let (page, hasMore) = try store.metricSeries(runID: run.id, key: "loss", afterStep: 3, limit: 2)
+        XCTAssertEqual(page.map(\.step), [4, 5])
+        XCTAssertTrue(hasMore)
+        XCTAssertEqual(try store.metricKeys(runID: run.id), [MetricKeySummary(key: "loss", count: 8, lastStep: 8, lastValue: -8)])
+    }
+
+    func testIdempotencyKeys() throws {
+        let store = try makeStore()
+        let (a, c1) = try store.createExperiment(name: "e", description: "", idempotencyKey: "k", requestHash: "1")
+        let (b, c2) = try store.createExperiment(name: "e", description: "", idempotencyKey: "k", requestHash: "1")
+        XCTAssertTrue(c1)
+        XCTAssertFalse(c2)
+        XCTAssertEqual(a.id, b.id)
+        XCTAssertThrowsError(try store.createExperiment(name: "f", description: "", idempotencyKey: "k", requestHash: "2")) {
+            XCTAssertEqual($0 as? StoreError, .idempotencyMismatch)
+        }
+        XCTAssertEqual(try store.listExperiments(after: nil, limit: 10).items.count, 1)
+    }
+
+    func testSQLIsNeverBuiltFromInput() throws {
+        let store = try makeStore()
+        let hostile = "x'); DROP TABLE runs; --"
+        let (exp, _) = try store.createExperiment(name: hostile, description: hostile)
+        XCTAssertEqual(try store.experiment(id: exp.id)?.name, hostile)
+        XCTAssertNil(try store.run(id: hostile))
+        XCTAssertEqual(try store.countRuns(state: .queued), 0)
+    }
+}
