@@ -63,12 +63,15 @@ public final class MLP {
         for l in 0..<layerCount {
             let nIn = sizes[l], nOut = sizes[l + 1]
             let x = acts[l].pointer, z = acts[l + 1].pointer, b = biases[l].pointer
-            for r in 0..<batch { (z + r * nOut).update(from: b, count: nOut) }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(batch), Int32(nOut), Int32(nIn),
-                        1, x, Int32(nIn), weights[l].pointer, Int32(nOut), 1, z, Int32(nOut))
+                        1, x, Int32(nIn), weights[l].pointer, Int32(nOut), 0, z, Int32(nOut))
             if l < layerCount - 1 {
-                applyActivation(z, count: batch * nOut)
+                addBiasAndActivate(z, bias: b, rows: batch, cols: nOut)
             } else {
+                for r in 0..<batch {
+                    let row = z + r * nOut
+                    for c in 0..<nOut { row[c] += b[c] }
+                }
                 Self.softmaxRows(z, rows: batch, cols: nOut)
             }
         }
@@ -112,17 +115,22 @@ public final class MLP {
         return (loss, correct)
     }
 
-    private func applyActivation(_ z: UnsafeMutablePointer<Float>, count: Int) {
-        switch activation {
-        case .relu: for i in 0..<count where z[i] < 0 { z[i] = 0 }
-        case .tanh: for i in 0..<count { z[i] = tanhf(z[i]) }
-        case .sigmoid: for i in 0..<count { z[i] = 1 / (1 + expf(-z[i])) }
+    /// `z ← φ(z + b)` row by row, one pass, written so the loops vectorise (no branches).
+    private func addBiasAndActivate(_ z: UnsafeMutablePointer<Float>, bias b: UnsafePointer<Float>, rows: Int, cols: Int) {
+        for r in 0..<rows {
+            let row = z + r * cols
+            switch activation {
+            case .relu: for c in 0..<cols { row[c] = max(row[c] + b[c], 0) }
+            case .tanh: for c in 0..<cols { row[c] = tanhf(row[c] + b[c]) }
+            case .sigmoid: for c in 0..<cols { row[c] = 1 / (1 + expf(-(row[c] + b[c]))) }
+            }
         }
     }
 
+    /// `d ← d ⊙ φ'(y)`, expressed through the layer's outputs `y`.
     private func multiplyActivationDerivative(_ d: UnsafeMutablePointer<Float>, outputs y: UnsafePointer<Float>, count: Int) {
         switch activation {
-        case .relu: for i in 0..<count where y[i] <= 0 { d[i] = 0 }
+        case .relu: for i in 0..<count { d[i] = y[i] > 0 ? d[i] : 0 }
         case .tanh: for i in 0..<count { d[i] *= 1 - y[i] * y[i] }
         case .sigmoid: for i in 0..<count { d[i] *= y[i] * (1 - y[i]) }
         }
