@@ -1,0 +1,83 @@
+import Foundation
+import XCTest
+import API
+import Engine
+import HTTP
+import HTTPServer
+import Jobs
+import Storage
+
+enum Paths {
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let migrations = repoRoot.appendingPathComponent("migrations")
+    static let openAPI = repoRoot.appendingPathComponent("openapi.yaml")
+    static let datasetDir = ProcessInfo.processInfo.environment["NEUROMOD_DATASET_DIR"] ?? DatasetLibrary.defaultFashionMNISTDirectory
+
+    static func temporaryDirectory(_ tag: String) throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("nm-\(tag)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+}
+
+/// The real service (SQLite file, worker queue, API, socket server) in this process on a free port.
+final class ServiceHarness {
+    let dataDir: URL
+    let store: Store
+    let workers: WorkerPool
+    let api: ServiceAPI
+    let server: HTTPServer
+    var port: Int { server.port }
+
+    init(workers workerCount: Int = 1, configure: (inout ServerConfiguration) -> Void = { _ in },
+         options: (inout ServiceAPI.Options) -> Void = { _ in }) throws {
+        dataDir = try Paths.temporaryDirectory("svc")
+        store = try Store(path: dataDir.appendingPathComponent("neuromod.sqlite").path, migrations: try Migrator(directory: Paths.migrations))
+        workers = WorkerPool(store: store, datasets: DatasetLibrary(directory: Paths.datasetDir),
+                             checkpointRoot: dataDir.appendingPathComponent("checkpoints"), workers: workerCount)
+        var o = ServiceAPI.Options()
+        o.openAPIDocument = (try? String(contentsOf: Paths.openAPI, encoding: .utf8)) ?? ""
+        options(&o)
+        api = ServiceAPI(store: store, workers: workers, options: o)
+        var config = ServerConfiguration()
+        config.port = 0
+        configure(&config)
+        server = HTTPServer(configuration: config, responder: api)
+        try workers.start()
+        try server.start()
+    }
+
+    func stop() {
+        server.shutdown(grace: 2)
+        workers.shutdown(timeout: 5)
+        try? FileManager.default.removeItem(at: dataDir)
+    }
+
+    func client() throws -> TestHTTPClient { try TestHTTPClient(port: port) }
+}
+
+/// Polls until `condition` returns a value or the deadline passes.
+func eventually<T>(timeout: Double = 60, interval: Double = 0.05, _ what: String = "condition",
+                   file: StaticString = #filePath, line: UInt = #line, _ condition: () throws -> T?) throws -> T {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if let v = try condition() { return v }
+        Thread.sleep(forTimeInterval: interval)
+    }
+    XCTFail("timed out waiting for \(what)", file: file, line: line)
+    throw TestClientError.timeout
+}
+
+/// Small, fast run specs on real Fashion-MNIST slices.
+enum Specs {
+    static func mlp(trainLimit: Int = 2000, testLimit: Int = 500, epochs: Int = 1, hidden: Int = 32, seed: Int = 1,
+                    checkpointEvery: Int = 10, metricsEvery: Int = 5, optimizer: String = "sgd") -> String {
+        """
+        {"seed": \(seed), "data": {"dataset": "fashion-mnist", "train_limit": \(trainLimit), "test_limit": \(testLimit)},
+         "protocol": {"kind": "single", "epochs": \(epochs)},
+         "model": {"kind": "mlp", "layers": [784, \(hidden), 10], "activation": "relu"},
+         "optimizer": {"kind": "\(optimizer)", "batch_size": 64},
+         "metrics_every_steps": \(metricsEvery), "checkpoint_every_steps": \(checkpointEvery)}
+        """
+    }
+}
