@@ -86,3 +86,17 @@ final class EngineSupportTests: XCTestCase {
         XCTAssertEqual(again.hash, spec.hash)
     }
 }
+
+final class ExampleSpecTests: XCTestCase {
+    /// Every file in examples/ is, as it is, a valid run spec body.
+    func testExamplesAreValidSpecs() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("examples")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".json") }
+        XCTAssertTrue(files.contains("mlp-fashion-mnist.json"))
+        for f in files {
+            let json = try XCTUnwrap(JSONValue.parse(try Data(contentsOf: dir.appendingPathComponent(f))), f)
+            XCTAssertNoThrow(try ExperimentSpec.parse(json), f)
+        }
+    }
+}
