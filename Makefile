@@ -12,7 +12,7 @@ run: deps release
 ## Run the whole test suite.
 test: deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
+	$(SWIFT) test --skip-build --disable-swift-testing
 
 deps:
 	@scripts/install-deps.sh

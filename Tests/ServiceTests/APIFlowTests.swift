@@ -244,4 +244,17 @@ final class APIFlowTests: XCTestCase {
         let notReady = try c.json("GET", "/v1/readyz")
         XCTAssertEqual(notReady.status, 503, "stopped workers make the service not ready")
     }
+
+    func testMissingDatasetFailsTheRunWithAClearReason() throws {
+        service.stop()
+        service = try ServiceHarness(workers: 1, datasetDir: "/nonexistent/fashion-mnist")
+        let c = try service.client()
+        let exp = try createExperiment(c)
+        let runID = try XCTUnwrap(try c.json("POST", "/v1/experiments/\(exp)/runs", Specs.mlp())["id"]?.string)
+        let r = try waitForState(c, runID, ["failed", "succeeded"], timeout: 20)
+        XCTAssertEqual(r["state"]?.string, "failed")
+        let reason = r["failure_reason"]?.string ?? ""
+        XCTAssertTrue(reason.contains("dataset-fashion-mnist") && reason.contains("/nonexistent"), reason)
+        XCTAssertEqual(try c.json("GET", "/v1/healthz").status, 200, "the service keeps answering")
+    }
 }

@@ -29,11 +29,11 @@ final class ServiceHarness {
     let server: HTTPServer
     var port: Int { server.port }
 
-    init(workers workerCount: Int = 1, configure: (inout ServerConfiguration) -> Void = { _ in },
+    init(workers workerCount: Int = 1, datasetDir: String = Paths.datasetDir, configure: (inout ServerConfiguration) -> Void = { _ in },
          options: (inout ServiceAPI.Options) -> Void = { _ in }) throws {
         dataDir = try Paths.temporaryDirectory("svc")
         store = try Store(path: dataDir.appendingPathComponent("neuromod.sqlite").path, migrations: try Migrator(directory: Paths.migrations))
-        workers = WorkerPool(store: store, datasets: DatasetLibrary(directory: Paths.datasetDir),
+        workers = WorkerPool(store: store, datasets: DatasetLibrary(directory: datasetDir),
                              checkpointRoot: dataDir.appendingPathComponent("checkpoints"), workers: workerCount)
         var o = ServiceAPI.Options()
         o.openAPIDocument = (try? String(contentsOf: Paths.openAPI, encoding: .utf8)) ?? ""

@@ -1,0 +1,58 @@
+import XCTest
+import Storage
+
+/// The `neuromod` subcommands as a user or a container runtime calls them.
+final class CommandLineTests: XCTestCase {
+    func runBinary(_ args: [String], env: [String: String] = [:]) throws -> (Int32, String) {
+        let p = Process()
+        p.executableURL = ServiceProcess.binary
+        p.arguments = args
+        var e = ProcessInfo.processInfo.environment
+        e["NEUROMOD_MIGRATIONS_DIR"] = Paths.migrations.path
+        for (k, v) in env { e[k] = v }
+        p.environment = e
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    func testMigrateCreatesTheSchemaOnce() throws {
+        let dir = try Paths.temporaryDirectory("cli")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (code, out) = try runBinary(["migrate", "--data-dir", dir.path])
+        XCTAssertEqual(code, 0, out)
+        XCTAssertTrue(out.contains("applied migrations 1"), out)
+        // The data folder can also come from the environment.
+        let (code2, out2) = try runBinary(["migrate"], env: ["NEUROMOD_DATA_DIR": dir.path])
+        XCTAssertEqual(code2, 0)
+        XCTAssertTrue(out2.contains("nothing to do"), out2)
+        let db = try Database(path: dir.appendingPathComponent("neuromod.sqlite").path)
+        XCTAssertEqual(try db.execute("PRAGMA user_version")[0].int(0), 1)
+    }
+
+    func testHealthcheckAndHelp() throws {
+        let dir = try Paths.temporaryDirectory("cli")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let server = try ServiceProcess(dataDir: dir)
+        let (ok, okOut) = try runBinary(["healthcheck", "--port", String(server.port)])
+        XCTAssertEqual(ok, 0, okOut)
+        let (okEnv, _) = try runBinary(["healthcheck"], env: ["NEUROMOD_PORT": String(server.port)])
+        XCTAssertEqual(okEnv, 0)
+        server.kill(SIGTERM)
+        XCTAssertEqual(server.waitForExit(timeout: 10)?.0, 0)
+        let (down, downOut) = try runBinary(["healthcheck", "--port", String(server.port)])
+        XCTAssertEqual(down, 1, downOut)
+        for cmd in [[], ["serve"], ["migrate"], ["healthcheck"], ["bench"]] {
+            let (code, out) = try runBinary(cmd + ["--help"])
+            XCTAssertEqual(code, 0)
+            XCTAssertTrue(out.contains("USAGE"), out)
+        }
+        let (bad, badOut) = try runBinary(["serve", "--port", "notaport"])
+        XCTAssertNotEqual(bad, 0)
+        XCTAssertTrue(badOut.contains("port"), badOut)
+    }
+}
