@@ -28,29 +28,38 @@ extension ServiceAPI {
            inm.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == etag || $0.trimmingCharacters(in: .whitespaces) == "*" }) {
             return HTTPResponse(status: 304, headers: headers)
         }
-        let data: Data
-        do {
-            data = try workers.files.read(relative: record.file)
-        } catch {
+        let url = workers.files.url(relative: record.file)
+        guard let size = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? Int else {
             throw APIError(410, "gone", "the checkpoint file is no longer on disk")
         }
         headers.set("Content-Type", "application/octet-stream")
         headers.set("Content-Disposition", "attachment; filename=\"\(runID)-step\(record.step).safetensors\"")
-        let size = data.count
-        if let range = ctx.request.headers["Range"] {
-            let ifRange = ctx.request.headers["If-Range"]
-            if ifRange == nil || ifRange == etag {
-                guard let (start, end) = Self.parseRange(range, size: size) else {
-                    headers.set("Content-Range", "bytes */\(size)")
-                    var r = APIError(416, "range_not_satisfiable", "the Range header does not fit a file of \(size) bytes").response
-                    for (k, v) in headers where k != "Content-Type" { r.headers.set(k, v) }
-                    return r
-                }
-                headers.set("Content-Range", "bytes \(start)-\(end)/\(size)")
-                return HTTPResponse(status: 206, headers: headers, body: data.subdata(in: start..<(end + 1)))
+        var status = 200
+        var range = 0..<size
+        if let header = ctx.request.headers["Range"], ctx.request.headers["If-Range"].map({ $0 == etag }) ?? true {
+            guard let (start, end) = Self.parseRange(header, size: size) else {
+                var r = APIError(416, "range_not_satisfiable", "the Range header does not fit a file of \(size) bytes").response
+                r.headers.set("Content-Range", "bytes */\(size)")
+                r.headers.set("ETag", etag)
+                return r
             }
+            headers.set("Content-Range", "bytes \(start)-\(end)/\(size)")
+            status = 206
+            range = start..<(end + 1)
         }
-        return HTTPResponse(status: 200, headers: headers, body: data)
+        if ctx.request.method == "HEAD" {
+            headers.set("Content-Length", String(range.count))
+            return HTTPResponse(status: status, headers: headers)
+        }
+        // Only the requested bytes are read from disk.
+        guard let handle = try? FileHandle(forReadingFrom: url) else {
+            throw APIError(410, "gone", "the checkpoint file is no longer on disk")
+        }
+        defer { try? handle.close() }
+        try handle.seek(toOffset: UInt64(range.lowerBound))
+        let data = try handle.read(upToCount: range.count) ?? Data()
+        guard data.count == range.count else { throw APIError(500, "internal", "checkpoint file is shorter than recorded") }
+        return HTTPResponse(status: status, headers: headers, body: data)
     }
 
     /// One `bytes=` range (first-last, first-, -suffix); nil when unsatisfiable or malformed.

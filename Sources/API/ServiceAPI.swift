@@ -29,7 +29,7 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
     public func respond(to request: HTTPRequest) -> HTTPResponse {
         switch router.match(method: request.method, path: request.path) {
         case .notFound:
-            return APIError.notFound("no route for \(request.path.prefix(200));").response
+            return APIError(404, "not_found", "no route for \(request.path.prefix(200))").response
         case .methodNotAllowed(let allowed):
             var r = APIError(405, "method_not_allowed", "\(request.method) is not allowed here; use \(allowed.joined(separator: ", "))").response
             r.headers.set("Allow", allowed.joined(separator: ", "))

@@ -25,6 +25,8 @@ public final class HTTPServer: @unchecked Sendable {
     private var nextConnectionID: UInt64 = 1
     private var draining = false
     private var drainDeadline: Double = 0
+    /// One receive buffer for the loop thread, reused for every read.
+    private var readBuffer = [UInt8](repeating: 0, count: 65536)
 
     // Shared with handler threads.
     private let lock = NSLock()
@@ -140,14 +142,13 @@ public final class HTTPServer: @unchecked Sendable {
     }
 
     private func readAvailable(_ c: Connection, now: Double) {
-        var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
-            let n = chunk.withUnsafeMutableBytes { recv(c.fd, $0.baseAddress, $0.count, 0) }
+            let n = readBuffer.withUnsafeMutableBytes { recv(c.fd, $0.baseAddress, $0.count, 0) }
             if n > 0 {
                 if c.requestStarted == nil { c.requestStarted = now }
                 c.lastActivity = now
-                c.parser.append(chunk[0..<n])
-                if n < chunk.count { break }
+                c.parser.append(readBuffer[0..<n])
+                if n < readBuffer.count { break }
                 // Do not let one fast client monopolise the loop: parse what we have first.
                 if c.parser.bufferedByteCount > configuration.limits.maxBodyBytes + configuration.limits.maxHeaderBytes { break }
             } else if n == 0 {
