@@ -120,7 +120,7 @@ public final class MLP {
         for r in 0..<rows {
             let row = z + r * cols
             switch activation {
-            case .relu: for c in 0..<cols { row[c] = max(row[c] + b[c], 0) }
+            case .relu: VectorKernels.addBiasReLU(row, b, cols)
             case .tanh: for c in 0..<cols { row[c] = tanhf(row[c] + b[c]) }
             case .sigmoid: for c in 0..<cols { row[c] = 1 / (1 + expf(-(row[c] + b[c]))) }
             }
@@ -130,7 +130,7 @@ public final class MLP {
     /// `d ← d ⊙ φ'(y)`, expressed through the layer's outputs `y`.
     private func multiplyActivationDerivative(_ d: UnsafeMutablePointer<Float>, outputs y: UnsafePointer<Float>, count: Int) {
         switch activation {
-        case .relu: for i in 0..<count { d[i] = y[i] > 0 ? d[i] : 0 }
+        case .relu: VectorKernels.reluBackward(d, y, count)
         case .tanh: for i in 0..<count { d[i] *= 1 - y[i] * y[i] }
         case .sigmoid: for i in 0..<count { d[i] *= y[i] * (1 - y[i]) }
         }
