@@ -57,16 +57,9 @@ public struct APIError: Error, Sendable {
 }
 
 enum JSONResponse {
-    static let encoder: JSONEncoder = {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return e
-    }()
-
-    static func make<T: Encodable>(_ status: Int, _ value: T) -> HTTPResponse {
+    static func make(_ status: Int, _ value: JSONValue) -> HTTPResponse {
         var h = HTTPHeaders()
         h.set("Content-Type", "application/json")
-        let body = (try? encoder.encode(value)) ?? Data("{}".utf8)
-        return HTTPResponse(status: status, headers: h, body: body)
+        return HTTPResponse(status: status, headers: h, body: value.serialized())
     }
 }

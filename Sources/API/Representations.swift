@@ -4,16 +4,41 @@ import Storage
 
 /// JSON shapes of the /v1 resources (see openapi.yaml).
 enum Representation {
+    /// RFC 3339 UTC with milliseconds, e.g. `2026-11-30T01:21:44.755Z`.
     static func timestamp(_ t: Double?) -> JSONValue {
         guard let t else { return .null }
-        return .string(formatter.string(from: Date(timeIntervalSince1970: t)))
+        var seconds = time_t(t.rounded(.down))
+        var millis = Int(((t - Double(seconds)) * 1000).rounded(.down))
+        if millis >= 1000 { seconds += 1; millis -= 1000 }
+        var tm = tm()
+        gmtime_r(&seconds, &tm)
+        func pad(_ v: Int32, _ width: Int) -> String {
+            let s = String(v)
+            return String(repeating: "0", count: max(0, width - s.count)) + s
+        }
+        return .string("\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2))T"
+            + "\(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2)).\(pad(Int32(millis), 3))Z")
     }
 
-    nonisolated(unsafe) static let formatter: ISO8601DateFormatter = {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f
-    }()
+    /// Parsed specs by spec hash (specs are immutable, so the cache never goes stale).
+    private static let specCache = SpecCache()
+
+    final class SpecCache: @unchecked Sendable {
+        private let lock = NSLock()
+        private var entries: [String: JSONValue] = [:]
+
+        func value(hash: String, text: String) -> JSONValue {
+            lock.lock()
+            if let v = entries[hash] { lock.unlock(); return v }
+            lock.unlock()
+            let v = JSONValue.parse(Data(text.utf8)) ?? .null
+            lock.lock()
+            if entries.count > 4096 { entries.removeAll() }
+            entries[hash] = v
+            lock.unlock()
+            return v
+        }
+    }
 
     static func experiment(_ e: ExperimentRecord) -> JSONValue {
         .object([
@@ -42,7 +67,7 @@ enum Representation {
             "started_at": timestamp(r.startedAt),
             "finished_at": timestamp(r.finishedAt),
             "updated_at": timestamp(r.updatedAt),
-            "spec": JSONValue.parse(Data(r.spec.utf8)) ?? .null,
+            "spec": specCache.value(hash: r.specHash, text: r.spec),
             "spec_hash": .string(r.specHash),
             "links": .object([
                 "self": .string("/v1/runs/\(r.id)"),

@@ -100,3 +100,20 @@ final class ExampleSpecTests: XCTestCase {
         }
     }
 }
+
+final class JSONSerializationTests: XCTestCase {
+    func testSerializedJSONRoundTripsAndSortsKeys() throws {
+        let value = JSONValue.object([
+            "z": .array([.number(1), .number(-2.5), .number(1e-8), .number(123456789012), .null, .bool(true), .bool(false)]),
+            "a": .string("quote \" backslash \\ newline \n tab \t control \u{01} unicode é ✓"),
+            "m": .object(["nested": .array([])]),
+        ])
+        let data = value.serialized()
+        XCTAssertEqual(JSONValue.parse(data), value)
+        let text = String(decoding: data, as: UTF8.self)
+        XCTAssertTrue(text.hasPrefix(#"{"a":"#))
+        XCTAssertTrue(text.contains(#""z":[1,-2.5,1e-08,123456789012,null,true,false]"#), text)
+        XCTAssertTrue(text.contains(#"\u0001"#))
+        XCTAssertEqual(String(decoding: JSONValue.number(.nan).serialized(), as: UTF8.self), "null")
+    }
+}
