@@ -57,6 +57,7 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
         router.add("GET", "/v1/runs") { [unowned self] in try self.listRuns($0, experiment: false) }
         router.add("GET", "/v1/runs/{run_id}") { [unowned self] in try self.getRun($0) }
         router.add("POST", "/v1/runs/{run_id}/cancel") { [unowned self] in try self.cancelRun($0) }
+        router.add("GET", "/v1/runs/{run_id}/summary") { [unowned self] in try self.runSummary($0) }
         router.add("GET", "/v1/runs/{run_id}/metrics") { [unowned self] in try self.listMetrics($0) }
         router.add("GET", "/v1/runs/{run_id}/metrics/{key}") { [unowned self] in try self.metricSeries($0) }
         router.add("GET", "/v1/runs/{run_id}/checkpoints") { [unowned self] in try self.listCheckpoints($0) }

@@ -10,6 +10,7 @@ public struct SpecLimits: Sendable {
     public var maxTotalSteps = 5_000_000
     public var maxTrainLimit = 60_000
     public var maxTestLimit = 10_000
+    public var maxTrials = 1_000_000
     public init() {}
 }
 
@@ -22,15 +23,11 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
         enum CodingKeys: String, CodingKey { case dataset, trainLimit = "train_limit", testLimit = "test_limit" }
     }
 
-    public struct ProtocolSpec: Sendable, Equatable, Codable {
-        public var kind: String
-        public var epochs: Int
-    }
-
     public enum Activation: String, Sendable, Codable, CaseIterable { case relu, tanh, sigmoid }
 
     public struct ModelSpec: Sendable, Equatable, Codable {
         public var kind: String
+        /// Widths from input to output; empty for the bandit's action-value table.
         public var layers: [Int]
         public var activation: Activation
     }
@@ -55,11 +52,13 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
     public var `protocol`: ProtocolSpec
     public var model: ModelSpec
     public var optimizer: OptimizerSpec
+    public var consolidation: ConsolidationSpec
+    public var neuromodulation: NeuromodulationSpec
     public var metricsEverySteps: Int
     public var checkpointEverySteps: Int
 
     enum CodingKeys: String, CodingKey {
-        case name, seed, data, `protocol`, model, optimizer
+        case name, seed, data, `protocol`, model, optimizer, consolidation, neuromodulation
         case metricsEverySteps = "metrics_every_steps", checkpointEverySteps = "checkpoint_every_steps"
     }
 
@@ -73,6 +72,7 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
         var root = try FieldReader(json, path: "")
         let name: String? = root.raw("name") == nil ? nil : try root.string("name")
         let seed = try root.int("seed", default: 0, in: 0...Int(UInt32.max))
+        let proto = try ProtocolSpec.parse(root.object("protocol"), limits: limits)
 
         var d = try FieldReader(root.object("data"), path: "data")
         let datasetName = try d.string("dataset", default: "fashion-mnist", oneOf: Array(datasets.keys).sorted())
@@ -80,56 +80,95 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
         let trainLimit = try d.optionalInt("train_limit", in: 1...min(limits.maxTrainLimit, ds.train))
         let testLimit = try d.optionalInt("test_limit", in: 1...min(limits.maxTestLimit, ds.test))
         try d.rejectUnknown()
-
-        var p = try FieldReader(root.object("protocol"), path: "protocol")
-        let protocolKind = try p.string("kind", default: "single", oneOf: ["single"])
-        let epochs = try p.int("epochs", default: 1, in: 1...limits.maxEpochs)
-        try p.rejectUnknown()
-
-        guard root.object["model"] != nil else { throw SpecError("model", "is required") }
-        var m = try FieldReader(root.object("model"), path: "model")
-        let modelKind = try m.string("kind", default: "mlp", oneOf: ["mlp"])
-        let layers = try m.intArray("layers", count: 2...limits.maxLayers, each: 1...limits.maxUnitsPerLayer)
-        let activationName = try m.string("activation", default: "relu", oneOf: Activation.allCases.map(\.rawValue))
-        try m.rejectUnknown()
-        if layers.first != ds.features {
-            throw SpecError("model.layers[0]", "must equal the input width of \(datasetName) (\(ds.features)), got \(layers[0])")
+        if proto.isReward && (trainLimit != nil || testLimit != nil) {
+            throw SpecError("data", "reward protocols generate their own trials; remove train_limit/test_limit")
         }
-        if layers.last != ds.classes {
-            throw SpecError("model.layers[\(layers.count - 1)]",
-                            "must equal the class count of \(datasetName) (\(ds.classes)), got \(layers.last!)")
+
+        // The model's input and output widths follow from the protocol.
+        let expectedIn: Int, expectedOut: Int, inputWhat: String, outputWhat: String
+        switch proto.kind {
+        case .reversal:
+            (expectedIn, expectedOut) = (proto.stimuli, 2)
+            (inputWhat, outputWhat) = ("the number of stimuli", "2 (go, no-go)")
+        case .split where proto.scenario == .domainIncremental:
+            (expectedIn, expectedOut) = (ds.features, 2)
+            (inputWhat, outputWhat) = ("the input width of \(datasetName)", "2 in the domain-incremental scenario")
+        default:
+            (expectedIn, expectedOut) = (ds.features, ds.classes)
+            (inputWhat, outputWhat) = ("the input width of \(datasetName)", "the class count of \(datasetName)")
         }
-        var parameters = 0
-        for i in 0..<(layers.count - 1) { parameters += layers[i] * layers[i + 1] + layers[i + 1] }
-        if parameters > limits.maxParameters {
-            throw SpecError("model.layers", "has \(parameters) parameters; the limit is \(limits.maxParameters)")
+        let model: ModelSpec
+        if proto.kind == .bandit {
+            if root.object["model"] != nil {
+                throw SpecError("model", "the bandit learns one action value per arm; remove model")
+            }
+            model = ModelSpec(kind: "action-values", layers: [], activation: .relu)
+        } else {
+            guard root.object["model"] != nil else { throw SpecError("model", "is required") }
+            var m = try FieldReader(root.object("model"), path: "model")
+            let modelKind = try m.string("kind", default: "mlp", oneOf: ["mlp"])
+            let layers = try m.intArray("layers", count: 2...limits.maxLayers, each: 1...limits.maxUnitsPerLayer)
+            let activationName = try m.string("activation", default: "relu", oneOf: Activation.allCases.map(\.rawValue))
+            try m.rejectUnknown()
+            if layers.first != expectedIn {
+                throw SpecError("model.layers[0]", "must equal \(inputWhat) (\(expectedIn)), got \(layers[0])")
+            }
+            if layers.last != expectedOut {
+                throw SpecError("model.layers[\(layers.count - 1)]", "must equal \(outputWhat) (\(expectedOut)), got \(layers.last!)")
+            }
+            var parameters = 0
+            for i in 0..<(layers.count - 1) { parameters += layers[i] * layers[i + 1] + layers[i + 1] }
+            if parameters > limits.maxParameters {
+                throw SpecError("model.layers", "has \(parameters) parameters; the limit is \(limits.maxParameters)")
+            }
+            model = ModelSpec(kind: modelKind, layers: layers, activation: Activation(rawValue: activationName)!)
         }
 
         var o = try FieldReader(root.object("optimizer"), path: "optimizer")
         let optKind = OptimizerKind(rawValue: try o.string("kind", default: "sgd", oneOf: OptimizerKind.allCases.map(\.rawValue)))!
-        let lr = try o.double("learning_rate", default: optKind == .sgd ? 0.05 : 0.001, in: 0...10, openLower: true)
-        let batch = try o.int("batch_size", default: 64, in: 1...limits.maxBatchSize)
+        let defaultLR = proto.isReward ? 0.1 : (optKind == .sgd ? 0.05 : 0.001)
+        let lr = try o.double("learning_rate", default: defaultLR, in: 0...10, openLower: true)
+        let batch = try o.int("batch_size", default: proto.isReward ? 1 : 64, in: 1...limits.maxBatchSize)
+        if proto.isReward && batch != 1 { throw SpecError("optimizer.batch_size", "reward tasks learn trial by trial; use 1") }
         let beta1 = try o.double("beta1", default: 0.9, in: 0...0.999999)
         let beta2 = try o.double("beta2", default: 0.999, in: 0...0.99999999)
         let eps = try o.double("epsilon", default: 1e-8, in: 0...1, openLower: true)
         try o.rejectUnknown()
-
-        let train = trainLimit ?? ds.train
-        let stepsPerEpoch = (train + batch - 1) / batch
-        if stepsPerEpoch * epochs > limits.maxTotalSteps {
-            throw SpecError("protocol.epochs", "gives \(stepsPerEpoch * epochs) steps; the limit is \(limits.maxTotalSteps)")
+        if proto.kind == .bandit && optKind != .sgd {
+            throw SpecError("optimizer.kind", "the bandit's action values learn by the delta rule; use sgd")
         }
-        let metricsEvery = try root.int("metrics_every_steps", default: max(1, min(100, stepsPerEpoch)), in: 1...1_000_000)
-        let checkpointEvery = try root.int("checkpoint_every_steps", default: 1000, in: 1...10_000_000)
-        try root.rejectUnknown()
 
-        return ExperimentSpec(
+        let consolidation = try ConsolidationSpec.parse(root.object("consolidation"))
+        if consolidation.kind != .none && !proto.isContinual {
+            throw SpecError("consolidation.kind", "consolidation needs a task sequence (protocol split or permuted)")
+        }
+        let neuromodulation = try NeuromodulationSpec.parse(root.object("neuromodulation"), reward: proto.isReward)
+        if neuromodulation.context.gatingKeep != nil && !proto.isContinual {
+            throw SpecError("neuromodulation.context.gating_keep", "gating needs a task sequence (protocol split or permuted)")
+        }
+        if neuromodulation.uses(.consolidation) && consolidation.kind == .none {
+            throw SpecError("neuromodulation", "a channel targets consolidation but consolidation.kind is none")
+        }
+        if proto.kind == .bandit && (neuromodulation.uses(.gain) || neuromodulation.uses(.threshold)) {
+            throw SpecError("neuromodulation", "the bandit has no hidden units: gain and threshold do not apply")
+        }
+
+        var spec = ExperimentSpec(
             name: name, seed: UInt64(seed),
             data: DataSpec(dataset: datasetName, trainLimit: trainLimit, testLimit: testLimit),
-            protocol: ProtocolSpec(kind: protocolKind, epochs: epochs),
-            model: ModelSpec(kind: modelKind, layers: layers, activation: Activation(rawValue: activationName)!),
+            protocol: proto, model: model,
             optimizer: OptimizerSpec(kind: optKind, learningRate: lr, batchSize: batch, beta1: beta1, beta2: beta2, epsilon: eps),
-            metricsEverySteps: metricsEvery, checkpointEverySteps: checkpointEvery)
+            consolidation: consolidation, neuromodulation: neuromodulation,
+            metricsEverySteps: 1, checkpointEverySteps: 1)
+        if spec.totalSteps > limits.maxTotalSteps {
+            throw SpecError(proto.isReward ? "protocol.trials" : "protocol.epochs",
+                            "gives \(spec.totalSteps) steps; the limit is \(limits.maxTotalSteps)")
+        }
+        spec.metricsEverySteps = try root.int("metrics_every_steps", default: max(1, min(proto.isReward ? 50 : 100, spec.stepsPerEpoch)),
+                                              in: 1...1_000_000)
+        spec.checkpointEverySteps = try root.int("checkpoint_every_steps", default: 1000, in: 1...10_000_000)
+        try root.rejectUnknown()
+        return spec
     }
 
     /// Canonical JSON (sorted keys), as stored with the run.
@@ -142,8 +181,24 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
     /// SHA-256 of the canonical JSON, hex.
     public var hash: String { SHA256.hex(canonicalJSON()) }
 
-    /// Training samples per epoch after `train_limit`.
+    /// Training samples per epoch after `train_limit` (single protocol).
     public var trainCount: Int { data.trainLimit ?? Self.datasets[data.dataset]!.train }
-    public var stepsPerEpoch: Int { (trainCount + optimizer.batchSize - 1) / optimizer.batchSize }
-    public var totalSteps: Int { stepsPerEpoch * `protocol`.epochs }
+    public var stepsPerEpoch: Int {
+        switch `protocol`.kind {
+        case .single: return (trainCount + optimizer.batchSize - 1) / optimizer.batchSize
+        case .permuted: return (trainCount + optimizer.batchSize - 1) / optimizer.batchSize
+        case .split: return (trainCount / 5 + optimizer.batchSize - 1) / optimizer.batchSize
+        case .bandit, .reversal: return `protocol`.trials
+        }
+    }
+
+    /// Steps of the whole run. For split it is an estimate from `train_limit / 5` samples per task
+    /// until the run starts (then the trainer reports the exact count).
+    public var totalSteps: Int {
+        switch `protocol`.kind {
+        case .single: return stepsPerEpoch * `protocol`.epochs
+        case .split, .permuted: return stepsPerEpoch * `protocol`.epochsPerTask * `protocol`.tasks
+        case .bandit, .reversal: return `protocol`.trials
+        }
+    }
 }

@@ -1,6 +1,33 @@
 import Foundation
 import CBLAS
 
+/// Per-step modulation of an MLP's forward and backward pass.
+public struct Modulation: Sendable {
+    /// Hidden units: y = m · φ(g · (Wx + b) − θ).
+    public var gain: Float = 1
+    public var threshold: Float = 0
+    /// Per hidden layer, a 0/1 mask over units (context-dependent gating); nil = all units.
+    public var unitMasks: [FloatBuffer?] = []
+    /// Output softmax over these classes only (multi-head); nil = all.
+    public var allowedOutputs: [Bool]?
+    /// Softmax temperature.
+    public var temperature: Float = 1
+
+    public init() {}
+
+    var isPlainHidden: Bool { gain == 1 && threshold == 0 && !unitMasks.contains { $0 != nil } }
+    func mask(_ layer: Int) -> FloatBuffer? { layer < unitMasks.count ? unitMasks[layer] : nil }
+}
+
+/// What one forward pass over a training batch measured.
+public struct BatchStatistics: Sendable {
+    /// Summed cross-entropy over the batch.
+    public var loss: Double
+    public var correct: Int
+    /// Summed predictive entropy divided by log(number of competing classes).
+    public var normalizedEntropy: Double
+}
+
 /// A fully connected network `sizes[0] → … → sizes[L]` with one hidden activation and a softmax
 /// output. Weights are row-major `in × out` (as `x @ W`), so a batch is `B × in`.
 ///
@@ -11,6 +38,7 @@ public final class MLP {
     public let activation: ExperimentSpec.Activation
     public let weights: [FloatBuffer]
     public let biases: [FloatBuffer]
+    public var modulation = Modulation()
 
     /// acts[0] is the input batch, acts[l] the output of layer l; acts[L] holds probabilities.
     private var acts: [FloatBuffer] = []
@@ -55,22 +83,37 @@ public final class MLP {
         return acts[0].pointer
     }
 
+    /// Activations of hidden layer `l` (1-based like acts) from the last forward pass.
+    public func hiddenOutputs(layer l: Int) -> UnsafePointer<Float> { UnsafePointer(acts[l].pointer) }
+
     /// Runs the network on the first `batch` rows of the input buffer; returns the B × classes
     /// probabilities (valid until the next call).
     @discardableResult
     public func forward(batch: Int) -> UnsafeMutablePointer<Float> {
         ensureCapacity(batch)
+        let m = modulation
         for l in 0..<layerCount {
             let nIn = sizes[l], nOut = sizes[l + 1]
             let x = acts[l].pointer, z = acts[l + 1].pointer, b = biases[l].pointer
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(batch), Int32(nOut), Int32(nIn),
                         1, x, Int32(nIn), weights[l].pointer, Int32(nOut), 0, z, Int32(nOut))
             if l < layerCount - 1 {
-                addBiasAndActivate(z, bias: b, rows: batch, cols: nOut)
+                if m.isPlainHidden {
+                    addBiasAndActivate(z, bias: b, rows: batch, cols: nOut)
+                } else {
+                    modulatedActivate(z, bias: b, rows: batch, cols: nOut, mask: m.mask(l)?.pointer, gain: m.gain, threshold: m.threshold)
+                }
             } else {
                 for r in 0..<batch {
                     let row = z + r * nOut
                     for c in 0..<nOut { row[c] += b[c] }
+                    if let allowed = m.allowedOutputs {
+                        for c in 0..<nOut where !allowed[c] { row[c] = -Float.greatestFiniteMagnitude }
+                    }
+                    if m.temperature != 1 {
+                        let inv = 1 / m.temperature
+                        for c in 0..<nOut { row[c] *= inv }
+                    }
                 }
                 Self.softmaxRows(z, rows: batch, cols: nOut)
             }
@@ -78,41 +121,108 @@ public final class MLP {
         return acts[layerCount].pointer
     }
 
-    /// One training step on the input buffer's first `batch` rows. Computes gradients of the mean
-    /// cross-entropy and hands each layer's gradient to `update` (or fuses plain SGD into the GEMM).
-    /// - Returns: summed loss and number of correct predictions over the batch.
-    public func trainStep(batch: Int, labels: UnsafePointer<Int32>, optimizer: Optimizer) -> (loss: Double, correct: Int) {
+    /// Forward pass over a training batch: loss, accuracy and entropy, keeping the activations
+    /// for ``backwardAndUpdate``.
+    public func forwardStatistics(batch: Int, labels: UnsafePointer<Int32>) -> BatchStatistics {
         let probs = forward(batch: batch)
         let classes = sizes[layerCount]
-        var loss = 0.0
-        var correct = 0
-        let dz = deltas[layerCount - 1].pointer
-        let invB = 1 / Float(batch)
+        let competing = modulation.allowedOutputs.map { $0.filter { $0 }.count } ?? classes
+        let logClasses = Foundation.log(Double(max(competing, 2)))
+        var loss = 0.0, entropy = 0.0, correct = 0
         for r in 0..<batch {
             let row = probs + r * classes
             let y = Int(labels[r])
             var best = 0
-            for c in 1..<classes where row[c] > row[best] { best = c }
+            var h: Float = 0
+            for c in 0..<classes {
+                if row[c] > row[best] { best = c }
+                if row[c] > 0 { h -= row[c] * logf(row[c]) }
+            }
             if best == y { correct += 1 }
             loss -= Foundation.log(Double(row[y]) + 1e-12)
-            let d = dz + r * classes
-            for c in 0..<classes { d[c] = row[c] * invB }
-            d[y] -= invB
+            entropy += Double(h) / logClasses
         }
+        return BatchStatistics(loss: loss, correct: correct, normalizedEntropy: entropy)
+    }
+
+    /// Backpropagates the mean cross-entropy of the last forward pass (optionally weighted per
+    /// sample, e.g. by a reward prediction error) and lets `optimizer` update every layer.
+    public func backwardAndUpdate(batch: Int, labels: UnsafePointer<Int32>, optimizer: Optimizer, lrScale: Float = 1,
+                                  consolidator: Consolidator? = nil, sampleWeights: UnsafePointer<Float>? = nil) {
+        computeOutputDelta(batch: batch, labels: labels, scale: 1 / (Float(batch) * modulation.temperature), sampleWeights: sampleWeights)
         for l in stride(from: layerCount - 1, through: 0, by: -1) {
             let nIn = sizes[l], nOut = sizes[l + 1]
-            let delta = deltas[l].pointer
-            if l > 0 {
-                // dA_prev = delta · Wᵀ, then through the activation's derivative.
-                let prev = deltas[l - 1].pointer
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(batch), Int32(nIn), Int32(nOut),
-                            1, delta, Int32(nOut), weights[l].pointer, Int32(nOut), 0, prev, Int32(nIn))
-                multiplyActivationDerivative(prev, outputs: acts[l].pointer, count: batch * nIn)
-            }
+            if l > 0 { backpropagate(into: l - 1, from: l, batch: batch) }
             optimizer.update(layer: l, weights: weights[l], bias: biases[l], inputs: acts[l].pointer,
-                             delta: delta, batch: batch, fanIn: nIn, fanOut: nOut)
+                             delta: deltas[l].pointer, batch: batch, fanIn: nIn, fanOut: nOut,
+                             lrScale: lrScale, consolidator: consolidator)
         }
-        return (loss, correct)
+    }
+
+    /// Forward, backward and update in one call (plain training, no modulators in between).
+    @discardableResult
+    public func trainStep(batch: Int, labels: UnsafePointer<Int32>, optimizer: Optimizer) -> (loss: Double, correct: Int) {
+        let s = forwardStatistics(batch: batch, labels: labels)
+        backwardAndUpdate(batch: batch, labels: labels, optimizer: optimizer)
+        return (s.loss, s.correct)
+    }
+
+    /// Adds the batch's per-sample squared gradients (the empirical diagonal Fisher, unnormalised)
+    /// to `fisherW`/`fisherB`: for a layer, Σₛ (xₛ ⊗ δₛ)² = (X∘X)ᵀ (Δ∘Δ), one GEMM.
+    public func accumulateSquaredGradients(batch: Int, labels: UnsafePointer<Int32>, fisherW: [FloatBuffer], fisherB: [FloatBuffer]) {
+        forward(batch: batch)
+        computeOutputDelta(batch: batch, labels: labels, scale: 1 / modulation.temperature, sampleWeights: nil)
+        for l in stride(from: layerCount - 1, through: 0, by: -1) {
+            let nIn = sizes[l], nOut = sizes[l + 1]
+            if l > 0 { backpropagate(into: l - 1, from: l, batch: batch) }
+            let xs = FloatBuffer(count: batch * nIn), ds = FloatBuffer(count: batch * nOut)
+            let x = acts[l].pointer, d = deltas[l].pointer
+            for i in 0..<(batch * nIn) { xs.pointer[i] = x[i] * x[i] }
+            for i in 0..<(batch * nOut) { ds.pointer[i] = d[i] * d[i] }
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(nIn), Int32(nOut), Int32(batch),
+                        1, xs.pointer, Int32(nIn), ds.pointer, Int32(nOut), 1, fisherW[l].pointer, Int32(nOut))
+            let fb = fisherB[l].pointer
+            for r in 0..<batch { for c in 0..<nOut { fb[c] += ds.pointer[r * nOut + c] } }
+        }
+    }
+
+    // MARK: - Pieces
+
+    private func computeOutputDelta(batch: Int, labels: UnsafePointer<Int32>, scale: Float, sampleWeights: UnsafePointer<Float>?) {
+        let classes = sizes[layerCount]
+        let probs = acts[layerCount].pointer
+        let dz = deltas[layerCount - 1].pointer
+        for r in 0..<batch {
+            let row = probs + r * classes
+            let d = dz + r * classes
+            let s = scale * (sampleWeights?[r] ?? 1)
+            for c in 0..<classes { d[c] = row[c] * s }
+            d[Int(labels[r])] -= s
+        }
+    }
+
+    /// deltas[target] = (deltas[source] · W[source]ᵀ) ⊙ φ'(acts[source]) ⊙ gain ⊙ mask.
+    private func backpropagate(into target: Int, from source: Int, batch: Int) {
+        let nIn = sizes[source], nOut = sizes[source + 1]
+        let prev = deltas[target].pointer
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(batch), Int32(nIn), Int32(nOut),
+                    1, deltas[source].pointer, Int32(nOut), weights[source].pointer, Int32(nOut), 0, prev, Int32(nIn))
+        let y = acts[source].pointer
+        let count = batch * nIn
+        switch activation {
+        case .relu: VectorKernels.reluBackward(prev, y, count)
+        case .tanh: for i in 0..<count { prev[i] *= 1 - y[i] * y[i] }
+        case .sigmoid: for i in 0..<count { prev[i] *= y[i] * (1 - y[i]) }
+        }
+        let m = modulation
+        if !m.isPlainHidden {
+            let g = m.gain
+            if let mask = m.mask(target)?.pointer {
+                for r in 0..<batch { for c in 0..<nIn { prev[r * nIn + c] *= g * mask[c] } }
+            } else if g != 1 {
+                for i in 0..<count { prev[i] *= g }
+            }
+        }
     }
 
     /// `z ← φ(z + b)` row by row, one pass, written so the loops vectorise (no branches).
@@ -127,12 +237,21 @@ public final class MLP {
         }
     }
 
-    /// `d ← d ⊙ φ'(y)`, expressed through the layer's outputs `y`.
-    private func multiplyActivationDerivative(_ d: UnsafeMutablePointer<Float>, outputs y: UnsafePointer<Float>, count: Int) {
-        switch activation {
-        case .relu: VectorKernels.reluBackward(d, y, count)
-        case .tanh: for i in 0..<count { d[i] *= 1 - y[i] * y[i] }
-        case .sigmoid: for i in 0..<count { d[i] *= y[i] * (1 - y[i]) }
+    /// `z ← m ⊙ φ(g·(z + b) − θ)`.
+    private func modulatedActivate(_ z: UnsafeMutablePointer<Float>, bias b: UnsafePointer<Float>, rows: Int, cols: Int,
+                                   mask: UnsafePointer<Float>?, gain g: Float, threshold th: Float) {
+        for r in 0..<rows {
+            let row = z + r * cols
+            for c in 0..<cols {
+                let a = g * (row[c] + b[c]) - th
+                let y: Float
+                switch activation {
+                case .relu: y = max(a, 0)
+                case .tanh: y = tanhf(a)
+                case .sigmoid: y = 1 / (1 + expf(-a))
+                }
+                row[c] = mask.map { y * $0[c] } ?? y
+            }
         }
     }
 

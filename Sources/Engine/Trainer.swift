@@ -1,137 +1,274 @@
 import Foundation
 import CBLAS
 
-/// One metric value at a global training step.
-public struct MetricSample: Sendable, Equatable {
-    public var key: String
-    public var step: Int
-    public var value: Double
-    public init(key: String, step: Int, value: Double) {
-        self.key = key
-        self.step = step
-        self.value = value
-    }
-}
-
-/// What the trainer reports to, and asks of, whoever runs it.
-public protocol TrainingObserver: AnyObject {
-    /// New metric points (emitted every `metrics_every_steps` and at each epoch's end).
-    func trainer(_ trainer: Trainer, emitted metrics: [MetricSample])
-    /// Called every `checkpoint_every_steps` and when training completes; `Trainer.checkpoint()` makes the bytes.
-    func trainerReachedCheckpoint(_ trainer: Trainer) throws
-    /// Polled between steps; true makes ``Trainer/run(observer:)`` return `.stopped`.
-    func trainerShouldStop(_ trainer: Trainer) -> Bool
-}
-
-/// Trains a model from an ``ExperimentSpec``, step by step, deterministically for a given seed:
-/// the weights come from the seed, each epoch's sample order from (seed, epoch), so a run resumed
-/// from a checkpoint continues bit for bit.
-public final class Trainer {
-    public enum Outcome: Sendable, Equatable { case completed, stopped }
-
+/// Trains an MLP on a supervised protocol (single task, split or permuted task sequences),
+/// deterministically for a given seed: weights come from the seed, each epoch's sample order from
+/// (seed, task, epoch), so a run resumed from a checkpoint continues bit for bit.
+///
+/// Each step: forward (with the current gain/threshold/temperature and the task's gates) →
+/// modulators observe loss and entropy → backward and update with the modulated learning rate
+/// and consolidation strength.
+public final class Trainer: TrainingSession {
     public let spec: ExperimentSpec
     public let train: Dataset
     public let test: Dataset
+    public let tasks: [TrainingTask]
     public let model: MLP
     public let optimizer: Optimizer
-    /// Steps completed (global, across epochs).
+    public let consolidator: Consolidator
+    public let neuromodulators: NeuromodulatorSystem
+    /// Per task, per hidden layer: the context gate (nil without gating).
+    let gates: [[FloatBuffer?]]
+    /// Steps per epoch and per task, and the step at which each task starts.
+    let batchesPerEpoch: [Int]
+    let taskStart: [Int]
+    public let totalSteps: Int
+    /// Steps completed (global, across tasks and epochs).
     public private(set) var step = 0
-    public var totalSteps: Int { spec.totalSteps }
 
     // Running sums, saved in checkpoints so resumed metrics are identical.
     private var epochLoss = 0.0, epochCorrect = 0, epochSeen = 0
     private var windowLoss = 0.0, windowCorrect = 0, windowSeen = 0
     private var windowStarted = Date()
+    /// Accuracy matrix rows (one per finished task) and the untrained network's accuracy per task.
+    public private(set) var accuracyMatrix: [[Double]] = []
+    public private(set) var initialAccuracy: [Double] = []
+    private var finalTest: (loss: Double, accuracy: Double)?
     private var permutation: [Int32] = []
-    private var permutationEpoch = -1
+    private var permutationKey = -1
     private var labelBuffer: [Int32] = []
+    private var trainingSeconds = 0.0
+    private var samplesSeen = 0
 
     /// Checkpoint format identifier stored in the safetensors metadata.
     public static let checkpointFormat = "neuromod.mlp/1"
 
     public init(spec: ExperimentSpec, train: Dataset, test: Dataset) {
         self.spec = spec
-        self.train = train.prefix(spec.trainCount)
-        self.test = spec.data.testLimit.map { test.prefix($0) } ?? test
+        self.train = train
+        self.test = test
+        tasks = TaskSequence.make(spec: spec, train: train, test: test)
         var rng = RandomSource(seed: spec.seed, stream: 1)
         model = MLP(sizes: spec.model.layers, activation: spec.model.activation, rng: &rng)
         optimizer = Optimizer(spec: spec.optimizer, sizes: spec.model.layers)
-        labelBuffer = [Int32](repeating: 0, count: spec.optimizer.batchSize)
+        consolidator = Consolidator(spec: spec.consolidation, sizes: spec.model.layers)
+        neuromodulators = NeuromodulatorSystem(spec: spec.neuromodulation)
+        let b = spec.optimizer.batchSize
+        let epochs = spec.protocol.kind == .single ? spec.protocol.epochs : spec.protocol.epochsPerTask
+        batchesPerEpoch = tasks.map { ($0.trainIndices.count + b - 1) / b }
+        var starts: [Int] = []
+        var total = 0
+        for t in tasks.indices {
+            starts.append(total)
+            total += batchesPerEpoch[t] * epochs
+        }
+        taskStart = starts
+        totalSteps = total
+        // Context-dependent gating: each task keeps a fixed random fraction of each hidden layer.
+        if let keep = spec.neuromodulation.context.gatingKeep {
+            gates = tasks.indices.map { t in
+                (1..<(spec.model.layers.count - 1)).map { l in
+                    let width = spec.model.layers[l]
+                    var g = RandomSource(seed: spec.seed, stream: 7000 + UInt64(t) * 100 + UInt64(l))
+                    let kept = Set(g.permutation(width).prefix(max(1, Int((Double(width) * keep).rounded()))))
+                    return FloatBuffer((0..<width).map { kept.contains(Int32($0)) ? 1 : 0 })
+                }
+            }
+        } else {
+            gates = tasks.map { _ in [] }
+        }
+        labelBuffer = [Int32](repeating: 0, count: b)
+    }
+
+    var isContinual: Bool { spec.protocol.isContinual }
+    var epochsPerTask: Int { spec.protocol.kind == .single ? spec.protocol.epochs : spec.protocol.epochsPerTask }
+
+    /// (task, epoch within the task, batch within the epoch) of a global step.
+    func locate(_ s: Int) -> (task: Int, epoch: Int, batch: Int) {
+        var t = tasks.count - 1
+        while t > 0 && taskStart[t] > s { t -= 1 }
+        let local = s - taskStart[t]
+        return (t, local / batchesPerEpoch[t], local % batchesPerEpoch[t])
     }
 
     /// Runs until done, or until the observer asks to stop (then the state is that of `step`).
-    public func run(observer: TrainingObserver) throws -> Outcome {
+    public func run(observer: TrainingObserver) throws -> TrainingOutcome {
         openblas_set_num_threads(1)
         windowStarted = Date()
+        if isContinual && initialAccuracy.isEmpty {
+            initialAccuracy = tasks.indices.map { evaluate(task: $0).accuracy }
+        }
         let batchSize = spec.optimizer.batchSize
-        let n = train.count
         let features = train.features
         while step < totalSteps {
-            if observer.trainerShouldStop(self) { return .stopped }
-            let epoch = step / spec.stepsPerEpoch
-            let indexInEpoch = step % spec.stepsPerEpoch
-            if permutationEpoch != epoch {
-                var rng = RandomSource(seed: spec.seed, stream: 1000 + UInt64(epoch))
-                permutation = rng.permutation(n)
-                permutationEpoch = epoch
+            if observer.sessionShouldStop(self) { return .stopped }
+            let stepStarted = Date()
+            let (t, epoch, b) = locate(step)
+            let task = tasks[t]
+            if step == taskStart[t] && b == 0 && epoch == 0 {
+                consolidator.beginTask(model)
+                if t > 0 { neuromodulators.protocolBoundary() }
             }
-            let begin = indexInEpoch * batchSize
-            let count = min(batchSize, n - begin)
+            let key = t * 100_000 + epoch
+            if permutationKey != key {
+                var rng = RandomSource(seed: spec.seed, stream: 1000 + UInt64(t) * 10_000 + UInt64(epoch))
+                permutation = rng.permutation(task.trainIndices.count)
+                permutationKey = key
+            }
+            let begin = b * batchSize
+            let count = min(batchSize, task.trainIndices.count - begin)
             let x = model.inputBuffer(batch: count)
-            let src = train.inputs.pointer
             for r in 0..<count {
-                let i = Int(permutation[begin + r])
-                (x + r * features).update(from: src + i * features, count: features)
-                labelBuffer[r] = train.labels[i]
+                let i = Int(task.trainIndices[Int(permutation[begin + r])])
+                copyInput(i, from: train, permutation: task.permutation, to: x + r * features)
+                labelBuffer[r] = task.labelMap[Int(train.labels[i])]
             }
+            applyModulation(task: t)
             optimizer.beginStep()
-            let (loss, correct) = labelBuffer.withUnsafeBufferPointer {
-                model.trainStep(batch: count, labels: $0.baseAddress!, optimizer: optimizer)
+            let stats = labelBuffer.withUnsafeBufferPointer { model.forwardStatistics(batch: count, labels: $0.baseAddress!) }
+            var detected = false
+            if neuromodulators.isActive || spec.neuromodulation.context.boundaries != "protocol" {
+                detected = neuromodulators.observe(loss: stats.loss / Double(count), entropy: stats.normalizedEntropy / Double(count))
+            }
+            let effects = neuromodulators.effects
+            consolidator.strengthFactor = Float(effects.consolidation)
+            labelBuffer.withUnsafeBufferPointer {
+                model.backwardAndUpdate(batch: count, labels: $0.baseAddress!, optimizer: optimizer,
+                                        lrScale: Float(effects.learningRate), consolidator: consolidator)
             }
             step += 1
-            epochLoss += loss; epochCorrect += correct; epochSeen += count
-            windowLoss += loss; windowCorrect += correct; windowSeen += count
+            samplesSeen += count
+            epochLoss += stats.loss; epochCorrect += stats.correct; epochSeen += count
+            windowLoss += stats.loss; windowCorrect += stats.correct; windowSeen += count
+            trainingSeconds += Date().timeIntervalSince(stepStarted)
 
             var metrics: [MetricSample] = []
+            if detected { metrics.append(MetricSample(key: "context.boundary", step: step, value: 1)) }
             if step % spec.metricsEverySteps == 0 || step == totalSteps {
-                let elapsed = Date().timeIntervalSince(windowStarted)
-                metrics.append(MetricSample(key: "train.loss", step: step, value: windowLoss / Double(max(windowSeen, 1))))
-                metrics.append(MetricSample(key: "train.accuracy", step: step, value: Double(windowCorrect) / Double(max(windowSeen, 1))))
-                if elapsed > 0 { metrics.append(MetricSample(key: "train.samples_per_s", step: step, value: Double(windowSeen) / elapsed)) }
-                windowLoss = 0; windowCorrect = 0; windowSeen = 0
-                windowStarted = Date()
+                metrics += windowMetrics()
             }
-            if step % spec.stepsPerEpoch == 0 {
-                let (testLoss, testAccuracy) = evaluate(test)
-                metrics.append(MetricSample(key: "epoch", step: step, value: Double(epoch + 1)))
-                metrics.append(MetricSample(key: "epoch.train_loss", step: step, value: epochLoss / Double(max(epochSeen, 1))))
-                metrics.append(MetricSample(key: "epoch.train_accuracy", step: step, value: Double(epochCorrect) / Double(max(epochSeen, 1))))
-                metrics.append(MetricSample(key: "test.loss", step: step, value: testLoss))
-                metrics.append(MetricSample(key: "test.accuracy", step: step, value: testAccuracy))
-                epochLoss = 0; epochCorrect = 0; epochSeen = 0
+            let (tNext, eNext, bNext) = step < totalSteps ? locate(step) : (tasks.count, 0, 0)
+            if bNext == 0 && (eNext != epoch || tNext != t) && !isContinual {
+                metrics += epochEnd(epoch: epoch)
             }
-            if !metrics.isEmpty { observer.trainer(self, emitted: metrics) }
+            if isContinual && tNext != t {
+                metrics += taskEnd(t)
+            }
+            if !metrics.isEmpty { observer.session(self, emitted: metrics) }
             if step % spec.checkpointEverySteps == 0 || step == totalSteps {
-                try observer.trainerReachedCheckpoint(self)
+                try observer.sessionReachedCheckpoint(self)
             }
         }
         return .completed
     }
 
-    /// Mean cross-entropy and accuracy over a dataset, in batches of 1,000.
-    public func evaluate(_ data: Dataset) -> (loss: Double, accuracy: Double) {
-        guard data.count > 0 else { return (0, 0) }
+    private func windowMetrics() -> [MetricSample] {
+        let elapsed = Date().timeIntervalSince(windowStarted)
+        var m = [
+            MetricSample(key: "train.loss", step: step, value: windowLoss / Double(max(windowSeen, 1))),
+            MetricSample(key: "train.accuracy", step: step, value: Double(windowCorrect) / Double(max(windowSeen, 1))),
+        ]
+        if elapsed > 0 { m.append(MetricSample(key: "train.samples_per_s", step: step, value: Double(windowSeen) / elapsed)) }
+        if consolidator.isActive { m.append(MetricSample(key: "consolidation.penalty", step: step, value: consolidator.penalty(model))) }
+        m += neuromodulators.drainWindow(step: step)
+        windowLoss = 0; windowCorrect = 0; windowSeen = 0
+        windowStarted = Date()
+        return m
+    }
+
+    private func epochEnd(epoch: Int) -> [MetricSample] {
+        let (testLoss, testAccuracy) = evaluate(task: 0)
+        finalTest = (testLoss, testAccuracy)
+        defer { epochLoss = 0; epochCorrect = 0; epochSeen = 0 }
+        return [
+            MetricSample(key: "epoch", step: step, value: Double(epoch + 1)),
+            MetricSample(key: "epoch.train_loss", step: step, value: epochLoss / Double(max(epochSeen, 1))),
+            MetricSample(key: "epoch.train_accuracy", step: step, value: Double(epochCorrect) / Double(max(epochSeen, 1))),
+            MetricSample(key: "test.loss", step: step, value: testLoss),
+            MetricSample(key: "test.accuracy", step: step, value: testAccuracy),
+        ]
+    }
+
+    /// After task t: a row of the accuracy matrix, consolidation, metrics.
+    private func taskEnd(_ t: Int) -> [MetricSample] {
+        let row = tasks.indices.map { evaluate(task: $0).accuracy }
+        accuracyMatrix.append(row)
+        if consolidator.spec.kind != .none {
+            consolidator.endTask(model, fisher: consolidator.needsFisher ? fisher(task: t) : nil)
+        }
+        var m = row.enumerated().map { MetricSample(key: "task.\($0.offset).accuracy", step: step, value: $0.element) }
+        let seen = row.prefix(t + 1)
+        m.append(MetricSample(key: "continual.average_accuracy", step: step, value: seen.reduce(0, +) / Double(seen.count)))
+        m.append(MetricSample(key: "continual.tasks_done", step: step, value: Double(t + 1)))
+        epochLoss = 0; epochCorrect = 0; epochSeen = 0
+        return m
+    }
+
+    /// Mean squared per-sample gradient over the first `fisher_samples` training samples of task t.
+    func fisher(task t: Int) -> (w: [FloatBuffer], b: [FloatBuffer]) {
+        let sizes = spec.model.layers
+        let fw = (0..<(sizes.count - 1)).map { FloatBuffer(count: sizes[$0] * sizes[$0 + 1]) }
+        let fb = (0..<(sizes.count - 1)).map { FloatBuffer(count: sizes[$0 + 1]) }
+        let task = tasks[t]
+        let n = min(spec.consolidation.fisherSamples, task.trainIndices.count)
+        applyModulation(task: t)
+        var labels = [Int32](repeating: 0, count: 256)
+        var begin = 0
+        while begin < n {
+            let count = min(256, n - begin)
+            let x = model.inputBuffer(batch: count)
+            for r in 0..<count {
+                let i = Int(task.trainIndices[begin + r])
+                copyInput(i, from: train, permutation: task.permutation, to: x + r * train.features)
+                labels[r] = task.labelMap[Int(train.labels[i])]
+            }
+            labels.withUnsafeBufferPointer { model.accumulateSquaredGradients(batch: count, labels: $0.baseAddress!, fisherW: fw, fisherB: fb) }
+            begin += count
+        }
+        let inv = 1 / Float(max(n, 1))
+        for buf in fw + fb { for i in 0..<buf.count { buf.pointer[i] *= inv } }
+        return (fw, fb)
+    }
+
+    private func applyModulation(task t: Int) {
+        var m = Modulation()
+        let e = neuromodulators.effects
+        m.gain = Float(e.gain)
+        m.threshold = Float(e.threshold)
+        m.temperature = Float(e.temperature)
+        m.unitMasks = gates[t]
+        m.allowedOutputs = tasks[t].allowedOutputs
+        model.modulation = m
+    }
+
+    @inline(__always)
+    private func copyInput(_ i: Int, from data: Dataset, permutation: [Int32]?, to dst: UnsafeMutablePointer<Float>) {
+        let src = data.inputs.pointer + i * data.features
+        if let p = permutation {
+            for j in 0..<data.features { dst[j] = src[Int(p[j])] }
+        } else {
+            dst.update(from: src, count: data.features)
+        }
+    }
+
+    /// Mean cross-entropy and accuracy on task t's test set (its gates, its outputs), batches of 1,000.
+    public func evaluate(task t: Int) -> (loss: Double, accuracy: Double) {
+        let task = tasks[t]
+        let n = task.testIndices.count
+        guard n > 0 else { return (0, 0) }
+        applyModulation(task: t)
+        model.modulation.temperature = 1
         var loss = 0.0, correct = 0
         let classes = model.sizes.last!
         var begin = 0
-        while begin < data.count {
-            let count = min(1000, data.count - begin)
+        while begin < n {
+            let count = min(1000, n - begin)
             let x = model.inputBuffer(batch: count)
-            x.update(from: data.inputs.pointer + begin * data.features, count: count * data.features)
+            for r in 0..<count { copyInput(Int(task.testIndices[begin + r]), from: test, permutation: task.permutation, to: x + r * test.features) }
             let p = model.forward(batch: count)
             for r in 0..<count {
                 let row = p + r * classes
-                let y = Int(data.labels[begin + r])
+                let y = Int(task.labelMap[Int(test.labels[Int(task.testIndices[begin + r])])])
                 var best = 0
                 for c in 1..<classes where row[c] > row[best] { best = c }
                 if best == y { correct += 1 }
@@ -139,13 +276,48 @@ public final class Trainer {
             }
             begin += count
         }
-        return (loss / Double(data.count), Double(correct) / Double(data.count))
+        return (loss / Double(n), Double(correct) / Double(n))
+    }
+
+    // MARK: - Summary
+
+    public func summary() -> JSONValue {
+        var s: [String: JSONValue] = [
+            "protocol": .string(spec.protocol.kind.rawValue),
+            "steps": .number(Double(step)),
+            "total_steps": .number(Double(totalSteps)),
+            "train_samples_per_s": .number(trainingSeconds > 0 ? (Double(samplesSeen) / trainingSeconds).rounded() : 0),
+        ]
+        if let f = finalTest {
+            s["test_accuracy"] = .number(f.accuracy)
+            s["test_loss"] = .number(f.loss)
+        }
+        if isContinual {
+            s["scenario"] = spec.protocol.scenario.map { .string($0.rawValue) } ?? .string("domain-incremental")
+            s["tasks"] = .array(tasks.map { .string($0.name) })
+            s["initial_accuracy"] = .numbers(initialAccuracy)
+            s["accuracy_matrix"] = .array(accuracyMatrix.map { .numbers($0) })
+            if !accuracyMatrix.isEmpty {
+                let square = accuracyMatrix.count == tasks.count
+                let m = ContinualMetrics(matrix: accuracyMatrix.map { Array($0.prefix(accuracyMatrix.count)) },
+                                         initial: Array(initialAccuracy.prefix(accuracyMatrix.count)))
+                s["average_accuracy"] = .number(m.averageAccuracy)
+                s["backward_transfer"] = .number(m.backwardTransfer)
+                s["forward_transfer"] = .number(m.forwardTransfer)
+                s["forgetting"] = .number(m.forgetting)
+                s["complete"] = .bool(square)
+            }
+        }
+        if neuromodulators.isActive || neuromodulators.detectedBoundaries > 0 {
+            s["neuromodulators"] = .object(neuromodulators.runMeans.mapValues { .number($0) })
+            s["detected_boundaries"] = .number(Double(neuromodulators.detectedBoundaries))
+        }
+        return .object(s)
     }
 
     // MARK: - Checkpoints
 
-    /// The complete training state as safetensors bytes; `extraMetadata` (e.g. the run id) is added.
-    public func checkpoint(extraMetadata: [String: String] = [:]) -> Data {
+    public func checkpoint(extraMetadata: [String: String]) -> Data {
         var file = Safetensors.File()
         for l in 0..<model.layerCount {
             let shape = [model.sizes[l], model.sizes[l + 1]]
@@ -159,6 +331,9 @@ public final class Trainer {
                 file.tensors["optimizer.layers.\(l).bias.v"] = .init(shape: [model.sizes[l + 1]], values: m.vB.array)
             }
         }
+        for (name, buffer) in consolidator.stateTensors {
+            file.tensors[name] = .init(shape: [buffer.count], values: buffer.array)
+        }
         var meta = extraMetadata
         meta["format"] = Self.checkpointFormat
         meta["step"] = String(step)
@@ -170,57 +345,64 @@ public final class Trainer {
         meta["output"] = "softmax"
         meta["labels"] = train.labelNames.joined(separator: "|")
         meta["optimizer_t"] = String(optimizer.t)
-        meta["epoch_loss"] = "\(epochLoss)"
-        meta["epoch_correct"] = String(epochCorrect)
-        meta["epoch_seen"] = String(epochSeen)
-        meta["window_loss"] = "\(windowLoss)"
-        meta["window_correct"] = String(windowCorrect)
-        meta["window_seen"] = String(windowSeen)
+        meta["running_sums"] = JSONValue.numbers([epochLoss, Double(epochCorrect), Double(epochSeen), windowLoss,
+                                                  Double(windowCorrect), Double(windowSeen), Double(samplesSeen), trainingSeconds,
+                                                  Double(consolidator.tasksConsolidated)]).serializedString
+        meta["accuracy_matrix"] = JSONValue.array(accuracyMatrix.map { .numbers($0) }).serializedString
+        meta["initial_accuracy"] = JSONValue.numbers(initialAccuracy).serializedString
+        if let f = finalTest { meta["final_test"] = JSONValue.numbers([f.loss, f.accuracy]).serializedString }
+        meta["neuromodulators"] = neuromodulators.saveState()
         file.metadata = meta
         return Safetensors.encode(file)
     }
 
-    /// Restores the state saved by ``checkpoint(extraMetadata:)``; the spec must be the same.
     public func restore(from data: Data) throws {
         let file = try Safetensors.decode(data)
-        func meta(_ k: String) throws -> String {
-            guard let v = file.metadata[k] else { throw CheckpointError("checkpoint lacks metadata \(k)") }
-            return v
-        }
-        guard try meta("format") == Self.checkpointFormat else { throw CheckpointError("checkpoint format is not \(Self.checkpointFormat)") }
-        guard try meta("spec_hash") == spec.hash else { throw CheckpointError("checkpoint belongs to a different spec") }
-        func load(_ name: String, into buffer: FloatBuffer) throws {
-            guard let t = file.tensors[name], t.values.count == buffer.count else {
-                throw CheckpointError("checkpoint tensor \(name) is missing or has the wrong size")
-            }
-            t.values.withUnsafeBufferPointer { buffer.pointer.update(from: $0.baseAddress!, count: buffer.count) }
-        }
+        guard try file.meta("format") == Self.checkpointFormat else { throw CheckpointError("checkpoint format is not \(Self.checkpointFormat)") }
+        guard try file.meta("spec_hash") == spec.hash else { throw CheckpointError("checkpoint belongs to a different spec") }
         for l in 0..<model.layerCount {
-            try load("layers.\(l).weight", into: model.weights[l])
-            try load("layers.\(l).bias", into: model.biases[l])
+            try file.load("layers.\(l).weight", into: model.weights[l])
+            try file.load("layers.\(l).bias", into: model.biases[l])
             if optimizer.kind == .adam {
                 let m = optimizer.moments[l]
-                try load("optimizer.layers.\(l).weight.m", into: m.mW)
-                try load("optimizer.layers.\(l).weight.v", into: m.vW)
-                try load("optimizer.layers.\(l).bias.m", into: m.mB)
-                try load("optimizer.layers.\(l).bias.v", into: m.vB)
+                try file.load("optimizer.layers.\(l).weight.m", into: m.mW)
+                try file.load("optimizer.layers.\(l).weight.v", into: m.vW)
+                try file.load("optimizer.layers.\(l).bias.m", into: m.mB)
+                try file.load("optimizer.layers.\(l).bias.v", into: m.vB)
             }
         }
-        guard let s = Int(try meta("step")), (0...totalSteps).contains(s),
-              let t = Int(try meta("optimizer_t")),
-              let el = Double(try meta("epoch_loss")), let ec = Int(try meta("epoch_correct")), let es = Int(try meta("epoch_seen")),
-              let wl = Double(try meta("window_loss")), let wc = Int(try meta("window_correct")), let ws = Int(try meta("window_seen"))
-        else { throw CheckpointError("checkpoint metadata is malformed") }
+        for (name, buffer) in consolidator.stateTensors { try file.load(name, into: buffer) }
+        func numbers(_ key: String) throws -> [Double] {
+            guard case .array(let a)? = JSONValue.parse(Data(try file.meta(key).utf8)) else { throw CheckpointError("checkpoint metadata \(key) is malformed") }
+            return a.compactMap(\.numberValue)
+        }
+        guard let s = Int(try file.meta("step")), (0...totalSteps).contains(s), let t = Int(try file.meta("optimizer_t")) else {
+            throw CheckpointError("checkpoint metadata is malformed")
+        }
+        let sums = try numbers("running_sums")
+        guard sums.count == 9 else { throw CheckpointError("checkpoint metadata running_sums is malformed") }
+        guard case .array(let rows)? = JSONValue.parse(Data(try file.meta("accuracy_matrix").utf8)) else {
+            throw CheckpointError("checkpoint metadata accuracy_matrix is malformed")
+        }
         step = s
         optimizer.t = t
-        epochLoss = el; epochCorrect = ec; epochSeen = es
-        windowLoss = wl; windowCorrect = wc; windowSeen = ws
-        permutationEpoch = -1
+        epochLoss = sums[0]; epochCorrect = Int(sums[1]); epochSeen = Int(sums[2])
+        windowLoss = sums[3]; windowCorrect = Int(sums[4]); windowSeen = Int(sums[5])
+        samplesSeen = Int(sums[6]); trainingSeconds = sums[7]
+        consolidator.restoreCount(Int(sums[8]))
+        accuracyMatrix = rows.map { ($0.arrayValue ?? []).compactMap(\.numberValue) }
+        initialAccuracy = try numbers("initial_accuracy")
+        if file.metadata["final_test"] != nil {
+            let f = try numbers("final_test")
+            finalTest = (f[0], f[1])
+        }
+        try neuromodulators.restoreState(try file.meta("neuromodulators"))
+        permutationKey = -1
     }
 }
 
-/// A checkpoint that cannot be restored into this trainer.
-public struct CheckpointError: Error, Sendable, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
+extension JSONValue {
+    var serializedString: String { String(decoding: serialized(), as: UTF8.self) }
+    var numberValue: Double? { if case .number(let d) = self { return d } else { return nil } }
+    var arrayValue: [JSONValue]? { if case .array(let a) = self { return a } else { return nil } }
 }

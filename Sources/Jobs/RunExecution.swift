@@ -2,8 +2,8 @@ import Foundation
 import Engine
 import Storage
 
-/// Drives one leased run: builds the trainer, resumes from the last checkpoint, streams metrics
-/// and checkpoints into the store, honours cancel and shutdown.
+/// Drives one leased run: resumes the session from the last checkpoint, streams metrics,
+/// checkpoints and summaries into the store, honours cancel and shutdown.
 final class RunExecution: TrainingObserver {
     enum StopReason { case canceled, shutdown }
 
@@ -17,7 +17,7 @@ final class RunExecution: TrainingObserver {
 
     private var pending: [MetricPoint] = []
     private var lastFlush = Date()
-    private var lastHeartbeat = Date()
+    private var lastHeartbeat = Date.distantPast
     private var cancelRequested = false
     private(set) var stopReason: StopReason?
     private(set) var lastCheckpointStep = -1
@@ -33,13 +33,13 @@ final class RunExecution: TrainingObserver {
         self.isCanceledLocally = isCanceledLocally
     }
 
-    /// Restores the trainer from the newest readable checkpoint and drops metric points recorded
+    /// Restores the session from the newest readable checkpoint and drops metric points recorded
     /// after it (they will be produced again). Returns the step resumed from.
-    func resume(_ trainer: Trainer) throws -> Int {
+    func resume(_ session: TrainingSession) throws -> Int {
         var resumedStep = 0
         for record in try store.checkpoints(runID: run.id).reversed() {
             if let data = try? files.read(relative: record.file), SHA256.hex(data) == record.sha256,
-               (try? trainer.restore(from: data)) != nil {
+               (try? session.restore(from: data)) != nil {
                 resumedStep = record.step
                 lastCheckpointStep = record.step
                 break
@@ -55,23 +55,25 @@ final class RunExecution: TrainingObserver {
         lastFlush = Date()
     }
 
-    /// Writes a checkpoint for the trainer's current step (with the pending metrics, atomically).
-    func writeCheckpoint(_ trainer: Trainer) throws {
+    /// Writes a checkpoint for the session's current step (with the pending metrics and the
+    /// summary so far, in one transaction).
+    func writeCheckpoint(_ session: TrainingSession) throws {
         let id = Identifier.make("ckpt")
         let relative = files.relativeName(runID: run.id, checkpointID: id)
-        let data = trainer.checkpoint(extraMetadata: ["run_id": run.id, "checkpoint_id": id, "attempt": String(run.attempt)])
+        let data = session.checkpoint(extraMetadata: ["run_id": run.id, "checkpoint_id": id, "attempt": String(run.attempt)])
         try files.write(data, relative: relative)
-        let record = CheckpointRecord(id: id, runID: run.id, step: trainer.step, file: relative, size: data.count,
+        let record = CheckpointRecord(id: id, runID: run.id, step: session.step, file: relative, size: data.count,
                                       sha256: SHA256.hex(data), createdAt: Date().timeIntervalSince1970)
-        try store.recordCheckpoint(record, metrics: pending, completed: trainer.step)
+        try store.recordCheckpoint(record, metrics: pending, completed: session.step,
+                                   summary: String(decoding: session.summary().serialized(), as: UTF8.self))
         pending.removeAll(keepingCapacity: true)
         lastFlush = Date()
-        lastCheckpointStep = trainer.step
+        lastCheckpointStep = session.step
     }
 
     // MARK: TrainingObserver
 
-    func trainer(_ trainer: Trainer, emitted metrics: [MetricSample]) {
+    func session(_ session: TrainingSession, emitted metrics: [MetricSample]) {
         let now = Date().timeIntervalSince1970
         pending.append(contentsOf: metrics.map { MetricPoint(key: $0.key, step: $0.step, value: $0.value, time: now) })
         if pending.count >= 500 || Date().timeIntervalSince(lastFlush) > 0.5 {
@@ -79,17 +81,17 @@ final class RunExecution: TrainingObserver {
         }
     }
 
-    func trainerReachedCheckpoint(_ trainer: Trainer) throws {
-        try writeCheckpoint(trainer)
+    func sessionReachedCheckpoint(_ session: TrainingSession) throws {
+        try writeCheckpoint(session)
     }
 
-    func trainerShouldStop(_ trainer: Trainer) -> Bool {
+    func sessionShouldStop(_ session: TrainingSession) -> Bool {
         if shouldShutdown() { stopReason = .shutdown; return true }
         if cancelRequested || isCanceledLocally() { stopReason = .canceled; return true }
         if Date().timeIntervalSince(lastHeartbeat) > 1 {
             lastHeartbeat = Date()
             if let canceled = try? store.heartbeat(runID: run.id, owner: owner, leaseSeconds: leaseSeconds,
-                                                    completed: trainer.step, total: trainer.totalSteps) {
+                                                    completed: session.step, total: session.totalSteps) {
                 cancelRequested = canceled
             }
             if cancelRequested { stopReason = .canceled; return true }

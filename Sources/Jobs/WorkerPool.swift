@@ -130,44 +130,44 @@ public final class WorkerPool: @unchecked Sendable {
             finish(run, .failed, "stored spec cannot be read: \(error)")
             return
         }
-        let data: (train: Dataset, test: Dataset)
+        let session: TrainingSession
         do {
-            data = try datasets.load(spec.data.dataset)
+            session = try TrainingSessions.make(spec: spec, datasets: datasets)
         } catch {
             finish(run, .failed, "\(error)")
             return
         }
-        let trainer = Trainer(spec: spec, train: data.train, test: data.test)
         let execution = RunExecution(run: run, store: store, files: files, owner: owner, leaseSeconds: leaseSeconds,
                                      shouldShutdown: { [self] in self.isStopping },
                                      isCanceledLocally: { [self] in self.isCanceledLocally(run.id) })
         do {
-            let from = try execution.resume(trainer)
+            let from = try execution.resume(session)
             if from > 0 { log("run \(run.id) resumes from step \(from)") }
-            switch try trainer.run(observer: execution) {
+            switch try session.run(observer: execution) {
             case .completed:
                 try execution.flushMetrics()
-                finish(run, .succeeded, nil, completed: trainer.step)
+                finish(run, .succeeded, nil, completed: session.step, summary: session.summary())
             case .stopped:
                 if execution.stopReason == .shutdown {
-                    if trainer.step > execution.lastCheckpointStep { try execution.writeCheckpoint(trainer) }
+                    if session.step > execution.lastCheckpointStep { try execution.writeCheckpoint(session) }
                     try execution.flushMetrics()
-                    try store.requeueRun(runID: run.id, owner: owner, reason: "interrupted: server shut down at step \(trainer.step)")
-                    log("run \(run.id) checkpointed at step \(trainer.step) and requeued")
+                    try store.requeueRun(runID: run.id, owner: owner, reason: "interrupted: server shut down at step \(session.step)")
+                    log("run \(run.id) checkpointed at step \(session.step) and requeued")
                 } else {
                     try execution.flushMetrics()
-                    finish(run, .canceled, nil, completed: trainer.step)
+                    finish(run, .canceled, nil, completed: session.step, summary: session.summary())
                 }
             }
         } catch {
             try? execution.flushMetrics()
-            finish(run, .failed, "\(error)", completed: trainer.step)
+            finish(run, .failed, "\(error)", completed: session.step)
         }
     }
 
-    private func finish(_ run: RunRecord, _ state: RunState, _ reason: String?, completed: Int? = nil) {
+    private func finish(_ run: RunRecord, _ state: RunState, _ reason: String?, completed: Int? = nil, summary: JSONValue? = nil) {
         do {
-            try store.finishRun(runID: run.id, owner: owner, state: state, reason: reason, completed: completed)
+            try store.finishRun(runID: run.id, owner: owner, state: state, reason: reason, completed: completed,
+                                summary: summary.map { String(decoding: $0.serialized(), as: UTF8.self) })
             log("run \(run.id) \(state.rawValue)" + (reason.map { ": \($0)" } ?? ""))
         } catch {
             log("cannot record end of run \(run.id): \(error)")

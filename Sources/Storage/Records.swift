@@ -35,6 +35,8 @@ public struct RunRecord: Sendable, Equatable {
     public var cancelRequested: Bool
     public var leaseOwner: String?
     public var leaseExpiresAt: Double?
+    /// The results summary as JSON, once the trainer has produced one.
+    public var summary: String?
 }
 
 public struct MetricPoint: Sendable, Equatable {

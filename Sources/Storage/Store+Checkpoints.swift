@@ -10,13 +10,14 @@ extension Store {
 
     /// Records a checkpoint file already written and synced, together with the metric points
     /// gathered up to it and the run's progress, in one transaction.
-    public func recordCheckpoint(_ record: CheckpointRecord, metrics: [MetricPoint], completed: Int) throws {
+    public func recordCheckpoint(_ record: CheckpointRecord, metrics: [MetricPoint], completed: Int, summary: String? = nil) throws {
         try pool.write { db in
             try Self.insertMetrics(db, runID: record.runID, metrics)
             try db.execute("""
                 INSERT INTO checkpoints(id, run_id, step, file, size, sha256, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
                 """, record.id, record.runID, record.step, record.file, record.size, record.sha256, record.createdAt)
-            try db.execute("UPDATE runs SET progress_completed = ?, updated_at = ? WHERE id = ?", completed, Store.now(), record.runID)
+            try db.execute("UPDATE runs SET progress_completed = ?, updated_at = ?, summary = COALESCE(?, summary) WHERE id = ?",
+                           completed, Store.now(), summary, record.runID)
         }
     }
 

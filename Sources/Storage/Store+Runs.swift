@@ -3,7 +3,7 @@ import Foundation
 extension Store {
     static let runColumns = """
         seq, id, experiment_id, state, spec, spec_hash, attempt, progress_completed, progress_total, progress_unit, \
-        created_at, started_at, finished_at, updated_at, failure_reason, cancel_requested, lease_owner, lease_expires_at
+        created_at, started_at, finished_at, updated_at, failure_reason, cancel_requested, lease_owner, lease_expires_at, summary
         """
 
     static func run(_ r: Row) -> RunRecord {
@@ -12,7 +12,7 @@ extension Store {
                   attempt: r.int(6), progressCompleted: r.int(7), progressTotal: r.int(8), progressUnit: r.string(9),
                   createdAt: r.double(10), startedAt: r.optionalDouble(11), finishedAt: r.optionalDouble(12),
                   updatedAt: r.double(13), failureReason: r.optionalString(14), cancelRequested: r.int(15) != 0,
-                  leaseOwner: r.optionalString(16), leaseExpiresAt: r.optionalDouble(17))
+                  leaseOwner: r.optionalString(16), leaseExpiresAt: r.optionalDouble(17), summary: r.optionalString(18))
     }
 
     private func fetchRun(_ db: Database, _ id: String) throws -> RunRecord? {
@@ -89,15 +89,17 @@ extension Store {
     }
 
     /// Ends a run held by `owner` in a terminal state.
-    public func finishRun(runID: String, owner: String, state: RunState, reason: String? = nil, completed: Int? = nil) throws {
+    public func finishRun(runID: String, owner: String, state: RunState, reason: String? = nil, completed: Int? = nil,
+                          summary: String? = nil) throws {
         precondition(state.isTerminal)
         try pool.write { db in
             let now = Store.now()
             try db.execute("""
                 UPDATE runs SET state = ?, finished_at = ?, updated_at = ?, failure_reason = ?, lease_owner = NULL,
-                       lease_expires_at = NULL, progress_completed = COALESCE(?, progress_completed)
+                       lease_expires_at = NULL, progress_completed = COALESCE(?, progress_completed),
+                       summary = COALESCE(?, summary)
                 WHERE id = ? AND lease_owner = ? AND state = 'running'
-                """, state.rawValue, now, now, reason, completed, runID, owner)
+                """, state.rawValue, now, now, reason, completed, summary, runID, owner)
         }
     }
 

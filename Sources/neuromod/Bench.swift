@@ -13,6 +13,8 @@ struct Bench: ParsableCommand {
     @Option(help: "sgd or adam.") var optimizer: String = "sgd"
     @Option(help: "Learning rate (default 0.05 for sgd, 0.001 for adam).") var lr: Double?
     @Option(help: "Seed.") var seed: Int = 0
+    @Option(help: "A JSON object merged into the spec as its neuromodulation section (overhead measurements).")
+    var neuromodulation: String?
     @Option(name: .customLong("dataset-dir"), help: "Fashion-MNIST folder.") var datasetDir: String = DatasetLibrary.defaultFashionMNISTDirectory
 
     func run() throws {
@@ -20,37 +22,41 @@ struct Bench: ParsableCommand {
         let layers = [784] + hiddenSizes + [10]
         var opt: [String: JSONValue] = ["kind": .string(optimizer), "batch_size": .number(Double(batch))]
         if let lr { opt["learning_rate"] = .number(lr) }
-        let json = JSONValue.object([
+        var root: [String: JSONValue] = [
             "seed": .number(Double(seed)),
             "model": .object(["layers": .array(layers.map { .number(Double($0)) })]),
             "optimizer": .object(opt),
             "protocol": .object(["epochs": .number(Double(epochs))]),
             "checkpoint_every_steps": .number(10_000_000),
             "metrics_every_steps": .number(1_000_000),
-        ])
-        let spec = try ExperimentSpec.parse(json)
+        ]
+        if let neuromodulation {
+            guard let nm = JSONValue.parse(Data(neuromodulation.utf8)) else { throw ValidationError("--neuromodulation is not JSON") }
+            root["neuromodulation"] = nm
+        }
+        let spec = try ExperimentSpec.parse(.object(root))
         let (train, test) = try DatasetLibrary(directory: datasetDir).load("fashion-mnist")
         let trainer = Trainer(spec: spec, train: train, test: test)
         let observer = EpochTimer(stepsPerEpoch: spec.stepsPerEpoch, samples: spec.trainCount)
         _ = try trainer.run(observer: observer)
         observer.finish(epochs: epochs)
         let rates = observer.epochRates
-        let (_, acc) = trainer.evaluate(trainer.test)
+        let (_, acc) = trainer.evaluate(task: 0)
         for (i, r) in rates.enumerated() { print(String(format: "epoch %d: %.0f samples/s", i + 1, r)) }
         let sorted = rates.sorted()
         let result: [String: JSONValue] = [
             "engine": .string("neuromod"), "layers": .array(layers.map { .number(Double($0)) }),
             "batch": .number(Double(batch)), "optimizer": .string(optimizer), "epochs": .number(Double(epochs)),
+            "neuromodulation": .bool(neuromodulation != nil),
             "train_samples_per_s_epoch1": .number((rates.first ?? 0).rounded()),
             "train_samples_per_s_median": .number(sorted[sorted.count / 2].rounded()),
             "test_acc": .number((acc * 10000).rounded() / 10000),
         ]
-        let data = try JSONEncoder().encode(JSONValue.object(result))
-        print("RESULT " + String(decoding: data, as: UTF8.self))
+        print("RESULT " + String(decoding: JSONValue.object(result).serialized(), as: UTF8.self))
     }
 }
 
-/// Measures each epoch's wall time from the trainer's callbacks (evaluation excluded).
+/// Measures each epoch's wall time from the session's callbacks (evaluation excluded).
 final class EpochTimer: TrainingObserver {
     let stepsPerEpoch: Int
     let samples: Int
@@ -67,19 +73,50 @@ final class EpochTimer: TrainingObserver {
         if epochRates.count < epochs { epochRates.append(Double(samples) / trainingTime) }
     }
 
-    func trainer(_ trainer: Trainer, emitted metrics: [MetricSample]) {}
-    func trainerReachedCheckpoint(_ trainer: Trainer) throws {}
-    func trainerShouldStop(_ trainer: Trainer) -> Bool {
-        if trainer.step % stepsPerEpoch == 0 {
-            if trainer.step > 0 {
-                // Evaluation ran inside the last step's callbacks; it is excluded by restarting the clock after it.
-                epochRates.append(Double(samples) / trainingTime)
-            }
+    func session(_ session: TrainingSession, emitted metrics: [MetricSample]) {}
+    func sessionReachedCheckpoint(_ session: TrainingSession) throws {}
+    func sessionShouldStop(_ session: TrainingSession) -> Bool {
+        if session.step % stepsPerEpoch == 0 {
+            // The interval ending here held the epoch's last step and its evaluation: skipped.
+            if session.step > 0 { epochRates.append(Double(samples) / trainingTime) }
             trainingTime = 0
         } else {
             trainingTime += Date().timeIntervalSince(epochStart)
         }
         epochStart = Date()
         return false
+    }
+}
+
+/// Runs one spec in-process and prints its summary (for experiment reports).
+struct Experiment: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a run spec in-process (no server) and print its summary as JSON on the last line.")
+
+    @Option(help: "Path of a run spec JSON file.") var spec: String
+    @Option(help: "Override the spec's seed.") var seed: Int?
+    @Option(name: .customLong("dataset-dir"), help: "Fashion-MNIST folder.") var datasetDir: String = DatasetLibrary.defaultFashionMNISTDirectory
+
+    func run() throws {
+        guard case .object(var root)? = JSONValue.parse(try Data(contentsOf: URL(fileURLWithPath: spec))) else {
+            throw ValidationError("\(spec) is not a JSON object")
+        }
+        if let seed { root["seed"] = .number(Double(seed)) }
+        let parsed = try ExperimentSpec.parse(.object(root))
+        let session = try TrainingSessions.make(spec: parsed, datasets: DatasetLibrary(directory: datasetDir))
+        final class Quiet: TrainingObserver {
+            func session(_ session: TrainingSession, emitted metrics: [MetricSample]) {}
+            func sessionReachedCheckpoint(_ session: TrainingSession) throws {}
+            func sessionShouldStop(_ session: TrainingSession) -> Bool { false }
+        }
+        let started = Date()
+        _ = try session.run(observer: Quiet())
+        var summary = session.summary()
+        if case .object(var o) = summary {
+            o["wall_seconds"] = .number((Date().timeIntervalSince(started) * 100).rounded() / 100)
+            o["seed"] = .number(Double(parsed.seed))
+            summary = .object(o)
+        }
+        print("SUMMARY " + String(decoding: summary.serialized(), as: UTF8.self))
     }
 }

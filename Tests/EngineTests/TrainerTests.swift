@@ -13,9 +13,9 @@ final class RecordingObserver: TrainingObserver {
     var metrics: [MetricSample] = []
     var checkpoints: [(step: Int, data: Data)] = []
     var stopAt: Int?
-    func trainer(_ trainer: Trainer, emitted metrics: [MetricSample]) { self.metrics += metrics }
-    func trainerReachedCheckpoint(_ trainer: Trainer) throws { checkpoints.append((trainer.step, trainer.checkpoint())) }
-    func trainerShouldStop(_ trainer: Trainer) -> Bool { stopAt.map { trainer.step >= $0 } ?? false }
+    func session(_ session: TrainingSession, emitted metrics: [MetricSample]) { self.metrics += metrics }
+    func sessionReachedCheckpoint(_ session: TrainingSession) throws { checkpoints.append((session.step, session.checkpoint())) }
+    func sessionShouldStop(_ session: TrainingSession) -> Bool { stopAt.map { session.step >= $0 } ?? false }
 }
 
 final class TrainerTests: XCTestCase {

@@ -1,0 +1,310 @@
+import Foundation
+import CBLAS
+
+/// Reward tasks, trial by trial, with dopamine as the reward prediction error (RPE):
+/// - bandit: action values Q (one per arm) learned by the delta rule Q[a] += α·δ, δ = r − Q[a];
+///   softmax choice at temperature T; reward probabilities redrawn every `change_every` trials
+///   (or drifting every trial).
+/// - reversal: a Go/No-Go task; an MLP policy (one-hot stimulus → 2 actions) trained by the
+///   RPE-weighted policy gradient (REINFORCE with a per-stimulus baseline V, δ = r − V[s]);
+///   go on a go stimulus earns +1, go on a no-go stimulus −1, no-go 0; the contingencies flip
+///   every `reverse_every` trials. The agent is not told when things change.
+/// Neuromodulator effects: learning_rate scales α, temperature scales T, gain and threshold act
+/// on the policy's hidden units.
+public final class RewardTrainer: TrainingSession {
+    public let spec: ExperimentSpec
+    public var totalSteps: Int { spec.protocol.trials }
+    public private(set) var step = 0
+    public let neuromodulators: NeuromodulatorSystem
+    let model: MLP?
+    let optimizer: Optimizer?
+    private var rng: RandomSource
+
+    struct State: Codable, Equatable {
+        var probabilities: [Double] = []   // bandit
+        var values: [Double] = []          // bandit Q, or reversal baseline V per stimulus
+        var flipped = false                // reversal
+        var changeTrial = 0
+        var previousBest = -1
+        var recent: [Bool] = []
+        var criterionReached = false
+        var blockPerseverative = 0
+        var trialsToCriterion: [Int] = []
+        var censored = 0
+        var changes = 0
+        var perseverative = 0
+        var perseverativePerChange: [Int] = []
+        var totalReward = 0.0
+        var regret = 0.0
+        var optimal = 0
+        var windowReward = 0.0
+        var windowOptimal = 0
+        var windowCount = 0
+    }
+    private(set) var state = State()
+
+    public static let checkpointFormat = "neuromod.reward/1"
+    static let criterionWindow = 10
+    static let criterionHits = 8
+
+    public init(spec: ExperimentSpec) {
+        self.spec = spec
+        neuromodulators = NeuromodulatorSystem(spec: spec.neuromodulation)
+        rng = RandomSource(seed: spec.seed, stream: 9000)
+        let p = spec.protocol
+        if p.kind == .bandit {
+            model = nil
+            optimizer = nil
+            state.probabilities = (0..<p.arms).map { _ in rng.uniform() }
+            state.values = [Double](repeating: 0.5, count: p.arms)
+        } else {
+            var weightsRNG = RandomSource(seed: spec.seed, stream: 1)
+            model = MLP(sizes: spec.model.layers, activation: spec.model.activation, rng: &weightsRNG)
+            optimizer = Optimizer(spec: spec.optimizer, sizes: spec.model.layers)
+            state.values = [Double](repeating: 0, count: p.stimuli)
+        }
+    }
+
+    var isBandit: Bool { spec.protocol.kind == .bandit }
+
+    var bestArm: Int { state.probabilities.indices.max { state.probabilities[$0] < state.probabilities[$1] } ?? 0 }
+
+    public func run(observer: TrainingObserver) throws -> TrainingOutcome {
+        openblas_set_num_threads(1)
+        while step < totalSteps {
+            if observer.sessionShouldStop(self) { return .stopped }
+            var metrics: [MetricSample] = []
+            applyScheduledChange(&metrics)
+            let (reward, optimal, perseverative, detected) = isBandit ? banditTrial() : reversalTrial()
+            step += 1
+            state.totalReward += reward
+            state.windowReward += reward
+            state.windowCount += 1
+            if optimal { state.optimal += 1; state.windowOptimal += 1 }
+            if detected {
+                metrics.append(MetricSample(key: "context.boundary", step: step, value: 1))
+            }
+            trackCriterion(optimal: optimal, perseverative: perseverative, &metrics)
+            if step % spec.metricsEverySteps == 0 || step == totalSteps {
+                let n = Double(max(state.windowCount, 1))
+                metrics.append(MetricSample(key: "reward.mean", step: step, value: state.windowReward / n))
+                metrics.append(MetricSample(key: isBandit ? "choice.optimal_rate" : "choice.correct_rate", step: step,
+                                            value: Double(state.windowOptimal) / n))
+                if isBandit { metrics.append(MetricSample(key: "regret.cumulative", step: step, value: state.regret)) }
+                metrics += neuromodulators.drainWindow(step: step)
+                state.windowReward = 0; state.windowOptimal = 0; state.windowCount = 0
+            }
+            if !metrics.isEmpty { observer.session(self, emitted: metrics) }
+            if step % spec.checkpointEverySteps == 0 || step == totalSteps {
+                try observer.sessionReachedCheckpoint(self)
+            }
+        }
+        return .completed
+    }
+
+    // MARK: - Trials
+
+    private func applyScheduledChange(_ metrics: inout [MetricSample]) {
+        let p = spec.protocol
+        guard step > 0 else { return }
+        if isBandit {
+            if p.change == "redraw" && step % p.changeEvery == 0 {
+                let before = bestArm
+                state.probabilities = (0..<p.arms).map { _ in rng.uniform() }
+                markChange(previousBest: before, &metrics)
+            }
+        } else if step % p.reverseEvery == 0 {
+            state.flipped.toggle()
+            markChange(previousBest: -1, &metrics)
+        }
+    }
+
+    private func markChange(previousBest: Int, _ metrics: inout [MetricSample]) {
+        if state.changes > 0 || step > 0 {
+            if !state.criterionReached && state.changes > 0 { state.censored += 1 }
+            if state.changes > 0 {
+                state.perseverativePerChange.append(state.blockPerseverative)
+                metrics.append(MetricSample(key: "perseverative_errors", step: step, value: Double(state.blockPerseverative)))
+            }
+        }
+        state.changes += 1
+        state.changeTrial = step
+        state.previousBest = previousBest
+        state.recent = []
+        state.criterionReached = false
+        state.blockPerseverative = 0
+    }
+
+    /// One trial: (reward, chose optimally/correctly, perseverative error, boundary detected).
+    private func banditTrial() -> (Double, Bool, Bool, Bool) {
+        let p = spec.protocol
+        if p.change == "drift" {
+            let before = bestArm
+            for a in state.probabilities.indices {
+                state.probabilities[a] = min(1, max(0, state.probabilities[a] + rng.normal() * p.driftSD))
+            }
+            if bestArm != before {
+                var ignored: [MetricSample] = []
+                markChange(previousBest: before, &ignored)
+            }
+        }
+        let effects = neuromodulators.effects
+        let temperature = p.temperature * effects.temperature
+        let q = state.values
+        let m = q.max() ?? 0
+        let weights = q.map { exp(($0 - m) / temperature) }
+        let action = sample(weights)
+        let reward: Double = rng.uniform() < state.probabilities[action] ? 1 : 0
+        let rpe = reward - q[action]
+        let best = bestArm
+        state.regret += state.probabilities[best] - state.probabilities[action]
+        // The modulators see this trial's outcome before it is learned from.
+        let detected = neuromodulators.observe(reward: reward, rpe: rpe)
+        let alpha = min(1, spec.optimizer.learningRate * neuromodulators.effects.learningRate)
+        state.values[action] += alpha * rpe
+        let perseverative = !state.criterionReached && state.previousBest >= 0 && action == state.previousBest && action != best
+        return (reward, action == best, perseverative, detected)
+    }
+
+    private func reversalTrial() -> (Double, Bool, Bool, Bool) {
+        guard let model, let optimizer else { return (0, false, false, false) }
+        let p = spec.protocol
+        let s = rng.below(p.stimuli)
+        let isGo = (s < p.stimuli / 2) != state.flipped
+        let x = model.inputBuffer(batch: 1)
+        for i in 0..<p.stimuli { x[i] = i == s ? 1 : 0 }
+        let effects = neuromodulators.effects
+        var mod = Modulation()
+        mod.gain = Float(effects.gain)
+        mod.threshold = Float(effects.threshold)
+        mod.temperature = Float(p.temperature * effects.temperature)
+        model.modulation = mod
+        let probs = model.forward(batch: 1)
+        let action = rng.uniform() < Double(probs[0]) ? 0 : 1   // 0 = go, 1 = no-go
+        let reward: Double = action == 1 ? 0 : (isGo ? 1 : -1)
+        let correct = (action == 0) == isGo
+        let rpe = reward - state.values[s]
+        let detected = neuromodulators.observe(reward: reward, rpe: rpe)
+        let lrFactor = neuromodulators.effects.learningRate
+        state.values[s] += spec.optimizer.learningRate * rpe
+        // Policy gradient: descend −δ·log π(a|s), i.e. the cross-entropy towards a, weighted by δ.
+        optimizer.beginStep()
+        var label = Int32(action)
+        var weight = Float(rpe)
+        withUnsafePointer(to: &label) { l in
+            withUnsafePointer(to: &weight) { w in
+                model.backwardAndUpdate(batch: 1, labels: l, optimizer: optimizer, lrScale: Float(lrFactor), sampleWeights: w)
+            }
+        }
+        return (reward, correct, !state.criterionReached && state.changes > 0 && !correct, detected)
+    }
+
+    private func sample(_ weights: [Double]) -> Int {
+        let total = weights.reduce(0, +)
+        var u = rng.uniform() * total
+        for (i, w) in weights.enumerated() {
+            u -= w
+            if u < 0 { return i }
+        }
+        return weights.count - 1
+    }
+
+    private func trackCriterion(optimal: Bool, perseverative: Bool, _ metrics: inout [MetricSample]) {
+        guard state.changes > 0 || step > 0 else { return }
+        if perseverative { state.perseverative += 1; state.blockPerseverative += 1 }
+        guard !state.criterionReached else { return }
+        state.recent.append(optimal)
+        if state.recent.count > Self.criterionWindow { state.recent.removeFirst() }
+        if state.recent.count == Self.criterionWindow && state.recent.filter({ $0 }).count >= Self.criterionHits {
+            state.criterionReached = true
+            let trials = step - state.changeTrial
+            if state.changes > 0 {
+                state.trialsToCriterion.append(trials)
+                metrics.append(MetricSample(key: "trials_to_criterion", step: step, value: Double(trials)))
+            }
+        }
+    }
+
+    // MARK: - Summary and checkpoints
+
+    public func summary() -> JSONValue {
+        let n = Double(max(step, 1))
+        let ttc = state.trialsToCriterion
+        var s: [String: JSONValue] = [
+            "protocol": .string(spec.protocol.kind.rawValue),
+            "trials": .number(Double(step)),
+            "total_reward": .number(state.totalReward),
+            "mean_reward": .number(state.totalReward / n),
+            isBandit ? "optimal_choice_rate" : "correct_rate": .number(Double(state.optimal) / n),
+            "changes": .number(Double(state.changes)),
+            "trials_to_criterion": .object([
+                "values": .numbers(ttc.map(Double.init)),
+                "mean": ttc.isEmpty ? .null : .number(Double(ttc.reduce(0, +)) / Double(ttc.count)),
+                "not_reached": .number(Double(state.censored)),
+            ]),
+            "perseverative_errors": .object([
+                "total": .number(Double(state.perseverative)),
+                "per_change": .numbers(state.perseverativePerChange.map(Double.init)),
+            ]),
+        ]
+        if isBandit { s["cumulative_regret"] = .number(state.regret) }
+        if neuromodulators.isActive || neuromodulators.detectedBoundaries > 0 {
+            s["neuromodulators"] = .object(neuromodulators.runMeans.mapValues { .number($0) })
+            s["detected_boundaries"] = .number(Double(neuromodulators.detectedBoundaries))
+        }
+        return .object(s)
+    }
+
+    public func checkpoint(extraMetadata: [String: String]) -> Data {
+        var file = Safetensors.File()
+        if let model {
+            for l in 0..<model.layerCount {
+                file.tensors["layers.\(l).weight"] = .init(shape: [model.sizes[l], model.sizes[l + 1]], values: model.weights[l].array)
+                file.tensors["layers.\(l).bias"] = .init(shape: [model.sizes[l + 1]], values: model.biases[l].array)
+                if let o = optimizer, o.kind == .adam {
+                    for (n, b) in [("weight.m", o.moments[l].mW), ("weight.v", o.moments[l].vW), ("bias.m", o.moments[l].mB), ("bias.v", o.moments[l].vB)] {
+                        file.tensors["optimizer.layers.\(l).\(n)"] = .init(shape: [b.count], values: b.array)
+                    }
+                }
+            }
+        }
+        var meta = extraMetadata
+        meta["format"] = Self.checkpointFormat
+        meta["step"] = String(step)
+        meta["total_steps"] = String(totalSteps)
+        meta["spec_hash"] = spec.hash
+        meta["spec"] = String(decoding: spec.canonicalJSON(), as: UTF8.self)
+        meta["rng"] = rng.words.map(String.init).joined(separator: ",")
+        meta["optimizer_t"] = String(optimizer?.t ?? 0)
+        meta["state"] = String(decoding: (try? JSONEncoder().encode(state)) ?? Data(), as: UTF8.self)
+        meta["neuromodulators"] = neuromodulators.saveState()
+        if isBandit { meta["action_values"] = JSONValue.numbers(state.values).serializedString }
+        file.metadata = meta
+        return Safetensors.encode(file)
+    }
+
+    public func restore(from data: Data) throws {
+        let file = try Safetensors.decode(data)
+        guard try file.meta("format") == Self.checkpointFormat else { throw CheckpointError("checkpoint format is not \(Self.checkpointFormat)") }
+        guard try file.meta("spec_hash") == spec.hash else { throw CheckpointError("checkpoint belongs to a different spec") }
+        if let model {
+            for l in 0..<model.layerCount {
+                try file.load("layers.\(l).weight", into: model.weights[l])
+                try file.load("layers.\(l).bias", into: model.biases[l])
+                if let o = optimizer, o.kind == .adam {
+                    for (n, b) in [("weight.m", o.moments[l].mW), ("weight.v", o.moments[l].vW), ("bias.m", o.moments[l].mB), ("bias.v", o.moments[l].vB)] {
+                        try file.load("optimizer.layers.\(l).\(n)", into: b)
+                    }
+                }
+            }
+        }
+        let words = try file.meta("rng").split(separator: ",").compactMap { UInt64($0) }
+        guard words.count == 4, let s = Int(try file.meta("step")), (0...totalSteps).contains(s),
+              let t = Int(try file.meta("optimizer_t")) else { throw CheckpointError("checkpoint metadata is malformed") }
+        state = try JSONDecoder().decode(State.self, from: Data(try file.meta("state").utf8))
+        rng = RandomSource(words: words)
+        step = s
+        optimizer?.t = t
+        try neuromodulators.restoreState(try file.meta("neuromodulators"))
+    }
+}

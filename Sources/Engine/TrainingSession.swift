@@ -1,0 +1,76 @@
+import Foundation
+
+/// One metric value at a global training step.
+public struct MetricSample: Sendable, Equatable {
+    public var key: String
+    public var step: Int
+    public var value: Double
+    public init(key: String, step: Int, value: Double) {
+        self.key = key
+        self.step = step
+        self.value = value
+    }
+}
+
+/// What a training session reports to, and asks of, whoever runs it.
+public protocol TrainingObserver: AnyObject {
+    /// New metric points.
+    func session(_ session: TrainingSession, emitted metrics: [MetricSample])
+    /// Called every `checkpoint_every_steps` and when training completes; `session.checkpoint()` makes the bytes.
+    func sessionReachedCheckpoint(_ session: TrainingSession) throws
+    /// Polled between steps; true makes `run(observer:)` return `.stopped`.
+    func sessionShouldStop(_ session: TrainingSession) -> Bool
+}
+
+public enum TrainingOutcome: Sendable, Equatable { case completed, stopped }
+
+/// A run of an experiment spec, step by step, deterministic for its seed, resumable bit for bit.
+public protocol TrainingSession: AnyObject {
+    var spec: ExperimentSpec { get }
+    /// Steps completed.
+    var step: Int { get }
+    var totalSteps: Int { get }
+    func run(observer: TrainingObserver) throws -> TrainingOutcome
+    /// The complete state as safetensors bytes; `extraMetadata` (e.g. the run id) is added.
+    func checkpoint(extraMetadata: [String: String]) -> Data
+    func restore(from data: Data) throws
+    /// The run's results so far (accuracy matrix, transfer measures, reward-task measures, …).
+    func summary() -> JSONValue
+}
+
+extension TrainingSession {
+    public func checkpoint() -> Data { checkpoint(extraMetadata: [:]) }
+}
+
+/// Builds the session a spec asks for.
+public enum TrainingSessions {
+    public static func make(spec: ExperimentSpec, datasets: DatasetLibrary) throws -> TrainingSession {
+        if spec.protocol.isReward { return RewardTrainer(spec: spec) }
+        let data = try datasets.load(spec.data.dataset)
+        return Trainer(spec: spec, train: data.train, test: data.test)
+    }
+}
+
+/// A checkpoint that cannot be restored into this session.
+public struct CheckpointError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+extension Safetensors.File {
+    func meta(_ key: String) throws -> String {
+        guard let v = metadata[key] else { throw CheckpointError("checkpoint lacks metadata \(key)") }
+        return v
+    }
+
+    func load(_ name: String, into buffer: FloatBuffer) throws {
+        guard let t = tensors[name], t.values.count == buffer.count else {
+            throw CheckpointError("checkpoint tensor \(name) is missing or has the wrong size")
+        }
+        t.values.withUnsafeBufferPointer { buffer.pointer.update(from: $0.baseAddress!, count: buffer.count) }
+    }
+}
+
+extension JSONValue {
+    static func numbers(_ values: [Double]) -> JSONValue { .array(values.map { .number($0) }) }
+}
