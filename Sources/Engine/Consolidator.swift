@@ -58,12 +58,17 @@ public final class Consolidator {
     func anchor(layer: Int, weight: Bool) -> Anchor { weight ? anchorsW[layer] : anchorsB[layer] }
     func omega(layer: Int, weight: Bool) -> FloatBuffer { weight ? omegaW[layer] : omegaB[layer] }
 
-    /// SGD without an explicit gradient: θ ← θ − lr·λ·P·(θ − T).
+    /// The penalty's SGD step, taken implicitly (proximal): θ ← θ − c/(1+c)·(θ − T) with
+    /// c = lr·λ·P. For small c this is the gradient step lr·λ·P·(θ − T); unlike it, it never
+    /// overshoots the anchor, so large λ cannot make SGD diverge.
     func applySGDPenalty(layer: Int, weights: FloatBuffer, bias: FloatBuffer, learningRate lr: Float) {
         let k = lr * effectiveStrength
         for (param, a) in [(weights, anchorsW[layer]), (bias, anchorsB[layer])] {
             let p = param.pointer, pr = a.precision.pointer, t = a.target.pointer
-            for i in 0..<param.count { p[i] -= k * pr[i] * (p[i] - t[i]) }
+            for i in 0..<param.count {
+                let c = k * pr[i]
+                p[i] -= c / (1 + c) * (p[i] - t[i])
+            }
         }
     }
 

@@ -39,6 +39,8 @@ public final class MLP {
     public let weights: [FloatBuffer]
     public let biases: [FloatBuffer]
     public var modulation = Modulation()
+    /// The last layer is linear (values, e.g. Q(s, a)) instead of a softmax.
+    public var linearOutput = false
 
     /// acts[0] is the input batch, acts[l] the output of layer l; acts[L] holds probabilities.
     private var acts: [FloatBuffer] = []
@@ -103,6 +105,11 @@ public final class MLP {
                 } else {
                     modulatedActivate(z, bias: b, rows: batch, cols: nOut, mask: m.mask(l)?.pointer, gain: m.gain, threshold: m.threshold)
                 }
+            } else if linearOutput {
+                for r in 0..<batch {
+                    let row = z + r * nOut
+                    for c in 0..<nOut { row[c] += b[c] }
+                }
             } else {
                 for r in 0..<batch {
                     let row = z + r * nOut
@@ -150,6 +157,17 @@ public final class MLP {
     public func backwardAndUpdate(batch: Int, labels: UnsafePointer<Int32>, optimizer: Optimizer, lrScale: Float = 1,
                                   consolidator: Consolidator? = nil, sampleWeights: UnsafePointer<Float>? = nil) {
         computeOutputDelta(batch: batch, labels: labels, scale: 1 / (Float(batch) * modulation.temperature), sampleWeights: sampleWeights)
+        propagateAndUpdate(batch: batch, optimizer: optimizer, lrScale: lrScale, consolidator: consolidator)
+    }
+
+    /// Backpropagates a given gradient of the loss with respect to the outputs (B × outputs) from
+    /// the last forward pass, e.g. −δ at the chosen action for a value network, and updates.
+    public func backwardAndUpdate(batch: Int, outputGradient: UnsafePointer<Float>, optimizer: Optimizer, lrScale: Float = 1) {
+        deltas[layerCount - 1].pointer.update(from: outputGradient, count: batch * sizes[layerCount])
+        propagateAndUpdate(batch: batch, optimizer: optimizer, lrScale: lrScale, consolidator: nil)
+    }
+
+    private func propagateAndUpdate(batch: Int, optimizer: Optimizer, lrScale: Float, consolidator: Consolidator?) {
         for l in stride(from: layerCount - 1, through: 0, by: -1) {
             let nIn = sizes[l], nOut = sizes[l + 1]
             if l > 0 { backpropagate(into: l - 1, from: l, batch: batch) }

@@ -81,9 +81,12 @@ public final class Optimizer {
             case .sgd:
                 for i in 0..<n {
                     let g = grad[i]
-                    var total = g
-                    if let a = anchor { total += strength * a.precision.pointer[i] * (p[i] - a.target.pointer[i]) }
-                    let step = -lr * total
+                    var step = -lr * g
+                    if let a = anchor {
+                        // The penalty part taken proximally (see Consolidator.applySGDPenalty).
+                        let c = lr * strength * a.precision.pointer[i]
+                        step -= c / (1 + c) * (p[i] - a.target.pointer[i])
+                    }
                     p[i] += step
                     if let omega { omega[i] -= g * step }
                 }

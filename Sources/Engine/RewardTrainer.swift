@@ -5,12 +5,12 @@ import CBLAS
 /// - bandit: action values Q (one per arm) learned by the delta rule Q[a] += α·δ, δ = r − Q[a];
 ///   softmax choice at temperature T; reward probabilities redrawn every `change_every` trials
 ///   (or drifting every trial).
-/// - reversal: a Go/No-Go task; an MLP policy (one-hot stimulus → 2 actions) trained by the
-///   RPE-weighted policy gradient (REINFORCE with a per-stimulus baseline V, δ = r − V[s]);
-///   go on a go stimulus earns +1, go on a no-go stimulus −1, no-go 0; the contingencies flip
-///   every `reverse_every` trials. The agent is not told when things change.
-/// Neuromodulator effects: learning_rate scales α, temperature scales T, gain and threshold act
-/// on the policy's hidden units.
+/// - reversal: a Go/No-Go task; an MLP with a linear output (one-hot stimulus → Q(s, go),
+///   Q(s, no-go)) trained on the RPE δ = r − Q(s, a) of the chosen action (loss ½δ²), with
+///   softmax choice over Q/T. A correct response (go to a go stimulus, no-go to a no-go stimulus)
+///   earns +1, an error −1; the contingencies flip every `reverse_every` trials.
+/// The agent is not told when things change. Neuromodulator effects: learning_rate scales α,
+/// temperature scales T, gain and threshold act on the network's hidden units.
 public final class RewardTrainer: TrainingSession {
     public let spec: ExperimentSpec
     public var totalSteps: Int { spec.protocol.trials }
@@ -59,9 +59,11 @@ public final class RewardTrainer: TrainingSession {
             state.values = [Double](repeating: 0.5, count: p.arms)
         } else {
             var weightsRNG = RandomSource(seed: spec.seed, stream: 1)
-            model = MLP(sizes: spec.model.layers, activation: spec.model.activation, rng: &weightsRNG)
+            let network = MLP(sizes: spec.model.layers, activation: spec.model.activation, rng: &weightsRNG)
+            network.linearOutput = true
+            model = network
             optimizer = Optimizer(spec: spec.optimizer, sizes: spec.model.layers)
-            state.values = [Double](repeating: 0, count: p.stimuli)
+            state.values = []
         }
     }
 
@@ -177,24 +179,23 @@ public final class RewardTrainer: TrainingSession {
         var mod = Modulation()
         mod.gain = Float(effects.gain)
         mod.threshold = Float(effects.threshold)
-        mod.temperature = Float(p.temperature * effects.temperature)
         model.modulation = mod
-        let probs = model.forward(batch: 1)
-        let action = rng.uniform() < Double(probs[0]) ? 0 : 1   // 0 = go, 1 = no-go
-        let reward: Double = action == 1 ? 0 : (isGo ? 1 : -1)
+        let q = model.forward(batch: 1)
+        let temperature = p.temperature * effects.temperature
+        let qGo = Double(q[0]), qNoGo = Double(q[1])
+        let pGo = 1 / (1 + exp((qNoGo - qGo) / temperature))
+        let action = rng.uniform() < pGo ? 0 : 1   // 0 = go, 1 = no-go
         let correct = (action == 0) == isGo
-        let rpe = reward - state.values[s]
+        let reward: Double = correct ? 1 : -1
+        let rpe = reward - Double(q[action])
         let detected = neuromodulators.observe(reward: reward, rpe: rpe)
-        let lrFactor = neuromodulators.effects.learningRate
-        state.values[s] += spec.optimizer.learningRate * rpe
-        // Policy gradient: descend −δ·log π(a|s), i.e. the cross-entropy towards a, weighted by δ.
         optimizer.beginStep()
-        var label = Int32(action)
-        var weight = Float(rpe)
-        withUnsafePointer(to: &label) { l in
-            withUnsafePointer(to: &weight) { w in
-                model.backwardAndUpdate(batch: 1, labels: l, optimizer: optimizer, lrScale: Float(lrFactor), sampleWeights: w)
-            }
+        // ½δ² on the chosen action's value: ∂/∂Q(s, a) = −δ.
+        var gradient: [Float] = [0, 0]
+        gradient[action] = Float(-rpe)
+        gradient.withUnsafeBufferPointer {
+            model.backwardAndUpdate(batch: 1, outputGradient: $0.baseAddress!, optimizer: optimizer,
+                                    lrScale: Float(neuromodulators.effects.learningRate))
         }
         return (reward, correct, !state.criterionReached && state.changes > 0 && !correct, detected)
     }
