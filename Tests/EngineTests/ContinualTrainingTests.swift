@@ -105,7 +105,7 @@ final class ContinualTrainingTests: XCTestCase {
     /// Stopping mid-task and resuming in a fresh trainer gives exactly the uninterrupted run, with
     /// every mechanism on: task sequence, SI, neuromodulators, gating.
     func testContinualResumeIsBitForBit() throws {
-        let spec = try split("class-incremental", extra: """
+        let spec = try split("task-incremental", extra: """
             , "metrics_every_steps": 7, "consolidation": {"kind": "si", "strength": 1},
             "neuromodulation": {"dopamine": {"targets": {"learning_rate": 0.5}},
               "noradrenaline": [{"signal": "surprise", "targets": {"gain": 0.1}}, {"signal": "utility_decline", "targets": {"temperature": 0.5}}],

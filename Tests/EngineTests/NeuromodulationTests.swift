@@ -154,5 +154,7 @@ final class NeuromodulationTests: XCTestCase {
         XCTAssertEqual(field(#"{"protocol": {"kind": "reversal", "stimuli": 3}, "model": {"layers": [3, 2]}}"#), "protocol.stimuli")
         XCTAssertEqual(field(#"{"protocol": {"kind": "reversal"}, "model": {"layers": [4, 8, 2]}, "optimizer": {"batch_size": 4}}"#), "optimizer.batch_size")
         XCTAssertEqual(field(#"{"model": {"layers": [784, 10]}, "neuromodulation": {"context": {"gating_keep": 0.5}}}"#), "neuromodulation.context.gating_keep")
+        XCTAssertEqual(field(#"{"protocol": {"kind": "split", "scenario": "class-incremental"}, "model": {"layers": [784, 10]}, "neuromodulation": {"context": {"gating_keep": 0.5}}}"#), "neuromodulation.context.gating_keep")
+        XCTAssertNil(field(#"{"protocol": {"kind": "split"}, "model": {"layers": [784, 10]}, "neuromodulation": {"context": {"gating_keep": 0.5}}}"#))
     }
 }
