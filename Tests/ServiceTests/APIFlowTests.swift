@@ -258,3 +258,66 @@ final class APIFlowTests: XCTestCase {
         XCTAssertEqual(try c.json("GET", "/v1/healthz").status, 200, "the service keeps answering")
     }
 }
+
+/// The neuromodulation engine through the public API: task sequences and reward tasks.
+final class ExperimentProtocolTests: XCTestCase {
+    var service: ServiceHarness!
+    override func setUpWithError() throws { service = try ServiceHarness(workers: 1) }
+    override func tearDown() { service.stop() }
+
+    func submitAndWait(_ c: TestHTTPClient, _ spec: String) throws -> String {
+        let exp = try XCTUnwrap(try c.json("POST", "/v1/experiments", #"{"name": "p"}"#)["id"]?.string)
+        let r = try c.json("POST", "/v1/experiments/\(exp)/runs", spec)
+        XCTAssertEqual(r.status, 202, r.text)
+        let id = try XCTUnwrap(r["id"]?.string)
+        let done = try eventually(timeout: 90, "run to end") { () -> TestResponse? in
+            let s = try c.json("GET", "/v1/runs/\(id)")
+            return ["succeeded", "failed"].contains(s["state"]?.string ?? "") ? s : nil
+        }
+        XCTAssertEqual(done["state"]?.string, "succeeded", done.text)
+        XCTAssertEqual(done["progress", "completed"]?.int, done["progress", "total"]?.int)
+        return id
+    }
+
+    func testSplitRunServesItsAccuracyMatrixAndModulatorTraces() throws {
+        let c = try service.client()
+        let id = try submitAndWait(c, """
+            {"seed": 2, "data": {"train_limit": 3000, "test_limit": 500}, "protocol": {"kind": "split", "scenario": "task-incremental"},
+             "model": {"layers": [784, 32, 10]}, "consolidation": {"kind": "online_ewc"}, "metrics_every_steps": 5, "checkpoint_every_steps": 20,
+             "neuromodulation": {"noradrenaline": {"signal": "surprise", "targets": {"learning_rate": 0.3}},
+                                 "serotonin": {"targets": {"consolidation": 1}}, "context": {"gating_keep": 0.5}}}
+            """)
+        let s = try c.json("GET", "/v1/runs/\(id)/summary")
+        XCTAssertEqual(s.status, 200, s.text)
+        XCTAssertEqual(s["final"], .bool(true))
+        XCTAssertEqual(s["summary", "accuracy_matrix"]?.array?.count, 5)
+        XCTAssertEqual(s["summary", "complete"], .bool(true))
+        XCTAssertNotNil(s["summary", "backward_transfer"]?.number)
+        XCTAssertNotNil(s["summary", "forward_transfer"]?.number)
+        XCTAssertGreaterThan(s["summary", "average_accuracy"]?.number ?? 0, 0.7)
+        XCTAssertNotNil(s["summary", "neuromodulators", "noradrenaline.surprise"]?.number)
+        let keys = try c.json("GET", "/v1/runs/\(id)/metrics")["metrics"]?.array?.compactMap { v -> String? in
+            if case .object(let o) = v { return o["key"]?.string } else { return nil } } ?? []
+        for k in ["task.0.accuracy", "task.4.accuracy", "continual.average_accuracy", "consolidation.penalty",
+                  "nm.noradrenaline.surprise", "nm.serotonin.stability", "nm.effect.learning_rate", "nm.effect.consolidation"] {
+            XCTAssertTrue(keys.contains(k), "\(k) in \(keys)")
+        }
+        XCTAssertEqual(try c.json("GET", "/v1/runs/\(id)/metrics/task.0.accuracy")["points"]?.array?.count, 5)
+    }
+
+    func testRewardRunsServeTheirMeasures() throws {
+        let c = try service.client()
+        let bandit = try submitAndWait(c, #"{"protocol": {"kind": "bandit", "arms": 4, "trials": 1000, "change_every": 250}, "neuromodulation": {"dopamine": {"targets": {"learning_rate": 0.5}}}, "checkpoint_every_steps": 300}"#)
+        let b = try c.json("GET", "/v1/runs/\(bandit)/summary")
+        XCTAssertNotNil(b["summary", "cumulative_regret"]?.number)
+        XCTAssertEqual(b["summary", "changes"]?.int, 3)
+        XCTAssertNotNil(b["summary", "trials_to_criterion", "values"]?.array)
+        let reversal = try submitAndWait(c, #"{"protocol": {"kind": "reversal", "trials": 800, "reverse_every": 200}, "model": {"layers": [4, 8, 2]}, "checkpoint_every_steps": 300}"#)
+        let r = try c.json("GET", "/v1/runs/\(reversal)/summary")
+        XCTAssertNotNil(r["summary", "correct_rate"]?.number)
+        XCTAssertNotNil(r["summary", "perseverative_errors", "total"]?.number)
+        let cps = try c.json("GET", "/v1/runs/\(reversal)/checkpoints")["checkpoints"]?.array ?? []
+        XCTAssertEqual(cps.count, 3, "every 300 trials and at the end")
+        XCTAssertEqual(try c.json("GET", "/v1/runs/run_nope/summary").status, 404)
+    }
+}
