@@ -258,6 +258,10 @@ public final class MLP {
     /// `z ← m ⊙ φ(g·(z + b) − θ)`.
     private func modulatedActivate(_ z: UnsafeMutablePointer<Float>, bias b: UnsafePointer<Float>, rows: Int, cols: Int,
                                    mask: UnsafePointer<Float>?, gain g: Float, threshold th: Float) {
+        if activation == .relu && mask == nil {
+            for r in 0..<rows { VectorKernels.affineReLU(z + r * cols, b, cols, gain: g, threshold: th) }
+            return
+        }
         for r in 0..<rows {
             let row = z + r * cols
             for c in 0..<cols {

@@ -10,13 +10,13 @@ final class NeuromodulationTests: XCTestCase {
     /// finite differences.
     func testModulatedGradientsMatchFiniteDifferences() throws {
         var rng = RandomSource(seed: 21)
-        for activation in ExperimentSpec.Activation.allCases {
+        for useMask in [true, false] { for activation in ExperimentSpec.Activation.allCases {
             let sizes = [5, 6, 4]
             let model = MLP(sizes: sizes, activation: activation, rng: &rng)
             var m = Modulation()
             m.gain = 1.7
             m.threshold = 0.15
-            m.unitMasks = [FloatBuffer([1, 0, 1, 1, 0, 1])]
+            m.unitMasks = useMask ? [FloatBuffer([1, 0, 1, 1, 0, 1])] : []
             m.allowedOutputs = [true, false, true, true]
             m.temperature = 1.8
             model.modulation = m
@@ -47,9 +47,9 @@ final class NeuromodulationTests: XCTestCase {
             labels.withUnsafeBufferPointer { model.backwardAndUpdate(batch: batch, labels: $0.baseAddress!, optimizer: opt) }
             for (l, i, g) in numeric {
                 let analytic = Double(before[l][i] - model.weights[l][i]) / Double(lr)
-                XCTAssertEqual(analytic, g, accuracy: 3e-3 + 0.03 * abs(g), "\(activation) layer \(l) weight \(i)")
+                XCTAssertEqual(analytic, g, accuracy: 3e-3 + 0.03 * abs(g), "\(activation) mask \(useMask) layer \(l) weight \(i)")
             }
-        }
+        } }
     }
 
     /// Phasic noradrenaline: a loss spike (as at a task switch) raises the learning-rate factor.
