@@ -155,25 +155,26 @@ public final class MLP {
     /// Backpropagates the mean cross-entropy of the last forward pass (optionally weighted per
     /// sample, e.g. by a reward prediction error) and lets `optimizer` update every layer.
     public func backwardAndUpdate(batch: Int, labels: UnsafePointer<Int32>, optimizer: Optimizer, lrScale: Float = 1,
+                                  layerScales: [Int: Double] = [:],
                                   consolidator: Consolidator? = nil, sampleWeights: UnsafePointer<Float>? = nil) {
         computeOutputDelta(batch: batch, labels: labels, scale: 1 / (Float(batch) * modulation.temperature), sampleWeights: sampleWeights)
-        propagateAndUpdate(batch: batch, optimizer: optimizer, lrScale: lrScale, consolidator: consolidator)
+        propagateAndUpdate(batch: batch, optimizer: optimizer, lrScale: lrScale, layerScales: layerScales, consolidator: consolidator)
     }
 
     /// Backpropagates a given gradient of the loss with respect to the outputs (B × outputs) from
     /// the last forward pass, e.g. −δ at the chosen action for a value network, and updates.
     public func backwardAndUpdate(batch: Int, outputGradient: UnsafePointer<Float>, optimizer: Optimizer, lrScale: Float = 1) {
         deltas[layerCount - 1].pointer.update(from: outputGradient, count: batch * sizes[layerCount])
-        propagateAndUpdate(batch: batch, optimizer: optimizer, lrScale: lrScale, consolidator: nil)
+        propagateAndUpdate(batch: batch, optimizer: optimizer, lrScale: lrScale, layerScales: [:], consolidator: nil)
     }
 
-    private func propagateAndUpdate(batch: Int, optimizer: Optimizer, lrScale: Float, consolidator: Consolidator?) {
+    private func propagateAndUpdate(batch: Int, optimizer: Optimizer, lrScale: Float, layerScales: [Int: Double], consolidator: Consolidator?) {
         for l in stride(from: layerCount - 1, through: 0, by: -1) {
             let nIn = sizes[l], nOut = sizes[l + 1]
             if l > 0 { backpropagate(into: l - 1, from: l, batch: batch) }
             optimizer.update(layer: l, weights: weights[l], bias: biases[l], inputs: acts[l].pointer,
                              delta: deltas[l].pointer, batch: batch, fanIn: nIn, fanOut: nOut,
-                             lrScale: lrScale, consolidator: consolidator)
+                             lrScale: lrScale * Float(layerScales[l] ?? 1), consolidator: consolidator)
         }
     }
 

@@ -56,8 +56,10 @@ public struct NeuromodulationSpec: Sendable, Equatable, Codable {
         public var tauPatience: Double
         public var clampMin: Double
         public var clampMax: Double
+        /// Weight layers (0 = input → first hidden) whose learning rate this channel scales; nil = all.
+        public var layers: [Int]?
         enum CodingKeys: String, CodingKey {
-            case modulator, signal, targets
+            case modulator, signal, targets, layers
             case tauFast = "tau_fast", tauSlow = "tau_slow", tauPatience = "tau_patience", clampMin = "clamp_min", clampMax = "clamp_max"
         }
     }
@@ -147,7 +149,11 @@ public struct NeuromodulationSpec: Sendable, Equatable, Codable {
         let channel = Channel(modulator: m, signal: signal, targets: targets, tauFast: tauFast, tauSlow: tauSlow,
                               tauPatience: try r.double("tau_patience", default: 500, in: 1...1e7),
                               clampMin: try r.double("clamp_min", default: 0.1, in: 0...1, openLower: true),
-                              clampMax: try r.double("clamp_max", default: 10, in: 1...1000))
+                              clampMax: try r.double("clamp_max", default: 10, in: 1...1000),
+                              layers: r.raw("layers") == nil ? nil : try r.intArray("layers", count: 1...16, each: 0...15))
+        if channel.layers != nil && targets["learning_rate"] == nil {
+            throw SpecError("\(path).layers", "selects the layers whose learning rate the channel scales; add a learning_rate target")
+        }
         try r.rejectUnknown()
         return channel
     }

@@ -2,7 +2,10 @@ import Foundation
 
 /// The modulators' combined effect for one step.
 public struct ModulatorEffects: Sendable, Equatable {
+    /// Applies to every layer.
     public var learningRate: Double = 1
+    /// Extra learning-rate factors of single weight layers (channels with `layers`).
+    public var layerLearningRate: [Int: Double] = [:]
     public var gain: Double = 1
     public var threshold: Double = 0
     public var temperature: Double = 1
@@ -156,7 +159,12 @@ public final class NeuromodulatorSystem {
                 if target == .threshold { e.threshold += k * s; continue }
                 let factor = min(ch.clampMax, max(ch.clampMin, exp(k * s)))
                 switch target {
-                case .learningRate: e.learningRate *= factor
+                case .learningRate:
+                    if let layers = ch.layers {
+                        for l in layers { e.layerLearningRate[l, default: 1] *= factor }
+                    } else {
+                        e.learningRate *= factor
+                    }
                 case .gain: e.gain *= factor
                 case .temperature: e.temperature *= factor
                 case .consolidation: e.consolidation *= factor
@@ -220,6 +228,7 @@ public final class NeuromodulatorSystem {
         var stepsSinceChange: Int
         var detectedBoundaries: Int
         var effects: [Double]
+        var layerEffects: [[Double]]
         var effectWindow: [String: Double]
         var effectWindowCount: Int
     }
@@ -228,6 +237,7 @@ public final class NeuromodulatorSystem {
         let saved = Saved(states: states, detector: detector, stepsSinceChange: stepsSinceChange,
                           detectedBoundaries: detectedBoundaries,
                           effects: [effects.learningRate, effects.gain, effects.threshold, effects.temperature, effects.consolidation],
+                          layerEffects: effects.layerLearningRate.map { [Double($0.key), $0.value] },
                           effectWindow: effectWindow, effectWindowCount: effectWindowCount)
         return String(decoding: (try? JSONEncoder().encode(saved)) ?? Data(), as: UTF8.self)
     }
@@ -239,8 +249,9 @@ public final class NeuromodulatorSystem {
         detector = s.detector
         stepsSinceChange = s.stepsSinceChange
         detectedBoundaries = s.detectedBoundaries
-        effects = ModulatorEffects(learningRate: s.effects[0], gain: s.effects[1], threshold: s.effects[2],
-                                   temperature: s.effects[3], consolidation: s.effects[4])
+        effects = ModulatorEffects(learningRate: s.effects[0],
+                                   layerLearningRate: Dictionary(uniqueKeysWithValues: s.layerEffects.map { (Int($0[0]), $0[1]) }),
+                                   gain: s.effects[1], threshold: s.effects[2], temperature: s.effects[3], consolidation: s.effects[4])
         effectWindow = s.effectWindow
         effectWindowCount = s.effectWindowCount
     }

@@ -134,7 +134,8 @@ public final class Trainer: TrainingSession {
             consolidator.strengthFactor = Float(effects.consolidation)
             labelBuffer.withUnsafeBufferPointer {
                 model.backwardAndUpdate(batch: count, labels: $0.baseAddress!, optimizer: optimizer,
-                                        lrScale: Float(effects.learningRate), consolidator: consolidator)
+                                        lrScale: Float(effects.learningRate), layerScales: effects.layerLearningRate,
+                                        consolidator: consolidator)
             }
             step += 1
             samplesSeen += count

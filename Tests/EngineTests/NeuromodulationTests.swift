@@ -95,6 +95,25 @@ final class NeuromodulationTests: XCTestCase {
         XCTAssertGreaterThan(nm.effects.temperature, 1.5)
     }
 
+    /// A channel with `layers` scales only those layers' learning rate.
+    func testPerLayerLearningRate() throws {
+        let (train, test) = try FashionMNIST.load()
+        func run(_ nm: String) throws -> Trainer {
+            let spec = try parseSpec(#"{"seed": 1, "data": {"train_limit": 640, "test_limit": 100}, "model": {"layers": [784, 16, 10]}, "checkpoint_every_steps": 100000, "neuromodulation": "# + nm + "}")
+            let t = Trainer(spec: spec, train: train, test: test)
+            _ = try t.run(observer: RecordingObserver())
+            return t
+        }
+        let plain = try run(#"{"context": {"boundaries": "protocol"}}"#)
+        // Acetylcholine (entropy > 0) with a huge negative coupling nearly freezes layer 0 only.
+        let frozen0 = try run(#"{"acetylcholine": {"targets": {"learning_rate": -10}, "clamp_min": 0.0001, "layers": [0]}}"#)
+        var rng = RandomSource(seed: 1, stream: 1)
+        let initial = MLP(sizes: [784, 16, 10], activation: .relu, rng: &rng)
+        func distance(_ a: FloatBuffer, _ b: FloatBuffer) -> Float { zip(a.array, b.array).map { abs($0 - $1) }.reduce(0, +) }
+        XCTAssertLessThan(distance(frozen0.model.weights[0], initial.weights[0]), 0.05 * distance(plain.model.weights[0], initial.weights[0]))
+        XCTAssertGreaterThan(distance(frozen0.model.weights[1], initial.weights[1]), 0.3 * distance(plain.model.weights[1], initial.weights[1]))
+    }
+
     func testDetectedBoundaryFromSurpriseSpike() throws {
         let spec = try parseSpec(#"{"protocol": {"kind": "split"}, "model": {"layers": [784, 10, 10]}, "#
             + #""neuromodulation": {"context": {"boundaries": "detected", "surprise_threshold": 4, "min_gap": 20}}}"#)
