@@ -148,6 +148,9 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
             throw SpecError("neuromodulation.context.gating_keep",
                             "context gating needs the task identity at test time: use protocol split with scenario task-incremental")
         }
+        if neuromodulation.modulatoryGate != nil && model.layers.count < 3 {
+            throw SpecError("neuromodulation.modulatory_gate", "gates the first hidden layer: model.layers needs one")
+        }
         if neuromodulation.uses(.consolidation) && consolidation.kind == .none {
             throw SpecError("neuromodulation", "a channel targets consolidation but consolidation.kind is none")
         }

@@ -41,6 +41,10 @@ public final class MLP {
     public var modulation = Modulation()
     /// The last layer is linear (values, e.g. Q(s, a)) instead of a softmax.
     public var linearOutput = false
+    /// An input-driven gate on the first hidden layer (nil: none).
+    public var gate: ModulatoryGate?
+    /// Learning rate of the gate network for the next update.
+    var gateLearningRate: Float = 0
 
     /// acts[0] is the input batch, acts[l] the output of layer l; acts[L] holds probabilities.
     private var acts: [FloatBuffer] = []
@@ -105,6 +109,7 @@ public final class MLP {
                 } else {
                     modulatedActivate(z, bias: b, rows: batch, cols: nOut, mask: m.mask(l)?.pointer, gain: m.gain, threshold: m.threshold)
                 }
+                if l == 0, let gate { gate.apply(x: x, hidden: z, batch: batch) }
             } else if linearOutput {
                 for r in 0..<batch {
                     let row = z + r * nOut
@@ -226,8 +231,12 @@ public final class MLP {
         let prev = deltas[target].pointer
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(batch), Int32(nIn), Int32(nOut),
                     1, deltas[source].pointer, Int32(nOut), weights[source].pointer, Int32(nOut), 0, prev, Int32(nIn))
-        let y = acts[source].pointer
+        var y = UnsafePointer(acts[source].pointer)
         let count = batch * nIn
+        if target == 0, let gate {
+            gate.backward(x: acts[0].pointer, d: prev, batch: batch, learningRate: gateLearningRate)
+            y = gate.ungatedOutputs
+        }
         switch activation {
         case .relu: VectorKernels.reluBackward(prev, y, count)
         case .tanh: for i in 0..<count { prev[i] *= 1 - y[i] * y[i] }

@@ -78,11 +78,21 @@ public struct NeuromodulationSpec: Sendable, Equatable, Codable {
         public static let standard = Context(boundaries: "protocol", surpriseThreshold: 4, minGap: 50, gatingKeep: nil)
     }
 
+    /// An input-driven plasticity gate on the first hidden layer (ANML-like): σ(W_m·x + b_m).
+    public struct GateNetwork: Sendable, Equatable, Codable {
+        /// Initial bias of every gate (σ(2) ≈ 0.88: gates start mostly open).
+        public var biasInit: Double
+        enum CodingKeys: String, CodingKey { case biasInit = "bias_init" }
+    }
+
     public var channels: [Channel]
     public var context: Context
+    public var modulatoryGate: GateNetwork?
 
-    public static let off = NeuromodulationSpec(channels: [], context: .standard)
-    public var isEnabled: Bool { !channels.isEmpty || context.gatingKeep != nil }
+    enum CodingKeys: String, CodingKey { case channels, context, modulatoryGate = "modulatory_gate" }
+
+    public static let off = NeuromodulationSpec(channels: [], context: .standard, modulatoryGate: nil)
+    public var isEnabled: Bool { !channels.isEmpty || context.gatingKeep != nil || modulatoryGate != nil }
 
     public func uses(_ target: Target) -> Bool { channels.contains { $0.targets[target.rawValue] != nil } }
 
@@ -113,8 +123,15 @@ public struct NeuromodulationSpec: Sendable, Equatable, Codable {
             }
             try cr.rejectUnknown()
         }
+        var gate: GateNetwork?
+        if let g = r.raw("modulatory_gate") {
+            if reward { throw SpecError("neuromodulation.modulatory_gate", "the modulatory gate needs a supervised protocol") }
+            var gr = try FieldReader(g, path: "neuromodulation.modulatory_gate")
+            gate = GateNetwork(biasInit: try gr.double("bias_init", default: 2, in: -10...10))
+            try gr.rejectUnknown()
+        }
         try r.rejectUnknown()
-        return NeuromodulationSpec(channels: channels, context: context)
+        return NeuromodulationSpec(channels: channels, context: context, modulatoryGate: gate)
     }
 
     private static func parseChannel(_ value: JSONValue, path: String, modulator m: Modulator, reward: Bool) throws(SpecError) -> Channel {

@@ -51,6 +51,10 @@ public final class Trainer: TrainingSession {
         var rng = RandomSource(seed: spec.seed, stream: 1)
         model = MLP(sizes: spec.model.layers, activation: spec.model.activation, rng: &rng)
         optimizer = Optimizer(spec: spec.optimizer, sizes: spec.model.layers)
+        if let g = spec.neuromodulation.modulatoryGate {
+            var gateRNG = RandomSource(seed: spec.seed, stream: 8000)
+            model.gate = ModulatoryGate(inputs: spec.model.layers[0], units: spec.model.layers[1], biasInit: Float(g.biasInit), rng: &gateRNG)
+        }
         consolidator = Consolidator(spec: spec.consolidation, sizes: spec.model.layers)
         neuromodulators = NeuromodulatorSystem(spec: spec.neuromodulation)
         let b = spec.optimizer.batchSize
@@ -132,6 +136,7 @@ public final class Trainer: TrainingSession {
             }
             let effects = neuromodulators.effects
             consolidator.strengthFactor = Float(effects.consolidation)
+            model.gateLearningRate = optimizer.learningRate * Float(effects.learningRate)
             labelBuffer.withUnsafeBufferPointer {
                 model.backwardAndUpdate(batch: count, labels: $0.baseAddress!, optimizer: optimizer,
                                         lrScale: Float(effects.learningRate), layerScales: effects.layerLearningRate,
@@ -172,6 +177,7 @@ public final class Trainer: TrainingSession {
         if elapsed > 0 { m.append(MetricSample(key: "train.samples_per_s", step: step, value: Double(windowSeen) / elapsed)) }
         if consolidator.isActive { m.append(MetricSample(key: "consolidation.penalty", step: step, value: consolidator.penalty(model))) }
         m += neuromodulators.drainWindow(step: step)
+        if let gate = model.gate { m += gate.drainWindow(step: step) }
         windowLoss = 0; windowCorrect = 0; windowSeen = 0
         windowStarted = Date()
         return m
@@ -259,6 +265,8 @@ public final class Trainer: TrainingSession {
         guard n > 0 else { return (0, 0) }
         applyModulation(task: t)
         model.modulation.temperature = 1
+        model.gate?.recordsStatistics = false
+        defer { model.gate?.recordsStatistics = true }
         var loss = 0.0, correct = 0
         let classes = model.sizes.last!
         var begin = 0
@@ -335,6 +343,10 @@ public final class Trainer: TrainingSession {
         for (name, buffer) in consolidator.stateTensors {
             file.tensors[name] = .init(shape: [buffer.count], values: buffer.array)
         }
+        if let gate = model.gate {
+            file.tensors["modulatory_gate.weight"] = .init(shape: [gate.inputs, gate.units], values: gate.weights.array)
+            file.tensors["modulatory_gate.bias"] = .init(shape: [gate.units], values: gate.bias.array)
+        }
         var meta = extraMetadata
         meta["format"] = Self.checkpointFormat
         meta["step"] = String(step)
@@ -373,6 +385,10 @@ public final class Trainer: TrainingSession {
             }
         }
         for (name, buffer) in consolidator.stateTensors { try file.load(name, into: buffer) }
+        if let gate = model.gate {
+            try file.load("modulatory_gate.weight", into: gate.weights)
+            try file.load("modulatory_gate.bias", into: gate.bias)
+        }
         func numbers(_ key: String) throws -> [Double] {
             guard case .array(let a)? = JSONValue.parse(Data(try file.meta(key).utf8)) else { throw CheckpointError("checkpoint metadata \(key) is malformed") }
             return a.compactMap(\.numberValue)

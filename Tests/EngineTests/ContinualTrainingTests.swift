@@ -89,6 +89,27 @@ final class ContinualTrainingTests: XCTestCase {
         }
     }
 
+    /// The modulatory gate learns, is logged, and round-trips through checkpoints.
+    func testModulatoryGateTrainsAndResumes() throws {
+        let spec = try split("domain-incremental", extra: #", "metrics_every_steps": 10, "neuromodulation": {"modulatory_gate": {"bias_init": 2}}"#, out: 2)
+        let (trainer, o) = try run(spec)
+        XCTAssertGreaterThan(trainer.accuracyMatrix[4][4], 0.8)
+        let means = o.metrics.filter { $0.key == "gate.mean" }.map(\.value)
+        XCTAssertFalse(means.isEmpty)
+        XCTAssertTrue(means.allSatisfy { $0 > 0 && $0 < 1 })
+        XCTAssertNotEqual(means.first, means.last, "the gates change as the network learns")
+        let (train, test) = try FashionMNIST.load()
+        let first = Trainer(spec: spec, train: train, test: test)
+        let stopper = RecordingObserver()
+        stopper.stopAt = 100
+        _ = try first.run(observer: stopper)
+        let resumed = Trainer(spec: spec, train: train, test: test)
+        try resumed.restore(from: first.checkpoint())
+        _ = try resumed.run(observer: RecordingObserver())
+        XCTAssertEqual(resumed.model.gate!.weights.array, trainer.model.gate!.weights.array)
+        XCTAssertEqual(resumed.model.weights[0].array, trainer.model.weights[0].array)
+    }
+
     /// A task switch makes the loss spike: phasic noradrenaline raises the learning rate right then.
     func testNoradrenalineRaisesLearningRateAfterATaskSwitch() throws {
         let spec = try split("class-incremental", extra: #", "metrics_every_steps": 1, "neuromodulation": {"noradrenaline": {"signal": "surprise", "targets": {"learning_rate": 0.4}}}"#)

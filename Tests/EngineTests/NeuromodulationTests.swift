@@ -52,6 +52,46 @@ final class NeuromodulationTests: XCTestCase {
         } }
     }
 
+    /// The input-driven gate network's weights and the gated layer's weights get the gradients
+    /// finite differences give.
+    func testModulatoryGateGradientsMatchFiniteDifferences() throws {
+        var rng = RandomSource(seed: 31)
+        for activation in ExperimentSpec.Activation.allCases {
+            let sizes = [5, 6, 3]
+            let model = MLP(sizes: sizes, activation: activation, rng: &rng)
+            model.gate = ModulatoryGate(inputs: 5, units: 6, biasInit: 0.5, rng: &rng)
+            let batch = 4
+            let inputs = (0..<(batch * 5)).map { _ in Float(rng.uniform()) }
+            let labels: [Int32] = [0, 2, 1, 0]
+            func loss() -> Double {
+                let x = model.inputBuffer(batch: batch)
+                for i in 0..<inputs.count { x[i] = inputs[i] }
+                return labels.withUnsafeBufferPointer { model.forwardStatistics(batch: batch, labels: $0.baseAddress!).loss } / Double(batch)
+            }
+            func numeric(_ buffer: FloatBuffer, _ i: Int) -> Double {
+                let old = buffer[i]
+                let h: Float = 1e-2
+                buffer[i] = old + h; let up = loss()
+                buffer[i] = old - h; let down = loss()
+                buffer[i] = old
+                return (up - down) / Double(2 * h)
+            }
+            let probes: [(FloatBuffer, Int)] = [(model.gate!.weights, 0), (model.gate!.weights, 7), (model.gate!.bias, 2),
+                                                (model.weights[0], 3), (model.weights[0], 11), (model.weights[1], 4)]
+            let expected = probes.map { numeric($0.0, $0.1) }
+            let before = probes.map { $0.0[$0.1] }
+            let lr: Float = 1e-3
+            let opt = Optimizer(spec: .init(kind: .sgd, learningRate: Double(lr), batchSize: batch, beta1: 0.9, beta2: 0.999, epsilon: 1e-8), sizes: sizes)
+            model.gateLearningRate = lr
+            _ = loss()
+            labels.withUnsafeBufferPointer { model.backwardAndUpdate(batch: batch, labels: $0.baseAddress!, optimizer: opt) }
+            for (k, (buffer, i)) in probes.enumerated() {
+                let analytic = Double(before[k] - buffer[i]) / Double(lr)
+                XCTAssertEqual(analytic, expected[k], accuracy: 3e-3 + 0.03 * abs(expected[k]), "\(activation) probe \(k)")
+            }
+        }
+    }
+
     /// Phasic noradrenaline: a loss spike (as at a task switch) raises the learning-rate factor.
     func testSurpriseSpikeRaisesLearningRate() throws {
         let spec = try parseSpec(#"{"protocol": {"kind": "split"}, "model": {"layers": [784, 10, 10]},"#
