@@ -11,6 +11,7 @@ public struct SpecLimits: Sendable {
     public var maxTrainLimit = 60_000
     public var maxTestLimit = 10_000
     public var maxTrials = 1_000_000
+    public var maxTimeSteps = 500
     public init() {}
 }
 
@@ -26,10 +27,13 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
     public enum Activation: String, Sendable, Codable, CaseIterable { case relu, tanh, sigmoid }
 
     public struct ModelSpec: Sendable, Equatable, Codable {
+        /// `mlp`, `snn`, or `action-values` (the bandit).
         public var kind: String
         /// Widths from input to output; empty for the bandit's action-value table.
         public var layers: [Int]
         public var activation: Activation
+        /// The spiking network's neurons, encoder and readout (kind `snn`).
+        public var snn: SpikingSpec?
     }
 
     public enum OptimizerKind: String, Sendable, Codable, CaseIterable { case sgd, adam }
@@ -102,13 +106,26 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
             if root.object["model"] != nil {
                 throw SpecError("model", "the bandit learns one action value per arm; remove model")
             }
-            model = ModelSpec(kind: "action-values", layers: [], activation: .relu)
+            model = ModelSpec(kind: "action-values", layers: [], activation: .relu, snn: nil)
         } else {
             guard root.object["model"] != nil else { throw SpecError("model", "is required") }
             var m = try FieldReader(root.object("model"), path: "model")
-            let modelKind = try m.string("kind", default: "mlp", oneOf: ["mlp"])
+            let modelKind = try m.string("kind", default: "mlp", oneOf: ["mlp", "snn"])
             let layers = try m.intArray("layers", count: 2...limits.maxLayers, each: 1...limits.maxUnitsPerLayer)
-            let activationName = try m.string("activation", default: "relu", oneOf: Activation.allCases.map(\.rawValue))
+            var snn: SpikingSpec?
+            var activationName = "relu"
+            if modelKind == "snn" {
+                guard proto.kind == .single else {
+                    throw SpecError("model.kind", "spiking networks run the single protocol for now (not \(proto.kind.rawValue))")
+                }
+                guard layers.count >= 3 else { throw SpecError("model.layers", "a spiking network needs at least one hidden layer") }
+                snn = try SpikingSpec.parse(&m, limits: limits)
+                if snn!.recurrent && (snn!.steps * layers.dropFirst().dropLast().reduce(0, +)) > 2_000_000 {
+                    throw SpecError("model.snn.steps", "recurrent layers × steps are too large")
+                }
+            } else {
+                activationName = try m.string("activation", default: "relu", oneOf: Activation.allCases.map(\.rawValue))
+            }
             try m.rejectUnknown()
             if layers.first != expectedIn {
                 throw SpecError("model.layers[0]", "must equal \(inputWhat) (\(expectedIn)), got \(layers[0])")
@@ -121,14 +138,15 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
             if parameters > limits.maxParameters {
                 throw SpecError("model.layers", "has \(parameters) parameters; the limit is \(limits.maxParameters)")
             }
-            model = ModelSpec(kind: modelKind, layers: layers, activation: Activation(rawValue: activationName)!)
+            model = ModelSpec(kind: modelKind, layers: layers, activation: Activation(rawValue: activationName)!, snn: snn)
         }
 
         var o = try FieldReader(root.object("optimizer"), path: "optimizer")
-        let optKind = OptimizerKind(rawValue: try o.string("kind", default: "sgd", oneOf: OptimizerKind.allCases.map(\.rawValue)))!
+        let isSpiking = model.kind == "snn"
+        let optKind = OptimizerKind(rawValue: try o.string("kind", default: isSpiking ? "adam" : "sgd", oneOf: OptimizerKind.allCases.map(\.rawValue)))!
         let defaultLR = proto.isReward ? 0.1 : (optKind == .sgd ? 0.05 : 0.001)
         let lr = try o.double("learning_rate", default: defaultLR, in: 0...10, openLower: true)
-        let batch = try o.int("batch_size", default: proto.isReward ? 1 : 64, in: 1...limits.maxBatchSize)
+        let batch = try o.int("batch_size", default: proto.isReward ? 1 : (isSpiking ? 128 : 64), in: 1...limits.maxBatchSize)
         if proto.isReward && batch != 1 { throw SpecError("optimizer.batch_size", "reward tasks learn trial by trial; use 1") }
         let beta1 = try o.double("beta1", default: 0.9, in: 0...0.999999)
         let beta2 = try o.double("beta2", default: 0.999, in: 0...0.99999999)
@@ -139,6 +157,9 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
         }
 
         let consolidation = try ConsolidationSpec.parse(root.object("consolidation"))
+        if isSpiking && spec_unsupported_neuromodulation(rawNeuromodulation: root.object["neuromodulation"]) {
+            throw SpecError("neuromodulation", "spiking networks take dopamine, noradrenaline, acetylcholine and serotonin channels (no gating or modulatory gate)")
+        }
         if consolidation.kind != .none && !proto.isContinual {
             throw SpecError("consolidation.kind", "consolidation needs a task sequence (protocol split or permuted)")
         }
@@ -206,4 +227,12 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
         case .bandit, .reversal: return `protocol`.trials
         }
     }
+}
+
+/// Context gating and the modulatory gate are MLP mechanisms.
+private func spec_unsupported_neuromodulation(rawNeuromodulation: JSONValue?) -> Bool {
+    guard case .object(let o)? = rawNeuromodulation else { return false }
+    if o["modulatory_gate"] != nil { return true }
+    if case .object(let c)? = o["context"], c["gating_keep"] != nil { return true }
+    return false
 }

@@ -47,6 +47,7 @@ public enum TrainingSessions {
     public static func make(spec: ExperimentSpec, datasets: DatasetLibrary) throws -> TrainingSession {
         if spec.protocol.isReward { return RewardTrainer(spec: spec) }
         let data = try datasets.load(spec.data.dataset)
+        if spec.model.kind == "snn" { return SpikingTrainer(spec: spec, train: data.train, test: data.test) }
         return Trainer(spec: spec, train: data.train, test: data.test)
     }
 }

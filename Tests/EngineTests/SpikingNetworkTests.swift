@@ -1,0 +1,153 @@
+import XCTest
+@testable import Engine
+
+final class SpikingNetworkTests: XCTestCase {
+    func snnSpec(_ snn: String, layers: String = "[784, 32, 10]", extra: String = "") throws -> ExperimentSpec {
+        try parseSpec(#"{"seed": 3, "data": {"train_limit": 1280, "test_limit": 300}, "model": {"kind": "snn", "layers": "# + layers
+            + #", "snn": "# + snn + #"}, "optimizer": {"learning_rate": 0.002}, "checkpoint_every_steps": 100000"# + extra + "}")
+    }
+
+    func run(_ spec: ExperimentSpec, stopAt: Int? = nil) throws -> (SpikingTrainer, RecordingObserver) {
+        let (train, test) = try FashionMNIST.load()
+        let t = SpikingTrainer(spec: spec, train: train, test: test)
+        let o = RecordingObserver()
+        o.stopAt = stopAt
+        _ = try t.run(observer: o)
+        return (t, o)
+    }
+
+    /// With a non-spiking readout the loss is smooth in the readout weights: BPTT through the
+    /// leaky readout must match finite differences exactly (the hidden spikes do not depend on them).
+    func testReadoutGradientsMatchFiniteDifferences() throws {
+        for readout in ["mean", "max"] {
+            let spec = try snnSpec(#"{"steps": 6, "readout": "\#(readout)", "tau_syn": 3}"#, layers: "[784, 12, 10]")
+            let (train, test) = try FashionMNIST.load()
+            let t = SpikingTrainer(spec: spec, train: train, test: test)
+            let net = t.network
+            let batch = 4
+            let labels: [Int32] = [1, 0, 3, 9]
+            t.pixelsForTesting(from: train, count: batch)
+            t.encode(count: batch, stream: 5)
+            func loss() -> Double {
+                let scores = net.forward(batch: batch)
+                return labels.withUnsafeBufferPointer { net.loss(scores: scores, labels: $0.baseAddress!).loss } / Double(batch)
+            }
+            _ = loss()
+            net.backward()
+            let w = net.weights[1], g = net.gradients[2]
+            for i in [0, 5, 17, 60, 119] {
+                let old = w[i]
+                let h: Float = 1e-2
+                w[i] = old + h; let up = loss()
+                w[i] = old - h; let down = loss()
+                w[i] = old
+                XCTAssertEqual(Double(g[i]), (up - down) / Double(2 * h), accuracy: 1e-3 + 0.02 * abs(Double(g[i])), "\(readout) weight \(i)")
+            }
+        }
+    }
+
+    func testSurrogateGradientTrainingLearnsEveryConfiguration() throws {
+        let configs = [#"{"steps": 10}"#, #"{"steps": 10, "readout": "mean", "neuron": "alif"}"#,
+                       #"{"steps": 10, "readout": "max", "recurrent": true, "tau_syn": 5}"#,
+                       #"{"steps": 10, "readout": "mean", "encoding": "latency", "reset": "zero"}"#]
+        for c in configs {
+            let (t, o) = try run(try snnSpec(c, extra: #", "metrics_every_steps": 5, "protocol": {"epochs": 2}"#))
+            guard case .object(let s) = t.summary() else { return XCTFail() }
+            XCTAssertGreaterThan(s["test_accuracy"]?.numberValue ?? 0, 0.3, "\(c): chance is 0.1")
+            let losses = o.metrics.filter { $0.key == "train.loss" }.map(\.value)
+            XCTAssertLessThan(losses.last!, losses.first!, c)
+            XCTAssertTrue(o.metrics.contains { $0.key == "snn.spikes_per_sample.layer0" && $0.value > 0 }, c)
+            XCTAssertTrue(o.metrics.contains { $0.key == "snn.synops_per_sample" && $0.value > 0 }, c)
+        }
+    }
+
+    func testHeterogeneousTimeConstantsAreDrawnAndTrained() throws {
+        let spec = try snnSpec(#"{"steps": 10, "heterogeneous_init": true, "tau_mem": 20, "tau_shape": 3, "train_neuron_parameters": true, "readout": "mean"}"#)
+        let (train, test) = try FashionMNIST.load()
+        let fresh = SpikingTrainer(spec: spec, train: train, test: test)
+        let tau0 = fresh.network.timeConstants(layer: 0)
+        let mean = tau0.reduce(0, +) / Double(tau0.count)
+        XCTAssertEqual(mean, 20, accuracy: 6, "Gamma-distributed around tau_mem")
+        XCTAssertGreaterThan(Set(tau0.map { ($0 * 1000).rounded() }).count, 20, "each neuron has its own τ")
+        let theta0 = fresh.network.theta[0].array
+        XCTAssertTrue(theta0.allSatisfy { $0 >= 0.8 && $0 <= 1.2 })
+        let (trained, _) = try run(spec)
+        XCTAssertNotEqual(trained.network.timeConstants(layer: 0), tau0, "τ is trained")
+        XCTAssertNotEqual(trained.network.theta[0].array, theta0, "θ is trained")
+        guard case .object(let s) = trained.summary(), case .array(let taus)? = s["time_constants"], case .object(let d)? = taus.first else { return XCTFail() }
+        XCTAssertNotNil(d["median"]?.numberValue)
+        XCTAssertGreaterThan(d["sd"]?.numberValue ?? 0, 0)
+    }
+
+    func testEncoders() throws {
+        let (train, test) = try FashionMNIST.load()
+        for encoding in ["rate", "latency"] {
+            let spec = try snnSpec(#"{"steps": 20, "encoding": "\#(encoding)"}"#)
+            let t = SpikingTrainer(spec: spec, train: train, test: test)
+            t.pixelsForTesting(from: train, count: 8)
+            t.encode(count: 8, stream: 1)
+            let events = t.network.eventIndices.count
+            let pixelSum = (0..<(8 * 784)).map { Double(train.inputs.pointer[$0]) }.reduce(0, +)
+            if encoding == "rate" {
+                XCTAssertEqual(Double(events) / 20, pixelSum, accuracy: pixelSum * 0.05, "Bernoulli(pixel) every step")
+            } else {
+                let bright = (0..<(8 * 784)).filter { train.inputs.pointer[$0] >= 0.2 }.count
+                XCTAssertEqual(events, bright, "one spike per pixel above the threshold")
+                // The brightest pixel of sample 0 spikes at step 0.
+                let row0 = Array(t.network.eventIndices[Int(t.network.eventRowStart[0])..<Int(t.network.eventRowStart[1])])
+                let brightest = (0..<784).max { train.inputs.pointer[$0] < train.inputs.pointer[$1] }!
+                XCTAssertTrue(row0.contains(Int32(brightest)))
+            }
+        }
+    }
+
+    /// The event-driven input kernels compute what a dense product computes.
+    func testEventKernelsMatchDenseComputation() {
+        var rng = RandomSource(seed: 9)
+        let rows = 7, inputs = 50, n = 70   // n exercises both the 64-wide panels and the tail
+        var indices: [Int32] = [], starts: [Int32] = []
+        var dense = [Float](repeating: 0, count: rows * inputs)
+        for r in 0..<rows {
+            starts.append(Int32(indices.count))
+            for i in 0..<inputs where rng.uniform() < 0.2 { indices.append(Int32(i)); dense[r * inputs + i] = 1 }
+        }
+        starts.append(Int32(indices.count))
+        let w = (0..<(inputs * n)).map { _ in Float(rng.normal()) }, bias = (0..<n).map { _ in Float(rng.normal()) }
+        let d = (0..<(rows * n)).map { _ in Float(rng.normal()) }
+        var out = [Float](repeating: 0, count: rows * n), gw = [Float](repeating: 1, count: inputs * n)
+        EventKernels.forward(indices: indices, rowStart: starts, rows: rows, weights: w, bias: bias, columns: n, out: &out)
+        EventKernels.weightGradient(indices: indices, rowStart: starts, rows: rows, delta: d, columns: n, inputs: inputs, gradW: &gw)
+        for r in 0..<rows {
+            for c in 0..<n {
+                var e = bias[c]
+                for i in 0..<inputs { e += dense[r * inputs + i] * w[i * n + c] }
+                XCTAssertEqual(out[r * n + c], e, accuracy: 1e-4)
+            }
+        }
+        for i in 0..<inputs {
+            for c in 0..<n {
+                var e: Float = 0
+                for r in 0..<rows { e += dense[r * inputs + i] * d[r * n + c] }
+                XCTAssertEqual(gw[i * n + c], e, accuracy: 1e-4)
+            }
+        }
+    }
+
+    func testSpikingResumeIsBitForBit() throws {
+        let spec = try snnSpec(#"{"steps": 8, "neuron": "alif", "recurrent": true, "heterogeneous_init": true, "train_neuron_parameters": true}"#,
+                               extra: #", "metrics_every_steps": 3, "protocol": {"epochs": 2}, "neuromodulation": {"noradrenaline": {"targets": {"threshold": 0.1, "gain": 0.05}}}"#)
+        let (ref, refObs) = try run(spec)
+        let (train, test) = try FashionMNIST.load()
+        let first = SpikingTrainer(spec: spec, train: train, test: test)
+        let stopper = RecordingObserver()
+        stopper.stopAt = 13
+        XCTAssertEqual(try first.run(observer: stopper), .stopped)
+        let resumed = SpikingTrainer(spec: spec, train: train, test: test)
+        try resumed.restore(from: first.checkpoint())
+        let rest = RecordingObserver()
+        _ = try resumed.run(observer: rest)
+        for (a, b) in zip(ref.network.parameters, resumed.network.parameters) { XCTAssertEqual(a.array, b.array) }
+        let keep: (MetricSample) -> Bool = { $0.key != "train.samples_per_s" }
+        XCTAssertEqual((stopper.metrics + rest.metrics).filter(keep), refObs.metrics.filter(keep))
+    }
+}
