@@ -305,6 +305,29 @@ final class ExperimentProtocolTests: XCTestCase {
         XCTAssertEqual(try c.json("GET", "/v1/runs/\(id)/metrics/task.0.accuracy")["points"]?.array?.count, 5)
     }
 
+    func testSpikingRunThroughTheAPI() throws {
+        let c = try service.client()
+        let id = try submitAndWait(c, """
+            {"seed": 1, "data": {"train_limit": 640, "test_limit": 200}, "model": {"kind": "snn", "layers": [784, 32, 10],
+             "snn": {"steps": 8, "heterogeneous_init": true, "train_neuron_parameters": true, "readout": "mean"}},
+             "metrics_every_steps": 2, "checkpoint_every_steps": 3}
+            """)
+        let s = try c.json("GET", "/v1/runs/\(id)/summary")
+        XCTAssertEqual(s["summary", "model"]?.string, "snn")
+        XCTAssertNotNil(s["summary", "time_constants", "0", "median"]?.number)
+        XCTAssertNotNil(s["summary", "synops_per_sample"]?.number)
+        XCTAssertGreaterThan(s["summary", "test_accuracy"]?.number ?? 0, 0.2)
+        XCTAssertEqual(try c.json("GET", "/v1/runs/\(id)/metrics/snn.spikes_per_sample.layer0").status, 200)
+        let cps = try c.json("GET", "/v1/runs/\(id)/checkpoints")["checkpoints"]?.array ?? []
+        XCTAssertEqual(cps.count, 2, "at step 3 and at the end (5 steps)")
+        let bad = try c.json("POST", "/v1/experiments", #"{"name": "x"}"#)
+        let exp = try XCTUnwrap(bad["id"]?.string)
+        let invalid = try c.json("POST", "/v1/experiments/\(exp)/runs", #"{"model": {"kind": "snn", "layers": [784, 10], "snn": {}}}"#)
+        XCTAssertEqual(invalid["error", "details", "field"]?.string, "model.layers")
+        let invalid2 = try c.json("POST", "/v1/experiments/\(exp)/runs", #"{"model": {"kind": "snn", "layers": [784, 16, 10], "snn": {"tau_mem": -1}}}"#)
+        XCTAssertEqual(invalid2["error", "details", "field"]?.string, "model.snn.tau_mem")
+    }
+
     func testRewardRunsServeTheirMeasures() throws {
         let c = try service.client()
         let bandit = try submitAndWait(c, #"{"protocol": {"kind": "bandit", "arms": 4, "trials": 1000, "change_every": 250}, "neuromodulation": {"dopamine": {"targets": {"learning_rate": 0.5}}}, "checkpoint_every_steps": 300}"#)
