@@ -269,12 +269,7 @@ public final class RewardTrainer: TrainingSession {
                 }
             }
         }
-        var meta = extraMetadata
-        meta["format"] = Self.checkpointFormat
-        meta["step"] = String(step)
-        meta["total_steps"] = String(totalSteps)
-        meta["spec_hash"] = spec.hash
-        meta["spec"] = String(decoding: spec.canonicalJSON(), as: UTF8.self)
+        var meta = CheckpointHeader.metadata(format: Self.checkpointFormat, session: self, extra: extraMetadata)
         meta["rng"] = rng.words.map(String.init).joined(separator: ",")
         meta["optimizer_t"] = String(optimizer?.t ?? 0)
         meta["state"] = String(decoding: (try? JSONEncoder().encode(state)) ?? Data(), as: UTF8.self)
@@ -285,9 +280,7 @@ public final class RewardTrainer: TrainingSession {
     }
 
     public func restore(from data: Data) throws {
-        let file = try Safetensors.decode(data)
-        guard try file.meta("format") == Self.checkpointFormat else { throw CheckpointError("checkpoint format is not \(Self.checkpointFormat)") }
-        guard try file.meta("spec_hash") == spec.hash else { throw CheckpointError("checkpoint belongs to a different spec") }
+        let (file, s) = try CheckpointHeader.open(data, format: Self.checkpointFormat, session: self)
         if let model {
             for l in 0..<model.layerCount {
                 try file.load("layers.\(l).weight", into: model.weights[l])
@@ -300,8 +293,7 @@ public final class RewardTrainer: TrainingSession {
             }
         }
         let words = try file.meta("rng").split(separator: ",").compactMap { UInt64($0) }
-        guard words.count == 4, let s = Int(try file.meta("step")), (0...totalSteps).contains(s),
-              let t = Int(try file.meta("optimizer_t")) else { throw CheckpointError("checkpoint metadata is malformed") }
+        guard words.count == 4, let t = Int(try file.meta("optimizer_t")) else { throw CheckpointError("checkpoint metadata is malformed") }
         state = try JSONDecoder().decode(State.self, from: Data(try file.meta("state").utf8))
         rng = RandomSource(words: words)
         step = s

@@ -269,12 +269,7 @@ public final class SpikingTrainer: TrainingSession {
             file.tensors["optimizer.\(name).m"] = .init(shape: [optimizer.first[k].count], values: optimizer.first[k].array)
             file.tensors["optimizer.\(name).v"] = .init(shape: [optimizer.second[k].count], values: optimizer.second[k].array)
         }
-        var meta = extraMetadata
-        meta["format"] = Self.checkpointFormat
-        meta["step"] = String(step)
-        meta["total_steps"] = String(totalSteps)
-        meta["spec_hash"] = spec.hash
-        meta["spec"] = String(decoding: spec.canonicalJSON(), as: UTF8.self)
+        var meta = CheckpointHeader.metadata(format: Self.checkpointFormat, session: self, extra: extraMetadata)
         meta["layers"] = spec.model.layers.map(String.init).joined(separator: ",")
         meta["labels"] = train.labelNames.joined(separator: "|")
         meta["optimizer_t"] = String(optimizer.t)
@@ -289,9 +284,7 @@ public final class SpikingTrainer: TrainingSession {
     }
 
     public func restore(from data: Data) throws {
-        let file = try Safetensors.decode(data)
-        guard try file.meta("format") == Self.checkpointFormat else { throw CheckpointError("checkpoint format is not \(Self.checkpointFormat)") }
-        guard try file.meta("spec_hash") == spec.hash else { throw CheckpointError("checkpoint belongs to a different spec") }
+        let (file, s) = try CheckpointHeader.open(data, format: Self.checkpointFormat, session: self)
         for (name, p) in zip(network.parameterNames, network.parameters) { try file.load(name, into: p) }
         for l in 0..<network.hiddenCount {
             try file.load("layers.\(l).beta", into: network.beta[l])
@@ -305,9 +298,7 @@ public final class SpikingTrainer: TrainingSession {
             guard case .array(let a)? = JSONValue.parse(Data(try file.meta(key).utf8)) else { throw CheckpointError("checkpoint metadata \(key) is malformed") }
             return a.compactMap(\.numberValue)
         }
-        guard let s = Int(try file.meta("step")), (0...totalSteps).contains(s), let t = Int(try file.meta("optimizer_t")) else {
-            throw CheckpointError("checkpoint metadata is malformed")
-        }
+        guard let t = Int(try file.meta("optimizer_t")) else { throw CheckpointError("checkpoint metadata is malformed") }
         let r = try numbers("running_sums")
         guard r.count == 12, case .array(let spikeSums)? = JSONValue.parse(Data(try file.meta("spike_sums").utf8)), spikeSums.count == 2 else {
             throw CheckpointError("checkpoint metadata running_sums is malformed")

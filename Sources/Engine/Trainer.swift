@@ -347,12 +347,7 @@ public final class Trainer: TrainingSession {
             file.tensors["modulatory_gate.weight"] = .init(shape: [gate.inputs, gate.units], values: gate.weights.array)
             file.tensors["modulatory_gate.bias"] = .init(shape: [gate.units], values: gate.bias.array)
         }
-        var meta = extraMetadata
-        meta["format"] = Self.checkpointFormat
-        meta["step"] = String(step)
-        meta["total_steps"] = String(totalSteps)
-        meta["spec_hash"] = spec.hash
-        meta["spec"] = String(decoding: spec.canonicalJSON(), as: UTF8.self)
+        var meta = CheckpointHeader.metadata(format: Self.checkpointFormat, session: self, extra: extraMetadata)
         meta["layers"] = model.sizes.map(String.init).joined(separator: ",")
         meta["activation"] = model.activation.rawValue
         meta["output"] = "softmax"
@@ -370,9 +365,7 @@ public final class Trainer: TrainingSession {
     }
 
     public func restore(from data: Data) throws {
-        let file = try Safetensors.decode(data)
-        guard try file.meta("format") == Self.checkpointFormat else { throw CheckpointError("checkpoint format is not \(Self.checkpointFormat)") }
-        guard try file.meta("spec_hash") == spec.hash else { throw CheckpointError("checkpoint belongs to a different spec") }
+        let (file, s) = try CheckpointHeader.open(data, format: Self.checkpointFormat, session: self)
         for l in 0..<model.layerCount {
             try file.load("layers.\(l).weight", into: model.weights[l])
             try file.load("layers.\(l).bias", into: model.biases[l])
@@ -393,9 +386,7 @@ public final class Trainer: TrainingSession {
             guard case .array(let a)? = JSONValue.parse(Data(try file.meta(key).utf8)) else { throw CheckpointError("checkpoint metadata \(key) is malformed") }
             return a.compactMap(\.numberValue)
         }
-        guard let s = Int(try file.meta("step")), (0...totalSteps).contains(s), let t = Int(try file.meta("optimizer_t")) else {
-            throw CheckpointError("checkpoint metadata is malformed")
-        }
+        guard let t = Int(try file.meta("optimizer_t")) else { throw CheckpointError("checkpoint metadata is malformed") }
         let sums = try numbers("running_sums")
         guard sums.count == 9 else { throw CheckpointError("checkpoint metadata running_sums is malformed") }
         guard case .array(let rows)? = JSONValue.parse(Data(try file.meta("accuracy_matrix").utf8)) else {

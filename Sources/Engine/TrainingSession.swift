@@ -58,6 +58,30 @@ public struct CheckpointError: Error, Sendable, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
+/// The metadata every checkpoint starts with, and its check on restore.
+enum CheckpointHeader {
+    static func metadata(format: String, session: TrainingSession, extra: [String: String]) -> [String: String] {
+        var meta = extra
+        meta["format"] = format
+        meta["step"] = String(session.step)
+        meta["total_steps"] = String(session.totalSteps)
+        meta["spec_hash"] = session.spec.hash
+        meta["spec"] = String(decoding: session.spec.canonicalJSON(), as: UTF8.self)
+        return meta
+    }
+
+    /// Decodes a checkpoint of `format` written for this session's spec; returns it and its step.
+    static func open(_ data: Data, format: String, session: TrainingSession) throws -> (Safetensors.File, Int) {
+        let file = try Safetensors.decode(data)
+        guard try file.meta("format") == format else { throw CheckpointError("checkpoint format is not \(format)") }
+        guard try file.meta("spec_hash") == session.spec.hash else { throw CheckpointError("checkpoint belongs to a different spec") }
+        guard let step = Int(try file.meta("step")), (0...session.totalSteps).contains(step) else {
+            throw CheckpointError("checkpoint step is malformed")
+        }
+        return (file, step)
+    }
+}
+
 extension Safetensors.File {
     func meta(_ key: String) throws -> String {
         guard let v = metadata[key] else { throw CheckpointError("checkpoint lacks metadata \(key)") }
