@@ -120,6 +120,9 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
                 }
                 guard layers.count >= 3 else { throw SpecError("model.layers", "a spiking network needs at least one hidden layer") }
                 snn = try SpikingSpec.parse(&m, limits: limits)
+                if snn!.learning == "eprop" && layers.count != 3 {
+                    throw SpecError("model.layers", "e-prop here trains one hidden layer: give [inputs, hidden, classes]")
+                }
                 if snn!.recurrent && (snn!.steps * layers.dropFirst().dropLast().reduce(0, +)) > 2_000_000 {
                     throw SpecError("model.snn.steps", "recurrent layers × steps are too large")
                 }

@@ -47,6 +47,8 @@ public final class SpikingNetwork {
     /// BLAS; at latency coding's ~1–2% they do ~20× less work).
     static let eventDensityLimit = 0.1
     private var useEvents = false
+    /// e-prop's fixed random feedback weights (hidden × classes), when configured.
+    public private(set) var feedbackWeights: FloatBuffer?
 
     public init(spec: SpikingSpec, sizes: [Int], rng: inout RandomSource) {
         self.spec = spec
@@ -84,7 +86,41 @@ public final class SpikingNetwork {
         recurrent = rec
         beta = betas
         theta = thetas
+        if spec.learning == "eprop" && spec.feedback == "random" {
+            let n = sizes[1], classes = sizes[2]
+            let f = FloatBuffer(count: n * classes)
+            for i in 0..<f.count { f.pointer[i] = Float(rng.normal() / Double(n).squareRoot()) }
+            feedbackWeights = f
+        }
         gradients = parameters.map { FloatBuffer(count: $0.count) }
+    }
+
+    // Accessors for the e-prop extension.
+    func gradSpikesPointer(_ l: Int) -> UnsafeMutablePointer<Float> { gradSpikes[l - 1].pointer }
+    func membranePointer(_ l: Int) -> UnsafePointer<Float> { UnsafePointer(membrane[l].pointer) }
+    func gradCurrentPointer(_ l: Int) -> UnsafeMutablePointer<Float> { gradCurrent[l].pointer }
+    func spikesPointer(_ l: Int) -> UnsafePointer<Float> { UnsafePointer(spikes[l].pointer) }
+    /// The input spikes as a dense time-major matrix (filled from the events when needed).
+    func inputPointer(rows: Int) -> UnsafePointer<Float> {
+        if useEvents {
+            let dense = spikes[0].pointer
+            dense.update(repeating: 0, count: rows * sizes[0])
+            for r in 0..<rows {
+                for k in Int(eventRowStart[r])..<Int(eventRowStart[r + 1]) { dense[r * sizes[0] + Int(eventIndices[k])] = 1 }
+            }
+        }
+        return UnsafePointer(spikes[0].pointer)
+    }
+
+    /// Gradient of the readout layer's weights and bias (the last layer), exact.
+    func readoutGradients() {
+        let l = sizes.count - 2, n = sizes[l + 1], nIn = sizes[l], rows = steps * batch
+        readoutBackward(l)
+        let dI = gradCurrent[l].pointer
+        let (gW, gB) = (gradients[2 * l], gradients[2 * l + 1])
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(nIn), Int32(n), Int32(rows),
+                    1, spikes[l].pointer, Int32(nIn), dI, Int32(n), 0, gW.pointer, Int32(n))
+        for r in 0..<rows { for c in 0..<n { gB.pointer[c] += dI[r * n + c] } }
     }
 
     /// Every trainable tensor, in a fixed order (weights and biases per layer, recurrent weights,
@@ -317,8 +353,13 @@ public final class SpikingNetwork {
         return (loss, correct, entropy)
     }
 
-    /// BPTT from the gradient ``loss(scores:labels:)`` left; fills ``gradients``.
+    /// The gradient estimate of the configured rule (BPTT or e-prop) from what
+    /// ``loss(scores:labels:)`` left; fills ``gradients``.
     public func backward() {
+        if spec.learning == "eprop" {
+            epropBackward(feedback: feedbackWeights)
+            return
+        }
         for g in gradients { g.fill(0) }
         let b = batch, rows = steps * b
         for l in stride(from: sizes.count - 2, through: 0, by: -1) {
@@ -360,7 +401,7 @@ public final class SpikingNetwork {
         }
     }
 
-    private func readoutBackward(_ l: Int) {
+    func readoutBackward(_ l: Int) {
         let n = sizes[l + 1], b = batch
         let dLogits = gradSpikes[l].pointer   // rows 0..<B hold dL/dlogits
         let dI = gradCurrent[l].pointer, U = membrane[l].pointer

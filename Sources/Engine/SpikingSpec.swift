@@ -49,12 +49,18 @@ public struct SpikingSpec: Sendable, Equatable, Codable {
     public var thresholdSpread: Double
     /// Train τ_mem (through β = exp(−dt/τ)) and θ per neuron by gradient descent.
     public var trainNeuronParameters: Bool
+    /// `bptt` (surrogate-gradient backpropagation through time) or `eprop` (eligibility
+    /// propagation: local eligibility traces × a broadcast learning signal; Bellec et al., 2020).
+    public var learning: String
+    /// e-prop's feedback weights for the learning signal: `symmetric` (the readout's) or `random` (fixed).
+    public var feedback: String
 
     enum CodingKeys: String, CodingKey {
         case neuron, steps, dt, threshold, reset, adaptation, recurrent, readout, encoding
         case tauMem = "tau_mem", tauSyn = "tau_syn", tauAdapt = "tau_adapt", latencyThreshold = "latency_threshold"
         case surrogateSlope = "surrogate_slope", heterogeneousInit = "heterogeneous_init", tauShape = "tau_shape"
         case thresholdSpread = "threshold_spread", trainNeuronParameters = "train_neuron_parameters"
+        case learning, feedback
     }
 
     static func parse(_ m: inout FieldReader, limits: SpecLimits) throws(SpecError) -> SpikingSpec {
@@ -78,8 +84,19 @@ public struct SpikingSpec: Sendable, Equatable, Codable {
             heterogeneousInit: try s.bool("heterogeneous_init", default: false),
             tauShape: try s.double("tau_shape", default: 3, in: 0...1000, openLower: true),
             thresholdSpread: try s.double("threshold_spread", default: 0.2, in: 0...0.99),
-            trainNeuronParameters: try s.bool("train_neuron_parameters", default: false))
+            trainNeuronParameters: try s.bool("train_neuron_parameters", default: false),
+            learning: try s.string("learning", default: "bptt", oneOf: ["bptt", "eprop"]),
+            feedback: try s.string("feedback", default: "symmetric", oneOf: ["symmetric", "random"]))
         try s.rejectUnknown()
+        if spec.learning == "eprop" {
+            // The form implemented: one LIF layer with a leaky mean readout and one β for all neurons.
+            if spec.readout != .mean { throw SpecError("model.snn.readout", "e-prop here uses the leaky mean readout: set readout to mean") }
+            if spec.neuron != .lif { throw SpecError("model.snn.neuron", "e-prop here supports lif neurons") }
+            if spec.tauSyn != 0 { throw SpecError("model.snn.tau_syn", "e-prop here has no synaptic current: set tau_syn to 0") }
+            if spec.heterogeneousInit || spec.trainNeuronParameters {
+                throw SpecError("model.snn.heterogeneous_init", "e-prop here needs one membrane decay for all neurons (no heterogeneity)")
+            }
+        }
         return spec
     }
 

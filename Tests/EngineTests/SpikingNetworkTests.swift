@@ -151,3 +151,58 @@ final class SpikingNetworkTests: XCTestCase {
         XCTAssertEqual((stopper.metrics + rest.metrics).filter(keep), refObs.metrics.filter(keep))
     }
 }
+
+final class EPropTests: XCTestCase {
+    func spec(_ snn: String, train: Int = 1280, lr: Double = 0.002, epochs: Int = 2) throws -> ExperimentSpec {
+        try parseSpec(#"{"seed": 4, "data": {"train_limit": \#(train), "test_limit": 300}, "model": {"kind": "snn", "layers": [784, 24, 10], "snn": "# + snn
+            + #"}, "optimizer": {"learning_rate": \#(lr)}, "metrics_every_steps": 5, "checkpoint_every_steps": 100000, "protocol": {"epochs": \#(epochs)}}"#)
+    }
+
+    /// Without recurrence and with symmetric feedback, e-prop's eligibility-trace gradient is
+    /// exactly BPTT's (reset not differentiated): the same numbers from a forward-in-time computation.
+    func testEPropEqualsBPTTWithoutRecurrence() throws {
+        let (train, test) = try FashionMNIST.load()
+        let bptt = SpikingTrainer(spec: try spec(#"{"steps": 12, "readout": "mean"}"#), train: train, test: test)
+        let eprop = SpikingTrainer(spec: try spec(#"{"steps": 12, "readout": "mean", "learning": "eprop"}"#), train: train, test: test)
+        let labels: [Int32] = [3, 1, 4, 1, 5, 9]
+        for t in [bptt, eprop] {
+            t.pixelsForTesting(from: train, count: labels.count)
+            t.encode(count: labels.count, stream: 11)
+            let scores = t.network.forward(batch: labels.count)
+            _ = labels.withUnsafeBufferPointer { t.network.loss(scores: scores, labels: $0.baseAddress!) }
+            t.network.backward()
+        }
+        for k in 0..<4 {
+            let a = bptt.network.gradients[k].array, b = eprop.network.gradients[k].array
+            let scale = a.map(abs).max()!
+            XCTAssertGreaterThan(scale, 0)
+            for i in a.indices { XCTAssertEqual(a[i], b[i], accuracy: 1e-4 * scale + 1e-7, "gradient \(k) entry \(i)") }
+        }
+    }
+
+    func testEPropLearnsWithRecurrenceAndRandomFeedback() throws {
+        let (train, test) = try FashionMNIST.load()
+        // Random feedback learns once the forward weights align with it: more samples, a higher rate.
+        for (snn, samples, lr, epochs) in [(#"{"steps": 10, "readout": "mean", "learning": "eprop", "recurrent": true}"#, 1280, 0.002, 2),
+                                           (#"{"steps": 10, "readout": "mean", "learning": "eprop", "recurrent": true, "feedback": "random"}"#, 2560, 0.005, 4)] {
+            let t = SpikingTrainer(spec: try spec(snn, train: samples, lr: lr, epochs: epochs), train: train, test: test)
+            XCTAssertEqual(t.network.feedbackWeights != nil, snn.contains("random"))
+            let o = RecordingObserver()
+            _ = try t.run(observer: o)
+            guard case .object(let s) = t.summary() else { return XCTFail() }
+            XCTAssertGreaterThan(s["test_accuracy"]?.numberValue ?? 0, 0.4, "\(snn): chance is 0.1")
+        }
+    }
+
+    func testEPropSpecLimits() {
+        func field(_ snn: String, layers: String = "[784, 16, 10]") -> String? {
+            do { _ = try parseSpec(#"{"model": {"kind": "snn", "layers": "# + layers + #", "snn": "# + snn + "}}"); return nil }
+            catch let e as SpecError { return e.field } catch { return "?" }
+        }
+        XCTAssertEqual(field(#"{"learning": "eprop"}"#), "model.snn.readout")
+        XCTAssertEqual(field(#"{"learning": "eprop", "readout": "mean", "neuron": "alif"}"#), "model.snn.neuron")
+        XCTAssertEqual(field(#"{"learning": "eprop", "readout": "mean"}"#, layers: "[784, 16, 16, 10]"), "model.layers")
+        XCTAssertEqual(field(#"{"learning": "eprop", "readout": "mean", "heterogeneous_init": true}"#), "model.snn.heterogeneous_init")
+        XCTAssertNil(field(#"{"learning": "eprop", "readout": "mean", "recurrent": true}"#))
+    }
+}
