@@ -58,11 +58,13 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
     public var optimizer: OptimizerSpec
     public var consolidation: ConsolidationSpec
     public var neuromodulation: NeuromodulationSpec
+    /// Reward-modulated STDP parameters (distal_reward protocol).
+    public var rstdp: RSTDPSpec?
     public var metricsEverySteps: Int
     public var checkpointEverySteps: Int
 
     enum CodingKeys: String, CodingKey {
-        case name, seed, data, `protocol`, model, optimizer, consolidation, neuromodulation
+        case name, seed, data, `protocol`, model, optimizer, consolidation, neuromodulation, rstdp
         case metricsEverySteps = "metrics_every_steps", checkpointEverySteps = "checkpoint_every_steps"
     }
 
@@ -102,7 +104,12 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
             (inputWhat, outputWhat) = ("the input width of \(datasetName)", "the class count of \(datasetName)")
         }
         let model: ModelSpec
-        if proto.kind == .bandit {
+        if proto.kind == .distalReward {
+            if root.object["model"] != nil {
+                throw SpecError("model", "the distal-reward task has a fixed network (inputs → one LIF neuron); remove model")
+            }
+            model = ModelSpec(kind: "rstdp", layers: [proto.inputs, 1], activation: .relu, snn: nil)
+        } else if proto.kind == .bandit {
             if root.object["model"] != nil {
                 throw SpecError("model", "the bandit learns one action value per arm; remove model")
             }
@@ -155,10 +162,17 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
         let beta2 = try o.double("beta2", default: 0.999, in: 0...0.99999999)
         let eps = try o.double("epsilon", default: 1e-8, in: 0...1, openLower: true)
         try o.rejectUnknown()
+        if proto.kind == .distalReward && root.object["optimizer"] != nil {
+            throw SpecError("optimizer", "the distal-reward task learns by reward-modulated STDP; set its parameters under rstdp")
+        }
         if proto.kind == .bandit && optKind != .sgd {
             throw SpecError("optimizer.kind", "the bandit's action values learn by the delta rule; use sgd")
         }
 
+        let rstdp = try RSTDPSpec.parse(root.object("rstdp"), applies: proto.kind == .distalReward)
+        if proto.kind == .distalReward && root.object["neuromodulation"] != nil {
+            throw SpecError("neuromodulation", "in the distal-reward task dopamine is the reward itself (rstdp.reward, rstdp.tau_dopamine)")
+        }
         let consolidation = try ConsolidationSpec.parse(root.object("consolidation"))
         if isSpiking && spec_unsupported_neuromodulation(rawNeuromodulation: root.object["neuromodulation"]) {
             throw SpecError("neuromodulation", "spiking networks take dopamine, noradrenaline, acetylcholine and serotonin channels (no gating or modulatory gate)")
@@ -187,7 +201,7 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
             data: DataSpec(dataset: datasetName, trainLimit: trainLimit, testLimit: testLimit),
             protocol: proto, model: model,
             optimizer: OptimizerSpec(kind: optKind, learningRate: lr, batchSize: batch, beta1: beta1, beta2: beta2, epsilon: eps),
-            consolidation: consolidation, neuromodulation: neuromodulation,
+            consolidation: consolidation, neuromodulation: neuromodulation, rstdp: rstdp,
             metricsEverySteps: 1, checkpointEverySteps: 1)
         if spec.totalSteps > limits.maxTotalSteps {
             throw SpecError(proto.isReward ? "protocol.trials" : "protocol.epochs",
@@ -217,7 +231,7 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
         case .single: return (trainCount + optimizer.batchSize - 1) / optimizer.batchSize
         case .permuted: return (trainCount + optimizer.batchSize - 1) / optimizer.batchSize
         case .split: return (trainCount / 5 + optimizer.batchSize - 1) / optimizer.batchSize
-        case .bandit, .reversal: return `protocol`.trials
+        case .bandit, .reversal, .distalReward: return `protocol`.trials
         }
     }
 
@@ -227,7 +241,7 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
         switch `protocol`.kind {
         case .single: return stepsPerEpoch * `protocol`.epochs
         case .split, .permuted: return stepsPerEpoch * `protocol`.epochsPerTask * `protocol`.tasks
-        case .bandit, .reversal: return `protocol`.trials
+        case .bandit, .reversal, .distalReward: return `protocol`.trials
         }
     }
 }

@@ -13,6 +13,10 @@ public struct ProtocolSpec: Sendable, Equatable, Codable {
         case bandit
         /// A Go/No-Go task whose contingencies flip every `reverse_every` trials.
         case reversal
+        /// Izhikevich's distal-reward task: `inputs` Poisson inputs drive one leaky
+        /// integrate-and-fire neuron; when input 0 fires and the neuron follows within 5 steps,
+        /// a reward arrives 20–40 steps later. Learned by reward-modulated STDP (`trials` = steps).
+        case distalReward = "distal_reward"
     }
 
     /// How tasks share the output layer (van de Ven & Tolias, 2019).
@@ -50,9 +54,13 @@ public struct ProtocolSpec: Sendable, Equatable, Codable {
     enum CodingKeys: String, CodingKey {
         case kind, epochs, tasks, scenario, trials, arms, change, stimuli, temperature
         case epochsPerTask = "epochs_per_task", changeEvery = "change_every", driftSD = "drift_sd", reverseEvery = "reverse_every"
+        case inputs, inputRate = "input_rate"
     }
 
-    public var isReward: Bool { kind == .bandit || kind == .reversal }
+    public var isReward: Bool { kind == .bandit || kind == .reversal || kind == .distalReward }
+    /// distal_reward: presynaptic inputs and their firing probability per step.
+    public var inputs: Int = 50
+    public var inputRate: Double = 0.01
     public var isContinual: Bool { kind == .split || kind == .permuted }
 
     static func parse(_ value: JSONValue?, limits: SpecLimits) throws(SpecError) -> ProtocolSpec {
@@ -84,6 +92,10 @@ public struct ProtocolSpec: Sendable, Equatable, Codable {
             spec.stimuli = try p.int("stimuli", default: 4, in: 2...64)
             spec.temperature = try p.double("temperature", default: 0.2, in: 0.001...100)
             if spec.stimuli % 2 != 0 { throw SpecError("protocol.stimuli", "must be even (half go, half no-go), got \(spec.stimuli)") }
+        case .distalReward:
+            spec.trials = try p.int("trials", default: 60_000, in: 100...limits.maxTrials)
+            spec.inputs = try p.int("inputs", default: 50, in: 2...1000)
+            spec.inputRate = try p.double("input_rate", default: 0.01, in: 0...0.5, openLower: true)
         }
         try p.rejectUnknown()
         return spec

@@ -44,6 +44,16 @@ public final class RewardModulatedSTDP {
         postTrace = [Float](repeating: 0, count: post)
     }
 
+    /// The presynaptic and postsynaptic traces (checkpoints).
+    public var traces: (pre: [Float], post: [Float]) { (preTrace, postTrace) }
+
+    /// Restores the traces and dopamine of a checkpoint (weights and eligibility are buffers).
+    public func restore(preTrace: [Float], postTrace: [Float], dopamine: Double) {
+        self.preTrace = preTrace
+        self.postTrace = postTrace
+        self.dopamine = dopamine
+    }
+
     /// One time step: spikes of the presynaptic and postsynaptic neurons (0/1) and the reward
     /// delivered at this step.
     public func step(preSpikes: [Float], postSpikes: [Float], reward: Double) {

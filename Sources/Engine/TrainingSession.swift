@@ -45,6 +45,7 @@ extension TrainingSession {
 /// Builds the session a spec asks for.
 public enum TrainingSessions {
     public static func make(spec: ExperimentSpec, datasets: DatasetLibrary) throws -> TrainingSession {
+        if spec.protocol.kind == .distalReward { return DistalRewardTrainer(spec: spec) }
         if spec.protocol.isReward { return RewardTrainer(spec: spec) }
         let data = try datasets.load(spec.data.dataset)
         if spec.model.kind == "snn" { return SpikingTrainer(spec: spec, train: data.train, test: data.test) }

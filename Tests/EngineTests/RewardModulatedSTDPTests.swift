@@ -56,3 +56,29 @@ final class RewardModulatedSTDPTests: XCTestCase {
         XCTAssertGreaterThan(rule.eligibility.array.map(abs).max()!, 0)
     }
 }
+
+final class DistalRewardTaskTests: XCTestCase {
+    func testTheRunSpecTaskLearnsTheCausalSynapseAndResumesBitForBit() throws {
+        let text = #"{"seed": 7, "protocol": {"kind": "distal_reward", "trials": 60000}, "metrics_every_steps": 1000}"#
+        let spec = try parseSpec(text)
+        let full = DistalRewardTrainer(spec: spec)
+        let o = RecordingObserver()
+        _ = try full.run(observer: o)
+        guard case .object(let s) = full.summary() else { return XCTFail() }
+        XCTAssertEqual(s["causal_weight_rank"]?.numberValue, 1)
+        XCTAssertGreaterThan((s["causal_weight"]?.numberValue ?? 0) - (s["other_weight_mean"]?.numberValue ?? 0), 1)
+        XCTAssertGreaterThan(s["rewards"]?.numberValue ?? 0, 50)
+        let first = DistalRewardTrainer(spec: spec)
+        let stopper = RecordingObserver()
+        stopper.stopAt = 23_456
+        _ = try first.run(observer: stopper)
+        let resumed = DistalRewardTrainer(spec: spec)
+        try resumed.restore(from: first.checkpoint())
+        let rest = RecordingObserver()
+        _ = try resumed.run(observer: rest)
+        XCTAssertEqual(resumed.rule.weights.array, full.rule.weights.array)
+        XCTAssertEqual(stopper.metrics + rest.metrics, o.metrics)
+        XCTAssertThrowsError(try parseSpec(#"{"protocol": {"kind": "distal_reward"}, "model": {"layers": [50, 1]}}"#))
+        XCTAssertThrowsError(try parseSpec(#"{"rstdp": {"a_plus": 1}, "model": {"layers": [784, 10]}}"#))
+    }
+}

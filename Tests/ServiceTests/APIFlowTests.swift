@@ -328,6 +328,15 @@ final class ExperimentProtocolTests: XCTestCase {
         XCTAssertEqual(invalid2["error", "details", "field"]?.string, "model.snn.tau_mem")
     }
 
+    func testDistalRewardExampleThroughTheAPI() throws {
+        let c = try service.client()
+        let spec = try String(contentsOf: Paths.repoRoot.appendingPathComponent("examples/rstdp-distal-reward.json"), encoding: .utf8)
+        let id = try submitAndWait(c, spec)
+        let s = try c.json("GET", "/v1/runs/\(id)/summary")
+        XCTAssertEqual(s["summary", "causal_weight_rank"]?.int, 1, s.text)
+        XCTAssertEqual(try c.json("GET", "/v1/runs/\(id)/metrics/rstdp.causal_weight")["points"]?.array?.count, 120)
+    }
+
     func testRewardRunsServeTheirMeasures() throws {
         let c = try service.client()
         let bandit = try submitAndWait(c, #"{"protocol": {"kind": "bandit", "arms": 4, "trials": 1000, "change_every": 250}, "neuromodulation": {"dopamine": {"targets": {"learning_rate": 0.5}}}, "checkpoint_every_steps": 300}"#)
