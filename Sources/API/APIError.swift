@@ -34,6 +34,8 @@ public struct APIError: Error, Sendable {
         case StoreError.notFound(let what): return .notFound(what)
         case StoreError.idempotencyMismatch:
             return APIError(422, "idempotency_key_reused", "this Idempotency-Key was already used with a different request")
+        case StoreError.conflict(let message):
+            return APIError(409, "conflict", message)
         case StoreError.invalidState(let state):
             return APIError(409, "invalid_state", "the run is already \(state.rawValue)")
         case let e as DatabaseError where e.isDiskFull:

@@ -17,6 +17,7 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
     let store: Store
     let workers: WorkerPool
     let options: Options
+    let models = ModelCache()
     public private(set) var router = Router()
 
     public init(store: Store, workers: WorkerPool, options: Options) {
@@ -62,6 +63,13 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
         router.add("GET", "/v1/runs/{run_id}/metrics/{key}") { [unowned self] in try self.metricSeries($0) }
         router.add("GET", "/v1/runs/{run_id}/checkpoints") { [unowned self] in try self.listCheckpoints($0) }
         router.add("GET", "/v1/runs/{run_id}/checkpoints/{checkpoint_id}") { [unowned self] in try self.downloadCheckpoint($0) }
+        router.add("POST", "/v1/models") { [unowned self] in try self.registerModel($0) }
+        router.add("GET", "/v1/models") { [unowned self] in try self.listModels($0) }
+        router.add("GET", "/v1/models/{name}") { [unowned self] in try self.getModel($0) }
+        router.add("PUT", "/v1/models/{name}/aliases/{alias}") { [unowned self] in try self.putAlias($0) }
+        router.add("DELETE", "/v1/models/{name}/aliases/{alias}") { [unowned self] in try self.deleteAlias($0) }
+        router.add("DELETE", "/v1/models/{name}/versions/{version}") { [unowned self] in try self.deleteVersion($0) }
+        router.add("POST", "/v1/models/{name}/predict") { [unowned self] in try self.predict($0) }
     }
 
     // MARK: - Health

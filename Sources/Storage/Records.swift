@@ -97,6 +97,8 @@ public enum StoreError: Error, Equatable, Sendable {
     case idempotencyMismatch
     /// The operation does not apply to a run in this state.
     case invalidState(RunState)
+    /// The operation conflicts with stored state (e.g. deleting an aliased model version).
+    case conflict(String)
 }
 
 /// Random identifiers like `run_3f9a…` (128 bits).

@@ -1,0 +1,152 @@
+import Foundation
+import HTTP
+import Engine
+import Storage
+
+extension ServiceAPI {
+    static func validModelName(_ s: String) -> Bool {
+        guard let f = s.utf8.first, s.utf8.count <= 64, (f >= 48 && f <= 57) || (f | 0x20 >= 97 && f | 0x20 <= 122) else { return false }
+        return s.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 | 0x20 >= 97 && $0 | 0x20 <= 122) || $0 == 45 || $0 == 46 || $0 == 95 }
+    }
+
+    func loadModel(_ v: ModelVersionRecord) throws -> InferenceModel {
+        try models.model(checkpointID: v.checkpointID) {
+            guard let record = try store.checkpoint(runID: v.runID, id: v.checkpointID) else {
+                throw APIError(410, "gone", "the checkpoint of version \(v.version) no longer exists")
+            }
+            let data: Data
+            do { data = try workers.files.read(relative: record.file) } catch {
+                throw APIError(410, "gone", "the checkpoint file of version \(v.version) is no longer on disk")
+            }
+            do { return try InferenceModel(checkpoint: data) } catch let e as InferenceModel.Failure {
+                throw APIError(422, "unsupported_model", e.description)
+            }
+        }
+    }
+
+    func registerModel(_ ctx: RequestContext) throws -> HTTPResponse {
+        guard case .object(let o) = try jsonBody(ctx) else { throw APIError.invalid("body", "must be an object") }
+        for key in o.keys where !["name", "run_id", "checkpoint_id"].contains(key) { throw APIError.invalid(key, "is not a known field") }
+        guard case .string(let name)? = o["name"], Self.validModelName(name) else {
+            throw APIError.invalid("name", "is required: 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+        }
+        guard case .string(let runID)? = o["run_id"] else { throw APIError.invalid("run_id", "is required") }
+        let run = try requireRun(runID)
+        var checkpointID: String
+        if let c = o["checkpoint_id"], c != .null {
+            guard case .string(let s) = c else { throw APIError.invalid("checkpoint_id", "must be a string") }
+            checkpointID = s
+        } else {
+            guard let latest = try store.latestCheckpoint(runID: run.id) else {
+                throw APIError(409, "no_checkpoint", "run \(run.id) has no checkpoint yet")
+            }
+            checkpointID = latest.id
+        }
+        guard try store.checkpoint(runID: run.id, id: checkpointID) != nil else { throw APIError.notFound("checkpoint \(checkpointID) of run \(run.id)") }
+        // Refuse what cannot be served before it is registered.
+        _ = try loadModel(ModelVersionRecord(name: name, version: 0, runID: run.id, checkpointID: checkpointID, createdAt: 0))
+        let v = try store.registerModelVersion(name: name, runID: run.id, checkpointID: checkpointID)
+        var r = JSONResponse.make(201, versionJSON(v))
+        r.headers.set("Location", "/v1/models/\(name)")
+        return r
+    }
+
+    func versionJSON(_ v: ModelVersionRecord) -> JSONValue {
+        .object(["name": .string(v.name), "version": .number(Double(v.version)), "run_id": .string(v.runID),
+                 "checkpoint_id": .string(v.checkpointID), "created_at": Representation.timestamp(v.createdAt)])
+    }
+
+    func listModels(_ ctx: RequestContext) throws -> HTTPResponse {
+        let items: [JSONValue] = try store.modelNames().map { name in
+            let versions = try store.modelVersions(name: name)
+            return .object(["name": .string(name), "latest_version": .number(Double(versions.last?.version ?? 0)),
+                            "aliases": .object(try store.modelAliases(name: name).mapValues { .number(Double($0)) })])
+        }
+        return JSONResponse.make(200, JSONValue.object(["models": .array(items)]))
+    }
+
+    func getModel(_ ctx: RequestContext) throws -> HTTPResponse {
+        let name = ctx.parameter("name")
+        let versions = try store.modelVersions(name: name)
+        guard let latest = versions.last else { throw APIError.notFound("model \(name)") }
+        let model = try loadModel(latest)
+        let run = try store.run(id: latest.runID)
+        return JSONResponse.make(200, JSONValue.object([
+            "name": .string(name),
+            "versions": .array(versions.map(versionJSON)),
+            "aliases": .object(try store.modelAliases(name: name).mapValues { .number(Double($0)) }),
+            "input_shape": .array([.number(-1), .number(Double(model.inputWidth))]),
+            "output_labels": .array(model.labels.map { .string($0) }),
+            "latest_run": .object([
+                "id": .string(latest.runID),
+                "spec": run.map { JSONValue.parse(Data($0.spec.utf8)) ?? .null } ?? .null,
+                "summary": run?.summary.flatMap { JSONValue.parse(Data($0.utf8)) } ?? .null,
+            ]),
+        ]))
+    }
+
+    func putAlias(_ ctx: RequestContext) throws -> HTTPResponse {
+        let name = ctx.parameter("name"), alias = ctx.parameter("alias")
+        guard Self.validModelName(alias) else { throw APIError.invalid("alias", "1–64 letters, digits, '.', '_' or '-'") }
+        guard case .object(let o) = try jsonBody(ctx), case .number(let d)? = o["version"], d == d.rounded(), d >= 1 else {
+            throw APIError.invalid("version", "is required: a version number")
+        }
+        try store.setModelAlias(name: name, alias: alias, version: Int(d))
+        return JSONResponse.make(200, JSONValue.object(["name": .string(name), "alias": .string(alias), "version": .number(d)]))
+    }
+
+    func deleteAlias(_ ctx: RequestContext) throws -> HTTPResponse {
+        try store.deleteModelAlias(name: ctx.parameter("name"), alias: ctx.parameter("alias"))
+        return HTTPResponse(status: 204)
+    }
+
+    func deleteVersion(_ ctx: RequestContext) throws -> HTTPResponse {
+        guard let v = Int(ctx.parameter("version")), v >= 1 else { throw APIError.invalid("version", "must be a positive integer") }
+        try store.deleteModelVersion(name: ctx.parameter("name"), version: v)
+        return HTTPResponse(status: 204)
+    }
+
+    /// The version a prediction request means (`?version=` or `?alias=`, else the latest).
+    func requestedVersion(_ ctx: RequestContext, name: String) throws -> ModelVersionRecord {
+        var version: Int?
+        if let v = ctx.request.queryValue("version") {
+            guard let n = Int(v), n >= 1 else { throw APIError.invalid("version", "must be a positive integer") }
+            version = n
+        }
+        let alias = ctx.request.queryValue("alias")
+        if version != nil && alias != nil { throw APIError.invalid("alias", "give version or alias, not both") }
+        return try store.resolveModelVersion(name: name, version: version, alias: alias)
+    }
+
+    func predict(_ ctx: RequestContext) throws -> HTTPResponse {
+        let name = ctx.parameter("name")
+        let v = try requestedVersion(ctx, name: name)
+        guard case .object(let o) = try jsonBody(ctx) else { throw APIError.invalid("body", "must be an object") }
+        for key in o.keys where key != "inputs" { throw APIError.invalid(key, "is not a known field") }
+        guard case .array(let rows)? = o["inputs"] else { throw APIError.invalid("inputs", "is required: an array of input vectors") }
+        var inputs: [[Float]] = []
+        inputs.reserveCapacity(rows.count)
+        for (i, row) in rows.enumerated() {
+            guard case .array(let values) = row else { throw APIError.invalid("inputs[\(i)]", "must be an array of numbers") }
+            var x: [Float] = []
+            x.reserveCapacity(values.count)
+            for (j, value) in values.enumerated() {
+                guard case .number(let d) = value else { throw APIError.invalid("inputs[\(i)][\(j)]", "must be a number") }
+                x.append(Float(d))
+            }
+            inputs.append(x)
+        }
+        let model = try loadModel(v)
+        let outputs: [[Float]]
+        do { outputs = try model.predict(inputs) } catch let e as InferenceModel.Failure {
+            throw APIError.invalid("inputs", e.description)
+        }
+        let predictions: [JSONValue] = outputs.map { p in
+            let best = p.indices.max { p[$0] < p[$1] } ?? 0
+            return .object(["probabilities": .array(p.map { .number(Double($0)) }), "class": .number(Double(best)),
+                            "label": .string(model.labels[best])])
+        }
+        return JSONResponse.make(200, JSONValue.object(["model": .string(name), "version": .number(Double(v.version)),
+                                                        "predictions": .array(predictions)]))
+    }
+}

@@ -1,0 +1,114 @@
+import XCTest
+import Engine
+import Storage
+
+/// The model registry and /predict, end to end: train, register, alias, predict, compare with
+/// a forward pass computed here from the downloaded safetensors file.
+final class ModelServingTests: XCTestCase {
+    var service: ServiceHarness!
+    override func setUpWithError() throws { service = try ServiceHarness(workers: 1) }
+    override func tearDown() { service.stop() }
+
+    func trainedRun(_ c: TestHTTPClient, hidden: Int = 32, extra: String = "") throws -> String {
+        let exp = try XCTUnwrap(try c.json("POST", "/v1/experiments", #"{"name": "serve"}"#)["id"]?.string)
+        let spec = #"{"seed": 5, "data": {"train_limit": 1500, "test_limit": 200}, "model": {"layers": [784, \#(hidden), 10]}, "checkpoint_every_steps": 10 \#(extra)}"#
+        let id = try XCTUnwrap(try c.json("POST", "/v1/experiments/\(exp)/runs", spec)["id"]?.string)
+        _ = try eventually(timeout: 60, "training") { () -> Bool? in
+            try c.json("GET", "/v1/runs/\(id)")["state"]?.string == "succeeded" ? true : nil
+        }
+        return id
+    }
+
+    func testRegisterAliasAndPredictLikeAForwardPassOfTheCheckpoint() throws {
+        let c = try service.client()
+        let run = try trainedRun(c)
+        let v1 = try c.json("POST", "/v1/models", #"{"name": "fmnist", "run_id": "\#(run)"}"#)
+        XCTAssertEqual(v1.status, 201, v1.text)
+        XCTAssertEqual(v1["version"]?.int, 1)
+        let first = try XCTUnwrap(try c.json("GET", "/v1/runs/\(run)/checkpoints")["checkpoints", "0", "id"]?.string)
+        let v2 = try c.json("POST", "/v1/models", #"{"name": "fmnist", "run_id": "\#(run)", "checkpoint_id": "\#(first)"}"#)
+        XCTAssertEqual(v2["version"]?.int, 2)
+        let model = try c.json("GET", "/v1/models/fmnist")
+        XCTAssertEqual(model["versions"]?.array?.count, 2)
+        XCTAssertEqual(model["input_shape", "1"]?.int, 784)
+        XCTAssertEqual(model["output_labels", "9"]?.string, "Ankle boot")
+        XCTAssertNotNil(model["latest_run", "summary", "test_accuracy"]?.number)
+        XCTAssertEqual(try c.json("GET", "/v1/models")["models", "0", "latest_version"]?.int, 2)
+
+        // Aliases move; an aliased version cannot be deleted.
+        XCTAssertEqual(try c.json("PUT", "/v1/models/fmnist/aliases/production", #"{"version": 1}"#).status, 200)
+        XCTAssertEqual(try c.json("DELETE", "/v1/models/fmnist/versions/1").status, 409)
+
+        // Predict the first test images with the production alias (version 1 = the final checkpoint).
+        let (_, test) = try DatasetLibrary(directory: Paths.datasetDir).load("fashion-mnist")
+        let n = 5
+        let inputs = (0..<n).map { r in (0..<784).map { Double(test.inputs.pointer[r * 784 + $0]) } }
+        let body = JSONValue.object(["inputs": .array(inputs.map { .array($0.map { .number($0) }) })]).serialized()
+        let p = try c.request("POST", "/v1/models/fmnist/predict?alias=production", body: body)
+        XCTAssertEqual(p.status, 200, p.text)
+        XCTAssertEqual(p["version"]?.int, 1)
+        let predictions = try XCTUnwrap(p["predictions"]?.array)
+        XCTAssertEqual(predictions.count, n)
+
+        // The same forward pass, computed here from the checkpoint file the service serves.
+        let final = try XCTUnwrap(try c.json("GET", "/v1/runs/\(run)/checkpoints")["checkpoints"]?.array?.last)
+        guard case .object(let cp) = final, let cid = cp["id"]?.string else { return XCTFail() }
+        let file = try Safetensors.decode(try c.request("GET", "/v1/runs/\(run)/checkpoints/\(cid)").body)
+        let w0 = file.tensors["layers.0.weight"]!.values, b0 = file.tensors["layers.0.bias"]!.values
+        let w1 = file.tensors["layers.1.weight"]!.values, b1 = file.tensors["layers.1.bias"]!.values
+        for r in 0..<n {
+            var h = [Double](repeating: 0, count: 32)
+            for j in 0..<32 {
+                var s = Double(b0[j])
+                for i in 0..<784 { s += inputs[r][i] * Double(w0[i * 32 + j]) }
+                h[j] = max(0, s)
+            }
+            var z = (0..<10).map { k in (0..<32).reduce(Double(b1[k])) { $0 + h[$1] * Double(w1[$1 * 10 + k]) } }
+            let m = z.max()!
+            z = z.map { exp($0 - m) }
+            let sum = z.reduce(0, +)
+            guard case .object(let pr) = predictions[r], let probs = pr["probabilities"]?.array?.compactMap(\.number) else { return XCTFail() }
+            for k in 0..<10 { XCTAssertEqual(probs[k], z[k] / sum, accuracy: 1e-5) }
+            XCTAssertEqual(pr["class"]?.int, probs.indices.max { probs[$0] < probs[$1] })
+        }
+        XCTAssertEqual(try c.json("POST", "/v1/models/fmnist/predict?version=2", String(decoding: body, as: UTF8.self))["version"]?.int, 2)
+        XCTAssertEqual(try c.json("DELETE", "/v1/models/fmnist/aliases/production").status, 204)
+        XCTAssertEqual(try c.json("DELETE", "/v1/models/fmnist/versions/1").status, 204)
+        XCTAssertEqual(try c.json("POST", "/v1/models/fmnist/predict?version=1", String(decoding: body, as: UTF8.self)).status, 404)
+    }
+
+    func testBadPredictionsAndRegistrationsGetClearErrors() throws {
+        var c = try service.client()
+        let run = try trainedRun(c, hidden: 8)
+        XCTAssertEqual(try c.json("POST", "/v1/models", #"{"name": "m", "run_id": "\#(run)"}"#).status, 201)
+        let zeros = "[" + Array(repeating: "0", count: 784).joined(separator: ",") + "]"
+        func field(_ body: String, query: String = "") throws -> String? {
+            let r = try c.json("POST", "/v1/models/m/predict" + query, body)
+            XCTAssertEqual(r.status, 400, body.prefix(80) + " " + r.text)
+            return r["error", "details", "field"]?.string
+        }
+        XCTAssertEqual(try field(#"{"inputs": []}"#), "inputs")
+        XCTAssertEqual(try field(#"{"inputs": [[1, 2, 3]]}"#), "inputs")
+        XCTAssertEqual(try field(#"{"inputs": [[1, "a"]]}"#), "inputs[0][1]")
+        XCTAssertEqual(try field(#"{"inputs": [5]}"#), "inputs[0]")
+        XCTAssertEqual(try field(#"{"input": [\#(zeros)]}"#), "input")
+        XCTAssertEqual(try field(#"{"inputs": [\#(zeros)]}"#, query: "?version=zero"), "version")
+        XCTAssertEqual(try field(#"{"inputs": [\#(zeros)]}"#, query: "?version=1&alias=x"), "alias")
+        let big = #"{"inputs": ["# + Array(repeating: zeros, count: 1025).joined(separator: ",") + "]}"
+        let huge = try c.json("POST", "/v1/models/m/predict", big)
+        XCTAssertTrue([400, 413].contains(huge.status), "oversize batch: \(huge.status)")
+        c = try service.client()   // a 413 closes the connection
+        XCTAssertEqual(try c.json("POST", "/v1/models/nope/predict", #"{"inputs": [\#(zeros)]}"#).status, 404)
+        XCTAssertEqual(try c.json("POST", "/v1/models/m/predict?alias=missing", #"{"inputs": [\#(zeros)]}"#).status, 404)
+        XCTAssertEqual(try c.json("POST", "/v1/models", #"{"name": "bad name!", "run_id": "\#(run)"}"#)["error", "details", "field"]?.string, "name")
+        XCTAssertEqual(try c.json("POST", "/v1/models", #"{"name": "m"}"#)["error", "details", "field"]?.string, "run_id")
+        XCTAssertEqual(try c.json("POST", "/v1/models", #"{"name": "m", "run_id": "run_nope"}"#).status, 404)
+        XCTAssertEqual(try c.json("GET", "/v1/models/nope").status, 404)
+        XCTAssertEqual(try c.json("PUT", "/v1/models/m/aliases/prod", #"{"version": 7}"#).status, 404)
+        // A spiking-network checkpoint cannot be served yet: refused at registration.
+        let exp = try XCTUnwrap(try c.json("POST", "/v1/experiments", #"{"name": "snn"}"#)["id"]?.string)
+        let snn = try XCTUnwrap(try c.json("POST", "/v1/experiments/\(exp)/runs", #"{"data": {"train_limit": 256, "test_limit": 50}, "model": {"kind": "snn", "layers": [784, 8, 10], "snn": {"steps": 4}}}"#)["id"]?.string)
+        _ = try eventually(timeout: 60, "snn run") { () -> Bool? in try c.json("GET", "/v1/runs/\(snn)")["state"]?.string == "succeeded" ? true : nil }
+        XCTAssertEqual(try c.json("POST", "/v1/models", #"{"name": "s", "run_id": "\#(snn)"}"#).status, 422)
+    }
+}
