@@ -70,6 +70,17 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
         router.add("DELETE", "/v1/models/{name}/aliases/{alias}") { [unowned self] in try self.deleteAlias($0) }
         router.add("DELETE", "/v1/models/{name}/versions/{version}") { [unowned self] in try self.deleteVersion($0) }
         router.add("POST", "/v1/models/{name}/predict") { [unowned self] in try self.predict($0) }
+        router.add("GET", "/v2/health/live") { _ in JSONResponse.make(200, JSONValue.object(["live": .bool(true)])) }
+        router.add("GET", "/v2/health/ready") { [unowned self] _ in
+            let ready = self.store.isWritable() && self.workers.aliveWorkers == self.workers.workerCount
+            return JSONResponse.make(ready ? 200 : 503, JSONValue.object(["ready": .bool(ready)]))
+        }
+        router.add("GET", "/v2/models/{name}") { [unowned self] in self.v2Metadata($0) }
+        router.add("GET", "/v2/models/{name}/ready") { [unowned self] in self.v2Ready($0) }
+        router.add("POST", "/v2/models/{name}/infer") { [unowned self] in self.v2Infer($0) }
+        router.add("GET", "/v2/models/{name}/versions/{version}") { [unowned self] in self.v2Metadata($0) }
+        router.add("GET", "/v2/models/{name}/versions/{version}/ready") { [unowned self] in self.v2Ready($0) }
+        router.add("POST", "/v2/models/{name}/versions/{version}/infer") { [unowned self] in self.v2Infer($0) }
     }
 
     // MARK: - Health

@@ -111,4 +111,46 @@ final class ModelServingTests: XCTestCase {
         _ = try eventually(timeout: 60, "snn run") { () -> Bool? in try c.json("GET", "/v1/runs/\(snn)")["state"]?.string == "succeeded" ? true : nil }
         XCTAssertEqual(try c.json("POST", "/v1/models", #"{"name": "s", "run_id": "\#(snn)"}"#).status, 422)
     }
+
+    /// The v2 open inference protocol, as a KServe/Triton client speaks it.
+    func testOpenInferenceProtocolV2() throws {
+        let c = try service.client()
+        let run = try trainedRun(c, hidden: 16)
+        XCTAssertEqual(try c.json("POST", "/v1/models", #"{"name": "fm", "run_id": "\#(run)"}"#).status, 201)
+        XCTAssertEqual(try c.json("GET", "/v2/health/live")["live"], .bool(true))
+        XCTAssertEqual(try c.json("GET", "/v2/health/ready")["ready"], .bool(true))
+        let meta = try c.json("GET", "/v2/models/fm")
+        XCTAssertEqual(meta["inputs", "0", "shape", "1"]?.int, 784)
+        XCTAssertEqual(meta["outputs", "0", "shape", "1"]?.int, 10)
+        XCTAssertEqual(meta["versions", "0"]?.string, "1")
+        XCTAssertEqual(try c.json("GET", "/v2/models/fm/ready")["ready"], .bool(true))
+        XCTAssertEqual(try c.json("GET", "/v2/models/fm/versions/1/ready")["ready"], .bool(true))
+        let (_, test) = try DatasetLibrary(directory: Paths.datasetDir).load("fashion-mnist")
+        let pixels = (0..<(2 * 784)).map { JSONValue.number(Double(test.inputs.pointer[$0])) }
+        let body = JSONValue.object(["id": .string("req-1"), "inputs": .array([.object([
+            "name": .string("input"), "shape": .array([.number(2), .number(784)]), "datatype": .string("FP32"), "data": .array(pixels)])])])
+        let r = try c.request("POST", "/v2/models/fm/infer", body: body.serialized())
+        XCTAssertEqual(r.status, 200, r.text)
+        XCTAssertEqual(r["id"]?.string, "req-1")
+        XCTAssertEqual(r["model_version"]?.string, "1")
+        XCTAssertEqual(r["outputs", "0", "shape", "0"]?.int, 2)
+        let probs = try XCTUnwrap(r["outputs", "0", "data"]?.array?.compactMap(\.number))
+        XCTAssertEqual(probs.count, 20)
+        XCTAssertEqual(probs[0..<10].reduce(0, +), 1, accuracy: 1e-4)
+        // The same inputs through /v1 predict give the same numbers.
+        let v1 = try c.request("POST", "/v1/models/fm/predict", body: JSONValue.object(["inputs": .array([
+            .array(Array(pixels[0..<784])), .array(Array(pixels[784..<1568]))])]).serialized())
+        let v1probs = (v1["predictions", "1", "probabilities"]?.array ?? []).compactMap(\.number)
+        for k in 0..<10 { XCTAssertEqual(v1probs[k], probs[10 + k], accuracy: 1e-6) }
+        // Errors in the v2 shape.
+        let bad = try c.json("POST", "/v2/models/fm/infer", #"{"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]}"#)
+        XCTAssertEqual(bad.status, 400)
+        XCTAssertNotNil(bad["error"]?.string)
+        XCTAssertEqual(try c.json("POST", "/v2/models/fm/infer", #"{"inputs": [{"name": "input", "shape": [1, 784], "datatype": "FP32", "data": [1]}]}"#).status, 400)
+        XCTAssertEqual(try c.json("POST", "/v2/models/fm/infer", #"{"inputs": [{"name": "input", "shape": [1, 784], "datatype": "BYTES", "data": []}]}"#).status, 400)
+        let missing = try c.json("GET", "/v2/models/nope")
+        XCTAssertEqual(missing.status, 404)
+        XCTAssertNotNil(missing["error"]?.string)
+        XCTAssertEqual(try c.json("GET", "/v2/models/fm/versions/9/ready").status, 404)
+    }
 }

@@ -1,0 +1,112 @@
+import Foundation
+import HTTP
+import Engine
+import Storage
+
+/// The open inference protocol v2 (KServe, Triton, MLServer): health, model metadata and
+/// readiness, and `infer` with typed tensors. Errors use the protocol's shape `{"error": "…"}`.
+extension ServiceAPI {
+    func v2Error(_ status: Int, _ message: String) -> HTTPResponse {
+        JSONResponse.make(status, JSONValue.object(["error": .string(message)]))
+    }
+
+    /// Runs a v2 handler, mapping every error to the v2 error shape.
+    func v2(_ body: () throws -> HTTPResponse) -> HTTPResponse {
+        do { return try body() } catch {
+            let e = APIError.from(error)
+            return v2Error(e.status, e.message)
+        }
+    }
+
+    func v2Version(_ ctx: RequestContext) throws -> ModelVersionRecord {
+        let name = ctx.parameter("name")
+        if let v = ctx.parameters["version"] {
+            guard let n = Int(v), n >= 1 else { throw APIError.invalid("version", "must be a positive integer") }
+            return try store.resolveModelVersion(name: name, version: n, alias: nil)
+        }
+        return try store.resolveModelVersion(name: name, version: nil, alias: nil)
+    }
+
+    func v2Metadata(_ ctx: RequestContext) -> HTTPResponse {
+        v2 {
+            let v = try v2Version(ctx)
+            let model = try loadModel(v)
+            let versions = try store.modelVersions(name: v.name).map { JSONValue.string(String($0.version)) }
+            return JSONResponse.make(200, JSONValue.object([
+                "name": .string(v.name),
+                "versions": .array(versions),
+                "platform": .string("neuromod"),
+                "inputs": .array([.object(["name": .string("input"), "datatype": .string("FP32"),
+                                           "shape": .array([.number(-1), .number(Double(model.inputWidth))])])]),
+                "outputs": .array([.object(["name": .string("probabilities"), "datatype": .string("FP32"),
+                                            "shape": .array([.number(-1), .number(Double(model.outputWidth))])])]),
+            ]))
+        }
+    }
+
+    func v2Ready(_ ctx: RequestContext) -> HTTPResponse {
+        v2 {
+            let v = try v2Version(ctx)
+            _ = try loadModel(v)
+            return JSONResponse.make(200, JSONValue.object(["name": .string(v.name), "ready": .bool(true)]))
+        }
+    }
+
+    func v2Infer(_ ctx: RequestContext) -> HTTPResponse {
+        v2 {
+            let v = try v2Version(ctx)
+            let model = try loadModel(v)
+            guard case .object(let req) = try jsonBody(ctx) else { throw APIError(400, "invalid_json", "the body must be an object") }
+            guard case .array(let inputs)? = req["inputs"], inputs.count == 1, case .object(let tensor) = inputs[0] else {
+                throw APIError(400, "invalid_argument", "inputs must hold exactly one tensor")
+            }
+            guard case .array(let shapeValues)? = tensor["shape"], shapeValues.count == 2,
+                  let rows = shapeValues[0].intValue, let cols = shapeValues[1].intValue, rows >= 1 else {
+                throw APIError(400, "invalid_argument", "inputs[0].shape must be [batch, \(model.inputWidth)]")
+            }
+            guard cols == model.inputWidth else {
+                throw APIError(400, "invalid_argument", "inputs[0].shape[1] is \(cols); the model takes \(model.inputWidth)")
+            }
+            guard case .string(let datatype)? = tensor["datatype"], ["FP32", "FP64"].contains(datatype) else {
+                throw APIError(400, "invalid_argument", "inputs[0].datatype must be FP32 or FP64")
+            }
+            var flat: [Float] = []
+            flat.reserveCapacity(rows * cols)
+            func collect(_ v: JSONValue) throws {
+                switch v {
+                case .number(let d): flat.append(Float(d))
+                case .array(let a): for e in a { try collect(e) }
+                default: throw APIError(400, "invalid_argument", "inputs[0].data must hold numbers")
+                }
+            }
+            guard let data = tensor["data"] else { throw APIError(400, "invalid_argument", "inputs[0].data is required") }
+            try collect(data)
+            guard flat.count == rows * cols else {
+                throw APIError(400, "invalid_argument", "inputs[0].data has \(flat.count) values; shape \([rows, cols]) needs \(rows * cols)")
+            }
+            let batch = (0..<rows).map { Array(flat[($0 * cols)..<(($0 + 1) * cols)]) }
+            let outputs: [[Float]]
+            do { outputs = try model.predict(batch) } catch let e as InferenceModel.Failure {
+                throw APIError(400, "invalid_argument", e.description)
+            }
+            var response: [String: JSONValue] = [
+                "model_name": .string(v.name),
+                "model_version": .string(String(v.version)),
+                "outputs": .array([.object([
+                    "name": .string("probabilities"), "datatype": .string("FP32"),
+                    "shape": .array([.number(Double(rows)), .number(Double(model.outputWidth))]),
+                    "data": .array(outputs.flatMap { $0.map { .number(Double($0)) } }),
+                ])]),
+            ]
+            if let id = req["id"], case .string = id { response["id"] = id }
+            return JSONResponse.make(200, JSONValue.object(response))
+        }
+    }
+}
+
+extension JSONValue {
+    var intValue: Int? {
+        if case .number(let d) = self, d == d.rounded(), abs(d) < 1e9 { return Int(d) }
+        return nil
+    }
+}
