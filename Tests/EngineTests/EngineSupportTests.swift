@@ -117,3 +117,26 @@ final class JSONSerializationTests: XCTestCase {
         XCTAssertEqual(String(decoding: JSONValue.number(.nan).serialized(), as: UTF8.self), "null")
     }
 }
+
+final class JSONParserTests: XCTestCase {
+    func testParsesWhatJSONDecoderParses() throws {
+        let samples = [#"{"a": [1, -2.5e3, 0.125, true, false, null], "b": {"c": "x\"y\\z\n\u00e9\ud83d\ude00"}, "": []}"#,
+                       "  [ ]  ", "0", "-0.0", "\"\"", #"{"k":1,"k":2}"#, "1E+2", "[[[[1]]]]"]
+        for text in samples {
+            let fast = JSONValue.parse(Data(text.utf8))
+            let reference = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+            XCTAssertNotNil(fast, text)
+            XCTAssertEqual(fast, reference, text)
+        }
+        XCTAssertEqual(JSONValue.parse(Data(#"{"s": "\ud83d\ude00"}"#.utf8)), .object(["s": .string("😀")]))
+    }
+
+    func testRejectsInvalidJSONAndDeepNesting() {
+        for text in ["", "{", "[1,]", "{\"a\" 1}", "01", "1.", ".5", "+1", "tru", "\"\\x\"", "\"a", "[1] x", "{\"a\":1,}",
+                     "\"\\ud800\"", "NaN", "1e999", "\"tab\there\"", "{1: 2}"] {
+            XCTAssertNil(JSONValue.parse(Data(text.utf8)), text)
+        }
+        XCTAssertNil(JSONValue.parse(Data((String(repeating: "[", count: 100_000) + String(repeating: "]", count: 100_000)).utf8)))
+        XCTAssertNotNil(JSONValue.parse(Data((String(repeating: "[", count: 200) + String(repeating: "]", count: 200)).utf8)))
+    }
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Single-sample predictions from 32 keep-alive connections on loopback (wrk + Lua, bounded in
+# time): trains the 784-256-10 MLP of examples/mlp-fashion-mnist.json, registers it, then runs
+# wrk on /v1/models/{name}/predict and /v2/models/{name}/infer for DURATION seconds each.
+# Usage: scripts/load-predict.sh [DURATION]   (needs wrk)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration=${1:-10}
+bin=${NEUROMOD_BIN:-.build/release/neuromod}
+[ -x "$bin" ] || swift build -c release
+data=$(mktemp -d)
+"$bin" serve --port 0 --data-dir "$data" --workers 1 --handler-threads 4 > "$data/out" 2> "$data/log" &
+pid=$!
+trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
+for _ in $(seq 100); do grep -q LISTENING "$data/out" 2>/dev/null && break; sleep 0.1; done
+port=$(awk '/LISTENING/ {print $2}' "$data/out")
+base=http://127.0.0.1:$port
+exp=$(curl -s -X POST "$base/v1/experiments" -d '{"name":"load"}' | python3 -c 'import sys,json; print(json.load(sys.stdin)["id"])')
+run=$(curl -s -X POST "$base/v1/experiments/$exp/runs" --data @examples/mlp-fashion-mnist.json | python3 -c 'import sys,json; print(json.load(sys.stdin)["id"])')
+for _ in $(seq 600); do
+  state=$(curl -s "$base/v1/runs/$run" | python3 -c 'import sys,json; print(json.load(sys.stdin)["state"])')
+  [ "$state" = succeeded ] && break; sleep 0.1
+done
+curl -s -X POST "$base/v1/models" -d "{\"name\": \"fm\", \"run_id\": \"$run\"}" > /dev/null
+python3 - "$data" <<'PY'
+import gzip, json, sys
+raw = gzip.open("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz").read()[16:16 + 784]
+x = [round(b / 255, 4) for b in raw]
+open(sys.argv[1] + "/v1.json", "w").write(json.dumps({"inputs": [x]}))
+open(sys.argv[1] + "/v2.json", "w").write(json.dumps({"inputs": [{"name": "input", "shape": [1, 784], "datatype": "FP32", "data": x}]}))
+for v in ("v1", "v2"):
+    open(f"{sys.argv[1]}/{v}.lua", "w").write(
+        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+        f'local f = io.open("{sys.argv[1]}/{v}.json"); wrk.body = f:read("*a"); f:close()\n')
+PY
+echo "== POST /v1/models/fm/predict, one image per request (32 connections, ${duration}s)"
+wrk -t2 -c32 -d"${duration}s" --latency -s "$data/v1.lua" "$base/v1/models/fm/predict" | grep -E "Requests/sec|50%|99%|Non-2xx|Socket errors|requests in"
+echo "== POST /v2/models/fm/infer, one image per request"
+wrk -t2 -c32 -d"${duration}s" --latency -s "$data/v2.lua" "$base/v2/models/fm/infer" | grep -E "Requests/sec|50%|99%|Non-2xx|Socket errors|requests in"
