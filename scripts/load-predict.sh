@@ -6,21 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10}
-bin=${NEUROMOD_BIN:-.build/release/neuromod}
-[ -x "$bin" ] || swift build -c release
-data=$(mktemp -d)
-"$bin" serve --port 0 --data-dir "$data" --workers 1 --handler-threads 4 > "$data/out" 2> "$data/log" &
-pid=$!
-trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
-for _ in $(seq 100); do grep -q LISTENING "$data/out" 2>/dev/null && break; sleep 0.1; done
-port=$(awk '/LISTENING/ {print $2}' "$data/out")
-base=http://127.0.0.1:$port
-exp=$(curl -s -X POST "$base/v1/experiments" -d '{"name":"load"}' | python3 -c 'import sys,json; print(json.load(sys.stdin)["id"])')
-run=$(curl -s -X POST "$base/v1/experiments/$exp/runs" --data @examples/mlp-fashion-mnist.json | python3 -c 'import sys,json; print(json.load(sys.stdin)["id"])')
-for _ in $(seq 600); do
-  state=$(curl -s "$base/v1/runs/$run" | python3 -c 'import sys,json; print(json.load(sys.stdin)["state"])')
-  [ "$state" = succeeded ] && break; sleep 0.1
-done
+SERVE_FLAGS="--handler-threads 4"
+. scripts/lib/trained-server.sh
 curl -s -X POST "$base/v1/models" -d "{\"name\": \"fm\", \"run_id\": \"$run\"}" > /dev/null
 python3 - "$data" <<'PY'
 import gzip, json, sys
