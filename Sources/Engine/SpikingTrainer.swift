@@ -154,15 +154,10 @@ public final class SpikingTrainer: TrainingSession {
             if detected { metrics.append(MetricSample(key: "context.boundary", step: step, value: 1)) }
             if step % spec.metricsEverySteps == 0 || step == totalSteps { metrics += windowMetrics() }
             if step % spec.stepsPerEpoch == 0 {
-                let (testLoss, testAccuracy) = evaluate(epoch: epoch)
-                finalTest = (testLoss, testAccuracy)
-                metrics += [
-                    MetricSample(key: "epoch", step: step, value: Double(epoch + 1)),
-                    MetricSample(key: "epoch.train_loss", step: step, value: epochLoss / Double(max(epochSeen, 1))),
-                    MetricSample(key: "epoch.train_accuracy", step: step, value: Double(epochCorrect) / Double(max(epochSeen, 1))),
-                    MetricSample(key: "test.loss", step: step, value: testLoss),
-                    MetricSample(key: "test.accuracy", step: step, value: testAccuracy),
-                ]
+                let test = evaluate(epoch: epoch)
+                finalTest = test
+                metrics += SupervisedMetrics.epochEnd(step: step, epoch: epoch, loss: epochLoss, correct: epochCorrect,
+                                                      seen: epochSeen, test: test)
                 epochLoss = 0; epochCorrect = 0; epochSeen = 0
             }
             if !metrics.isEmpty { observer.session(self, emitted: metrics) }
@@ -172,16 +167,12 @@ public final class SpikingTrainer: TrainingSession {
     }
 
     private func windowMetrics() -> [MetricSample] {
-        let elapsed = Date().timeIntervalSince(windowStarted)
-        var m = [
-            MetricSample(key: "train.loss", step: step, value: windowLoss / Double(max(windowSeen, 1))),
-            MetricSample(key: "train.accuracy", step: step, value: Double(windowCorrect) / Double(max(windowSeen, 1))),
-            MetricSample(key: "snn.synops_per_sample", step: step, value: windowSynops / Double(max(windowBatches, 1))),
-        ]
+        var m = SupervisedMetrics.window(step: step, loss: windowLoss, correct: windowCorrect, seen: windowSeen,
+                                         elapsed: Date().timeIntervalSince(windowStarted))
+        m.append(MetricSample(key: "snn.synops_per_sample", step: step, value: windowSynops / Double(max(windowBatches, 1))))
         for (i, s) in windowSpikes.enumerated() {
             m.append(MetricSample(key: "snn.spikes_per_sample.layer\(i)", step: step, value: s / Double(max(windowBatches, 1))))
         }
-        if elapsed > 0 { m.append(MetricSample(key: "train.samples_per_s", step: step, value: Double(windowSeen) / elapsed)) }
         m += neuromodulators.drainWindow(step: step)
         windowLoss = 0; windowCorrect = 0; windowSeen = 0
         windowSpikes = windowSpikes.map { _ in 0 }; windowSynops = 0; windowBatches = 0

@@ -169,12 +169,8 @@ public final class Trainer: TrainingSession {
     }
 
     private func windowMetrics() -> [MetricSample] {
-        let elapsed = Date().timeIntervalSince(windowStarted)
-        var m = [
-            MetricSample(key: "train.loss", step: step, value: windowLoss / Double(max(windowSeen, 1))),
-            MetricSample(key: "train.accuracy", step: step, value: Double(windowCorrect) / Double(max(windowSeen, 1))),
-        ]
-        if elapsed > 0 { m.append(MetricSample(key: "train.samples_per_s", step: step, value: Double(windowSeen) / elapsed)) }
+        var m = SupervisedMetrics.window(step: step, loss: windowLoss, correct: windowCorrect, seen: windowSeen,
+                                         elapsed: Date().timeIntervalSince(windowStarted))
         if consolidator.isActive { m.append(MetricSample(key: "consolidation.penalty", step: step, value: consolidator.penalty(model))) }
         m += neuromodulators.drainWindow(step: step)
         if let gate = model.gate { m += gate.drainWindow(step: step) }
@@ -184,16 +180,10 @@ public final class Trainer: TrainingSession {
     }
 
     private func epochEnd(epoch: Int) -> [MetricSample] {
-        let (testLoss, testAccuracy) = evaluate(task: 0)
-        finalTest = (testLoss, testAccuracy)
+        let test = evaluate(task: 0)
+        finalTest = test
         defer { epochLoss = 0; epochCorrect = 0; epochSeen = 0 }
-        return [
-            MetricSample(key: "epoch", step: step, value: Double(epoch + 1)),
-            MetricSample(key: "epoch.train_loss", step: step, value: epochLoss / Double(max(epochSeen, 1))),
-            MetricSample(key: "epoch.train_accuracy", step: step, value: Double(epochCorrect) / Double(max(epochSeen, 1))),
-            MetricSample(key: "test.loss", step: step, value: testLoss),
-            MetricSample(key: "test.accuracy", step: step, value: testAccuracy),
-        ]
+        return SupervisedMetrics.epochEnd(step: step, epoch: epoch, loss: epochLoss, correct: epochCorrect, seen: epochSeen, test: test)
     }
 
     /// After task t: a row of the accuracy matrix, consolidation, metrics.

@@ -12,6 +12,30 @@ public struct MetricSample: Sendable, Equatable {
     }
 }
 
+/// The metric series every supervised session reports, built in one place.
+enum SupervisedMetrics {
+    /// `train.loss`, `train.accuracy` and (when time passed) `train.samples_per_s` over a window.
+    static func window(step: Int, loss: Double, correct: Int, seen: Int, elapsed: Double) -> [MetricSample] {
+        var m = [
+            MetricSample(key: "train.loss", step: step, value: loss / Double(max(seen, 1))),
+            MetricSample(key: "train.accuracy", step: step, value: Double(correct) / Double(max(seen, 1))),
+        ]
+        if elapsed > 0 { m.append(MetricSample(key: "train.samples_per_s", step: step, value: Double(seen) / elapsed)) }
+        return m
+    }
+
+    /// `epoch`, `epoch.train_loss`, `epoch.train_accuracy`, `test.loss`, `test.accuracy` at an epoch's end.
+    static func epochEnd(step: Int, epoch: Int, loss: Double, correct: Int, seen: Int, test: (loss: Double, accuracy: Double)) -> [MetricSample] {
+        [
+            MetricSample(key: "epoch", step: step, value: Double(epoch + 1)),
+            MetricSample(key: "epoch.train_loss", step: step, value: loss / Double(max(seen, 1))),
+            MetricSample(key: "epoch.train_accuracy", step: step, value: Double(correct) / Double(max(seen, 1))),
+            MetricSample(key: "test.loss", step: step, value: test.loss),
+            MetricSample(key: "test.accuracy", step: step, value: test.accuracy),
+        ]
+    }
+}
+
 /// What a training session reports to, and asks of, whoever runs it.
 public protocol TrainingObserver: AnyObject {
     /// New metric points.
