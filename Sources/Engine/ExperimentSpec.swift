@@ -174,7 +174,7 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
             throw SpecError("neuromodulation", "in the distal-reward task dopamine is the reward itself (rstdp.reward, rstdp.tau_dopamine)")
         }
         let consolidation = try ConsolidationSpec.parse(root.object("consolidation"))
-        if isSpiking && spec_unsupported_neuromodulation(rawNeuromodulation: root.object["neuromodulation"]) {
+        if isSpiking && usesMLPOnlyMechanisms(root.object["neuromodulation"]) {
             throw SpecError("neuromodulation", "spiking networks take dopamine, noradrenaline, acetylcholine and serotonin channels (no gating or modulatory gate)")
         }
         if consolidation.kind != .none && !proto.isContinual {
@@ -228,8 +228,7 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
     public var trainCount: Int { data.trainLimit ?? Self.datasets[data.dataset]!.train }
     public var stepsPerEpoch: Int {
         switch `protocol`.kind {
-        case .single: return (trainCount + optimizer.batchSize - 1) / optimizer.batchSize
-        case .permuted: return (trainCount + optimizer.batchSize - 1) / optimizer.batchSize
+        case .single, .permuted: return (trainCount + optimizer.batchSize - 1) / optimizer.batchSize
         case .split: return (trainCount / 5 + optimizer.batchSize - 1) / optimizer.batchSize
         case .bandit, .reversal, .distalReward: return `protocol`.trials
         }
@@ -247,8 +246,8 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
 }
 
 /// Context gating and the modulatory gate are MLP mechanisms.
-private func spec_unsupported_neuromodulation(rawNeuromodulation: JSONValue?) -> Bool {
-    guard case .object(let o)? = rawNeuromodulation else { return false }
+private func usesMLPOnlyMechanisms(_ neuromodulation: JSONValue?) -> Bool {
+    guard case .object(let o)? = neuromodulation else { return false }
     if o["modulatory_gate"] != nil { return true }
     if case .object(let c)? = o["context"], c["gating_keep"] != nil { return true }
     return false
