@@ -149,7 +149,8 @@ public final class WorkerPool: @unchecked Sendable {
                 finish(run, .succeeded, nil, completed: session.step, summary: session.summary())
             case .stopped:
                 if execution.stopReason == .shutdown {
-                    if session.step > execution.lastCheckpointStep { try execution.writeCheckpoint(session) }
+                    // Nothing to save before the first step: resuming from scratch is the same run.
+                    if session.step > max(execution.lastCheckpointStep, 0) { try execution.writeCheckpoint(session) }
                     try execution.flushMetrics()
                     try store.requeueRun(runID: run.id, owner: owner, reason: "interrupted: server shut down at step \(session.step)")
                     log("run \(run.id) checkpointed at step \(session.step) and requeued")
