@@ -6,6 +6,7 @@ import Foundation
 /// neuron fires 1–5 steps later, a reward of `reward` arrives 20–40 steps later (at most 4
 /// pending), by which time many unrelated spikes have happened. Only the eligibility trace links
 /// the reward to its cause: the synapse from input 0 should grow, the others should not.
+/// Scheduled gain pulses (`rstdp.gain_pulses`) multiply plasticity while they last.
 public final class DistalRewardTrainer: TrainingSession {
     public let spec: ExperimentSpec
     public var totalSteps: Int { spec.protocol.trials }
@@ -62,6 +63,7 @@ public final class DistalRewardTrainer: TrainingSession {
                 state.rewards += 1
                 state.pending.removeFirst()
             }
+            rule.plasticityGain = r.plasticityGain(atStep: step)
             rule.step(preSpikes: pre, postSpikes: [spike], reward: reward)
             step += 1
             state.windowSteps += 1
@@ -71,6 +73,7 @@ public final class DistalRewardTrainer: TrainingSession {
                     MetricSample(key: "rstdp.causal_weight", step: step, value: Double(w[0])),
                     MetricSample(key: "rstdp.other_weight_mean", step: step, value: Double(others)),
                     MetricSample(key: "rstdp.dopamine", step: step, value: rule.dopamine),
+                    MetricSample(key: "rstdp.plasticity_gain", step: step, value: rule.plasticityGain),
                     MetricSample(key: "reward.count", step: step, value: Double(state.rewards)),
                     MetricSample(key: "output.rate", step: step, value: Double(state.windowSpikes) / Double(max(state.windowSteps, 1))),
                 ])

@@ -81,4 +81,29 @@ final class DistalRewardTaskTests: XCTestCase {
         XCTAssertThrowsError(try parseSpec(#"{"protocol": {"kind": "distal_reward"}, "model": {"layers": [50, 1]}}"#))
         XCTAssertThrowsError(try parseSpec(#"{"rstdp": {"a_plus": 1}, "model": {"layers": [784, 10]}}"#))
     }
+
+    /// A neuromodulatory gain pulse multiplies plasticity while it lasts: factor 0 over the first
+    /// half freezes the weights there, factor 3 makes the causal synapse grow faster than without.
+    func testGainPulsesMultiplyPlasticityWhileTheyLast() throws {
+        func run(_ pulses: String) throws -> (weightAt: [Int: Double], gain: [Int: Double]) {
+            let spec = try parseSpec(#"{"seed": 7, "protocol": {"kind": "distal_reward", "trials": 20000}, "metrics_every_steps": 1000, "rstdp": {"gain_pulses": "# + pulses + "}}")
+            let o = RecordingObserver()
+            _ = try DistalRewardTrainer(spec: spec).run(observer: o)
+            var w: [Int: Double] = [:], g: [Int: Double] = [:]
+            for m in o.metrics where m.key == "rstdp.causal_weight" { w[m.step] = m.value }
+            for m in o.metrics where m.key == "rstdp.plasticity_gain" { g[m.step] = m.value }
+            return (w, g)
+        }
+        let base = try run("[]")
+        let frozen = try run(#"[{"start": 0, "duration": 10000, "factor": 0}]"#)
+        let boosted = try run(#"[{"start": 0, "duration": 10000, "factor": 3}]"#)
+        XCTAssertEqual(frozen.weightAt[10000], 1.0, "no plasticity during a factor-0 pulse")
+        XCTAssertEqual(frozen.gain[5000], 0)
+        XCTAssertEqual(frozen.gain[15000], 1, "the pulse ended")
+        XCTAssertGreaterThan(boosted.weightAt[10000]!, base.weightAt[10000]! + 0.3,
+                             "the boosted run learned faster: \(boosted.weightAt[10000]!) vs \(base.weightAt[10000]!)")
+        XCTAssertThrowsError(try parseSpec(#"{"protocol": {"kind": "distal_reward"}, "rstdp": {"gain_pulses": [{"start": 0, "duration": 0, "factor": 2}]}}"#)) { error in
+            XCTAssertEqual((error as? SpecError)?.field, "rstdp.gain_pulses[0].duration")
+        }
+    }
 }
