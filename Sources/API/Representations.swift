@@ -86,6 +86,8 @@ enum Representation {
             "sha256": .string(c.sha256),
             "created_at": timestamp(c.createdAt),
             "download": .string("/v1/runs/\(c.runID)/checkpoints/\(c.id)"),
+            "score": c.score.map { .number($0) } ?? .null,
+            "score_metric": c.scoreMetric.map { .string($0) } ?? .null,
         ])
     }
 

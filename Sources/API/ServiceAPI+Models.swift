@@ -37,10 +37,11 @@ extension ServiceAPI {
             guard case .string(let s) = c else { throw APIError.invalid("checkpoint_id", "must be a string") }
             checkpointID = s
         } else {
-            guard let latest = try store.latestCheckpoint(runID: run.id) else {
+            // The best checkpoint by the run's selection metric, else the latest.
+            guard let chosen = try store.bestCheckpoint(runID: run.id) ?? store.latestCheckpoint(runID: run.id) else {
                 throw APIError(409, "no_checkpoint", "run \(run.id) has no checkpoint yet")
             }
-            checkpointID = latest.id
+            checkpointID = chosen.id
         }
         guard try store.checkpoint(runID: run.id, id: checkpointID) != nil else { throw APIError.notFound("checkpoint \(checkpointID) of run \(run.id)") }
         // Refuse what cannot be served before it is registered.

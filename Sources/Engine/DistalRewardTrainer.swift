@@ -85,6 +85,8 @@ public final class DistalRewardTrainer: TrainingSession {
         return .completed
     }
 
+    public var selectionMetric: String? { nil }
+
     public func summary() -> JSONValue {
         let w = rule.weights.array
         let others = w.dropFirst()

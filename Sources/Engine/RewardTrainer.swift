@@ -228,6 +228,8 @@ public final class RewardTrainer: TrainingSession {
 
     // MARK: - Summary and checkpoints
 
+    public var selectionMetric: String? { nil }
+
     public func summary() -> JSONValue {
         let n = Double(max(step, 1))
         let ttc = state.trialsToCriterion

@@ -161,7 +161,9 @@ public final class SpikingTrainer: TrainingSession {
                 epochLoss = 0; epochCorrect = 0; epochSeen = 0
             }
             if !metrics.isEmpty { observer.session(self, emitted: metrics) }
-            if step % spec.checkpointEverySteps == 0 || step == totalSteps { try observer.sessionReachedCheckpoint(self) }
+            if step % spec.checkpointEverySteps == 0 || step == totalSteps || metrics.contains(where: { $0.key == selectionMetric }) {
+                try observer.sessionReachedCheckpoint(self)
+            }
         }
         return .completed
     }
@@ -219,6 +221,8 @@ public final class SpikingTrainer: TrainingSession {
         return .object(["mean": .number(mean), "sd": .number(sd), "min": .number(v.first!), "p10": .number(q(0.1)),
                         "median": .number(q(0.5)), "p90": .number(q(0.9)), "max": .number(v.last!)])
     }
+
+    public var selectionMetric: String? { "test.accuracy" }
 
     public func summary() -> JSONValue {
         var s: [String: JSONValue] = [

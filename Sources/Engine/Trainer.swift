@@ -161,7 +161,7 @@ public final class Trainer: TrainingSession {
                 metrics += taskEnd(t)
             }
             if !metrics.isEmpty { observer.session(self, emitted: metrics) }
-            if step % spec.checkpointEverySteps == 0 || step == totalSteps {
+            if step % spec.checkpointEverySteps == 0 || step == totalSteps || metrics.contains(where: { $0.key == selectionMetric }) {
                 try observer.sessionReachedCheckpoint(self)
             }
         }
@@ -279,6 +279,8 @@ public final class Trainer: TrainingSession {
     }
 
     // MARK: - Summary
+
+    public var selectionMetric: String? { isContinual ? "continual.average_accuracy" : "test.accuracy" }
 
     public func summary() -> JSONValue {
         var s: [String: JSONValue] = [

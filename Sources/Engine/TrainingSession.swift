@@ -60,6 +60,10 @@ public protocol TrainingSession: AnyObject {
     func restore(from data: Data) throws
     /// The run's results so far (accuracy matrix, transfer measures, reward-task measures, …).
     func summary() -> JSONValue
+    /// The metric key that ranks checkpoints (higher is better), or nil when the latest is the best
+    /// (reward tasks: the newest network is the adapted one). Sessions checkpoint at every step
+    /// where they emit it, so each such checkpoint carries its own score.
+    var selectionMetric: String? { get }
 }
 
 extension TrainingSession {

@@ -16,6 +16,8 @@ final class RunExecution: TrainingObserver {
     let isCanceledLocally: () -> Bool
 
     private var pending: [MetricPoint] = []
+    /// The newest value of the session's selection metric: it scores a checkpoint taken at its step.
+    private var lastSelection: MetricSample?
     private var lastFlush = Date()
     private var lastHeartbeat = Date.distantPast
     private var cancelRequested = false
@@ -62,8 +64,10 @@ final class RunExecution: TrainingObserver {
         let relative = files.relativeName(runID: run.id, checkpointID: id)
         let data = session.checkpoint(extraMetadata: ["run_id": run.id, "checkpoint_id": id, "attempt": String(run.attempt)])
         try files.write(data, relative: relative)
+        let scored = lastSelection.flatMap { $0.step == session.step ? $0 : nil }
         let record = CheckpointRecord(id: id, runID: run.id, step: session.step, file: relative, size: data.count,
-                                      sha256: SHA256.hex(data), createdAt: Date().timeIntervalSince1970)
+                                      sha256: SHA256.hex(data), createdAt: Date().timeIntervalSince1970,
+                                      score: scored?.value, scoreMetric: scored?.key)
         try store.recordCheckpoint(record, metrics: pending, completed: session.step,
                                    summary: String(decoding: session.summary().serialized(), as: UTF8.self))
         pending.removeAll(keepingCapacity: true)
@@ -76,6 +80,7 @@ final class RunExecution: TrainingObserver {
     func session(_ session: TrainingSession, emitted metrics: [MetricSample]) {
         let now = Date().timeIntervalSince1970
         pending.append(contentsOf: metrics.map { MetricPoint(key: $0.key, step: $0.step, value: $0.value, time: now) })
+        if let key = session.selectionMetric, let m = metrics.last(where: { $0.key == key }) { lastSelection = m }
         if pending.count >= 500 || Date().timeIntervalSince(lastFlush) > 0.5 {
             try? flushMetrics()  // a failed flush keeps the points for the next try
         }

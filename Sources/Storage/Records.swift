@@ -70,8 +70,14 @@ public struct CheckpointRecord: Sendable, Equatable {
     public var size: Int
     public var sha256: String
     public var createdAt: Double
+    /// The run's selection metric at this step (higher is better) and its name, when known.
+    public var score: Double?
+    public var scoreMetric: String?
 
-    public init(seq: Int = 0, id: String, runID: String, step: Int, file: String, size: Int, sha256: String, createdAt: Double) {
+    public init(seq: Int = 0, id: String, runID: String, step: Int, file: String, size: Int, sha256: String, createdAt: Double,
+                score: Double? = nil, scoreMetric: String? = nil) {
+        self.score = score
+        self.scoreMetric = scoreMetric
         self.seq = seq
         self.id = id
         self.runID = runID

@@ -63,10 +63,11 @@ final class APIFlowTests: XCTestCase {
         XCTAssertEqual(try c.json("GET", "/v1/runs/\(runID)/metrics/nope").status, 404)
         XCTAssertEqual(try c.json("GET", "/v1/runs/\(runID)/metrics/train.loss?limit=0").status, 400)
 
-        // Checkpoints: every 10 steps plus the final one.
+        // Checkpoints: every 10 steps, at the first epoch's end (step 32, scored) and the final one.
         let list = try c.json("GET", "/v1/runs/\(runID)/checkpoints")
         let cps = try XCTUnwrap(list["checkpoints"]?.array)
-        XCTAssertEqual(cps.count, 7)
+        XCTAssertEqual(cps.compactMap { $0["step"]?.int }, [10, 20, 30, 32, 40, 50, 60, 64])
+        XCTAssertEqual(cps.compactMap { $0["score"]?.number }.count, 2, "the two epoch ends carry test accuracy")
         guard case .object(let last)? = cps.last else { return XCTFail() }
         XCTAssertEqual(last["step"]?.int, 64)
         let cid = try XCTUnwrap(last["id"]?.string)

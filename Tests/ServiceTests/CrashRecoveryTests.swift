@@ -95,8 +95,10 @@ final class CrashRecoveryTests: XCTestCase {
         let run = try XCTUnwrap(try store.run(id: runID))
         XCTAssertEqual(run.state, .queued, "a drained run goes back to the queue")
         XCTAssertEqual(run.attempt, 1)
-        let cps = try store.checkpoints(runID: runID)
-        XCTAssertEqual(cps.count, 1, "the shutdown wrote a checkpoint")
+        let all = try store.checkpoints(runID: runID)
+        let cps = try XCTUnwrap(all.last.map { [$0] }, "the shutdown wrote a checkpoint")
+        XCTAssertEqual(all.dropLast().filter { $0.score == nil }.count, 0, "the others are epoch ends (938 steps each)")
+        XCTAssertNil(cps[0].score, "the shutdown checkpoint falls mid-epoch: no score")
         XCTAssertGreaterThan(cps[0].step, 20)
         XCTAssertEqual(run.progressCompleted, cps[0].step)
 

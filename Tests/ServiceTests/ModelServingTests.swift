@@ -77,6 +77,32 @@ final class ModelServingTests: XCTestCase {
         XCTAssertEqual(try c.json("POST", "/v1/models/fmnist/predict?version=1", String(decoding: body, as: UTF8.self)).status, 404)
     }
 
+    /// Every epoch end is checkpointed with its test accuracy as score; registering without a
+    /// checkpoint_id picks the best-scoring one, not the latest.
+    func testRegistrationDefaultsToTheBestCheckpointByScore() throws {
+        let c = try service.client()
+        let run = try trainedRun(c, hidden: 16, extra: #", "protocol": {"epochs": 4}, "optimizer": {"learning_rate": 0.5}"#)
+        let list = try XCTUnwrap(try c.json("GET", "/v1/runs/\(run)/checkpoints?limit=200")["checkpoints"]?.array)
+        var scored: [(id: String, step: Int, score: Double)] = []
+        for case .object(let cp) in list {
+            if let score = cp["score"]?.number {
+                XCTAssertEqual(cp["score_metric"]?.string, "test.accuracy")
+                scored.append((cp["id"]!.string!, cp["step"]!.int!, score))
+            } else {
+                XCTAssertEqual(cp["score_metric"], .null)
+            }
+        }
+        let accuracy = try XCTUnwrap(try c.json("GET", "/v1/runs/\(run)/metrics/test.accuracy")["points"]?.array)
+        let epochEnds = accuracy.compactMap { $0["step"]?.int }
+        XCTAssertEqual(epochEnds.count, 4)
+        XCTAssertEqual(scored.map(\.step), epochEnds, "one scored checkpoint per epoch end")
+        XCTAssertEqual(scored.map(\.score), accuracy.compactMap { $0["value"]?.number })
+        let best = scored.max { $0.score < $1.score || ($0.score == $1.score && $0.step < $1.step) }!
+        let v = try c.json("POST", "/v1/models", #"{"name": "best", "run_id": "\#(run)"}"#)
+        XCTAssertEqual(v.status, 201, v.text)
+        XCTAssertEqual(v["checkpoint_id"]?.string, best.id, "scores \(scored.map(\.score))")
+    }
+
     func testBadPredictionsAndRegistrationsGetClearErrors() throws {
         var c = try service.client()
         let run = try trainedRun(c, hidden: 8)

@@ -33,6 +33,8 @@ extension JSONValue {
     var number: Double? { if case .number(let d) = self { return d } else { return nil } }
     var int: Int? { number.map { Int($0) } }
     var array: [JSONValue]? { if case .array(let a) = self { return a } else { return nil } }
+    /// An object's member (nil for other values).
+    subscript(_ key: String) -> JSONValue? { if case .object(let o) = self { return o[key] } else { return nil } }
 }
 
 enum TestClientError: Error { case connect(Int32), closed, timeout, malformed(String) }
