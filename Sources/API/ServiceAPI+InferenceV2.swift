@@ -30,7 +30,7 @@ extension ServiceAPI {
     func v2Metadata(_ ctx: RequestContext) -> HTTPResponse {
         v2 {
             let v = try v2Version(ctx)
-            let model = try loadModel(v)
+            let model = try loadModel(v).model
             let versions = try store.modelVersions(name: v.name).map { JSONValue.string(String($0.version)) }
             return JSONResponse.make(200, JSONValue.object([
                 "name": .string(v.name),
@@ -55,7 +55,8 @@ extension ServiceAPI {
     func v2Infer(_ ctx: RequestContext) -> HTTPResponse {
         v2 {
             let v = try v2Version(ctx)
-            let model = try loadModel(v)
+            let served = try loadModel(v)
+            let model = served.model
             guard case .object(let req) = try jsonBody(ctx) else { throw APIError(400, "invalid_json", "the body must be an object") }
             guard case .array(let inputs)? = req["inputs"], inputs.count == 1, case .object(let tensor) = inputs[0] else {
                 throw APIError(400, "invalid_argument", "inputs must hold exactly one tensor")
@@ -85,10 +86,11 @@ extension ServiceAPI {
                 throw APIError(400, "invalid_argument", "inputs[0].data has \(flat.count) values; shape \([rows, cols]) needs \(rows * cols)")
             }
             let batch = (0..<rows).map { Array(flat[($0 * cols)..<(($0 + 1) * cols)]) }
-            let outputs: [[Float]]
-            do { outputs = try model.predict(batch) } catch let e as InferenceModel.Failure {
+            let result: PredictionBatcher.Result
+            do { result = try served.predict(batch) } catch let e as InferenceModel.Failure {
                 throw APIError(400, "invalid_argument", e.description)
             }
+            let outputs = result.outputs
             var response: [String: JSONValue] = [
                 "model_name": .string(v.name),
                 "model_version": .string(String(v.version)),
@@ -99,7 +101,9 @@ extension ServiceAPI {
                 ])]),
             ]
             if let id = req["id"], case .string = id { response["id"] = id }
-            return JSONResponse.make(200, JSONValue.object(response))
+            var http = JSONResponse.make(200, JSONValue.object(response))
+            http.headers.set(Self.batchRowsHeader, String(result.batchRows))
+            return http
         }
     }
 }

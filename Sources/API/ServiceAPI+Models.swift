@@ -4,12 +4,15 @@ import Engine
 import Storage
 
 extension ServiceAPI {
+    /// Response header: the rows of the forward pass that answered this request (micro-batching).
+    static let batchRowsHeader = "Neuromod-Batch-Rows"
+
     static func validModelName(_ s: String) -> Bool {
         guard let f = s.utf8.first, s.utf8.count <= 64, (f >= 48 && f <= 57) || (f | 0x20 >= 97 && f | 0x20 <= 122) else { return false }
         return s.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 | 0x20 >= 97 && $0 | 0x20 <= 122) || $0 == 45 || $0 == 46 || $0 == 95 }
     }
 
-    func loadModel(_ v: ModelVersionRecord) throws -> InferenceModel {
+    func loadModel(_ v: ModelVersionRecord) throws -> ServedModel {
         try models.model(checkpointID: v.checkpointID) {
             guard let record = try store.checkpoint(runID: v.runID, id: v.checkpointID) else {
                 throw APIError(410, "gone", "the checkpoint of version \(v.version) no longer exists")
@@ -70,7 +73,7 @@ extension ServiceAPI {
         let name = ctx.parameter("name")
         let versions = try store.modelVersions(name: name)
         guard let latest = versions.last else { throw APIError.notFound("model \(name)") }
-        let model = try loadModel(latest)
+        let model = try loadModel(latest).model
         let run = try store.run(id: latest.runID)
         return JSONResponse.make(200, JSONValue.object([
             "name": .string(name),
@@ -137,17 +140,21 @@ extension ServiceAPI {
             }
             inputs.append(x)
         }
-        let model = try loadModel(v)
-        let outputs: [[Float]]
-        do { outputs = try model.predict(inputs) } catch let e as InferenceModel.Failure {
+        let served = try loadModel(v)
+        let model = served.model
+        let result: PredictionBatcher.Result
+        do { result = try served.predict(inputs) } catch let e as InferenceModel.Failure {
             throw APIError.invalid("inputs", e.description)
         }
+        let outputs = result.outputs
         let predictions: [JSONValue] = outputs.map { p in
             let best = p.indices.max { p[$0] < p[$1] } ?? 0
             return .object(["probabilities": .array(p.map { .number(Double($0)) }), "class": .number(Double(best)),
                             "label": .string(model.labels[best])])
         }
-        return JSONResponse.make(200, JSONValue.object(["model": .string(name), "version": .number(Double(v.version)),
-                                                        "predictions": .array(predictions)]))
+        var response = JSONResponse.make(200, JSONValue.object(["model": .string(name), "version": .number(Double(v.version)),
+                                                                "predictions": .array(predictions)]))
+        response.headers.set(Self.batchRowsHeader, String(result.batchRows))
+        return response
     }
 }

@@ -11,19 +11,26 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
         public var maxQueuedRuns = 1000
         public var specLimits = SpecLimits()
         public var openAPIDocument = ""
+        /// Micro-batching of concurrent predictions: most rows per forward pass (1: off).
+        public var predictMaxBatch = 64
+        /// Micro-batching: how long a batch waits for more requests, in seconds (0: only requests
+        /// that arrive while the previous pass runs are coalesced; no added latency).
+        public var predictMaxDelay: TimeInterval = 0
         public init() {}
     }
 
     let store: Store
     let workers: WorkerPool
     let options: Options
-    let models = ModelCache()
+    let models: ModelCache
     public private(set) var router = Router()
 
     public init(store: Store, workers: WorkerPool, options: Options) {
         self.store = store
         self.workers = workers
         self.options = options
+        models = ModelCache(batching: .init(maxRows: max(1, min(options.predictMaxBatch, InferenceModel.maxBatch)),
+                                            maxDelay: max(0, options.predictMaxDelay)))
         registerRoutes()
     }
 

@@ -67,12 +67,7 @@ public final class InferenceModel: @unchecked Sendable {
 
     /// Class probabilities (or values, for value networks), one row per input.
     public func predict(_ inputs: [[Float]]) throws -> [[Float]] {
-        guard !inputs.isEmpty else { throw Failure.badInput("inputs is empty") }
-        guard inputs.count <= Self.maxBatch else { throw Failure.badInput("at most \(Self.maxBatch) inputs per request, got \(inputs.count)") }
-        for (i, row) in inputs.enumerated() {
-            guard row.count == inputWidth else { throw Failure.badInput("inputs[\(i)] has \(row.count) values; the model takes \(inputWidth)") }
-            guard row.allSatisfy(\.isFinite) else { throw Failure.badInput("inputs[\(i)] holds a value that is not finite") }
-        }
+        try validate(inputs)
         lock.lock()
         defer { lock.unlock() }
         let x = mlp.inputBuffer(batch: inputs.count)
@@ -82,5 +77,16 @@ public final class InferenceModel: @unchecked Sendable {
         let out = mlp.forward(batch: inputs.count)
         let k = outputWidth
         return (0..<inputs.count).map { r in Array(UnsafeBufferPointer(start: out + r * k, count: k)) }
+    }
+
+    /// Throws ``Failure/badInput(_:)`` unless `inputs` is a non-empty batch of at most
+    /// ``maxBatch`` finite rows of ``inputWidth`` values.
+    public func validate(_ inputs: [[Float]]) throws {
+        guard !inputs.isEmpty else { throw Failure.badInput("inputs is empty") }
+        guard inputs.count <= Self.maxBatch else { throw Failure.badInput("at most \(Self.maxBatch) inputs per request, got \(inputs.count)") }
+        for (i, row) in inputs.enumerated() {
+            guard row.count == inputWidth else { throw Failure.badInput("inputs[\(i)] has \(row.count) values; the model takes \(inputWidth)") }
+            guard row.allSatisfy(\.isFinite) else { throw Failure.badInput("inputs[\(i)] holds a value that is not finite") }
+        }
     }
 }

@@ -22,6 +22,10 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("max-connections"), help: "Open connections before new ones get 503 (env NEUROMOD_MAX_CONNECTIONS, default 1024).") var maxConnections: Int?
     @Option(name: .customLong("max-body-bytes"), help: "Largest request body (env NEUROMOD_MAX_BODY_BYTES, default 1048576).") var maxBodyBytes: Int?
     @Option(name: .customLong("max-queued-runs"), help: "Queued runs before submissions get 429 (env NEUROMOD_MAX_QUEUED_RUNS, default 1000).") var maxQueuedRuns: Int?
+    @Option(name: .customLong("predict-max-batch"), help: "Micro-batching: most input rows per forward pass; 1 turns it off (env NEUROMOD_PREDICT_MAX_BATCH, default 64).")
+    var predictMaxBatch: Int?
+    @Option(name: .customLong("predict-max-delay-us"), help: "Micro-batching: microseconds a batch waits for more requests (env NEUROMOD_PREDICT_MAX_DELAY_US, default 0: coalesce only requests that overlap).")
+    var predictMaxDelayMicros: Int?
     @Option(name: .customLong("shutdown-grace"), help: "Seconds SIGTERM waits for in-flight requests (env NEUROMOD_SHUTDOWN_GRACE, default 8).") var shutdownGrace: Int?
 
     func run() throws {
@@ -44,6 +48,13 @@ struct Serve: ParsableCommand {
                               workers: workerCount, log: { Log.info($0) })
         var options = ServiceAPI.Options()
         options.maxQueuedRuns = try Setting.int(maxQueuedRuns, "NEUROMOD_MAX_QUEUED_RUNS", 1000)
+        options.predictMaxBatch = try Setting.int(predictMaxBatch, "NEUROMOD_PREDICT_MAX_BATCH", 64)
+        guard (1...InferenceModel.maxBatch).contains(options.predictMaxBatch) else {
+            throw ConfigurationError("--predict-max-batch must be between 1 and \(InferenceModel.maxBatch)")
+        }
+        let delay = try Setting.int(predictMaxDelayMicros, "NEUROMOD_PREDICT_MAX_DELAY_US", 0)
+        guard (0...1_000_000).contains(delay) else { throw ConfigurationError("--predict-max-delay-us must be between 0 and 1000000") }
+        options.predictMaxDelay = Double(delay) / 1e6
         if let spec = Resources.locate("openapi.yaml", env: "NEUROMOD_OPENAPI"),
            let text = try? String(contentsOf: spec, encoding: .utf8) {
             options.openAPIDocument = text

@@ -10,14 +10,9 @@ final class ModelServingTests: XCTestCase {
     override func tearDown() { service.stop() }
 
     func trainedRun(_ c: TestHTTPClient, hidden: Int = 32, extra: String = "") throws -> String {
-        let exp = try XCTUnwrap(try c.json("POST", "/v1/experiments", #"{"name": "serve"}"#)["id"]?.string)
-        let spec = #"{"seed": 5, "data": {"train_limit": 1500, "test_limit": 200}, "model": {"layers": [784, \#(hidden), 10]}, "checkpoint_every_steps": 10 \#(extra)}"#
-        let id = try XCTUnwrap(try c.json("POST", "/v1/experiments/\(exp)/runs", spec)["id"]?.string)
-        _ = try eventually(timeout: 60, "training") { () -> Bool? in
-            try c.json("GET", "/v1/runs/\(id)")["state"]?.string == "succeeded" ? true : nil
-        }
-        return id
+        try trainServableRun(c, hidden: hidden, extra: extra)
     }
+
 
     func testRegisterAliasAndPredictLikeAForwardPassOfTheCheckpoint() throws {
         let c = try service.client()
@@ -179,4 +174,16 @@ final class ModelServingTests: XCTestCase {
         XCTAssertNotNil(missing["error"]?.string)
         XCTAssertEqual(try c.json("GET", "/v2/models/fm/versions/9/ready").status, 404)
     }
+}
+
+/// Trains a small MLP (1,500 Fashion-MNIST images) through the API and waits for it to succeed;
+/// returns the run id.
+func trainServableRun(_ c: TestHTTPClient, hidden: Int = 32, extra: String = "") throws -> String {
+    let exp = try XCTUnwrap(try c.json("POST", "/v1/experiments", #"{"name": "serve"}"#)["id"]?.string)
+    let spec = #"{"seed": 5, "data": {"train_limit": 1500, "test_limit": 200}, "model": {"layers": [784, \#(hidden), 10]}, "checkpoint_every_steps": 10 \#(extra)}"#
+    let id = try XCTUnwrap(try c.json("POST", "/v1/experiments/\(exp)/runs", spec)["id"]?.string)
+    _ = try eventually(timeout: 60, "training") { () -> Bool? in
+        try c.json("GET", "/v1/runs/\(id)")["state"]?.string == "succeeded" ? true : nil
+    }
+    return id
 }
