@@ -3,16 +3,26 @@ SWIFT ?= swift
 PORT ?= 8080
 DATA_DIR ?= ./data
 
-.PHONY: run test build release deps bench clean
+.PHONY: run test interop build release deps python-deps bench clean
 
 ## Start the service on 127.0.0.1:$(PORT) with SQLite under $(DATA_DIR).
 run: deps release
 	.build/release/neuromod serve --port $(PORT) --data-dir $(DATA_DIR)
 
-## Run the whole test suite.
+## Run the whole test suite: the Swift tests, then the Python interoperability check.
 test: deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-swift-testing
+	$(MAKE) interop
+
+## A checkpoint downloaded over HTTP, loaded with `safetensors`, run in NumPy, matches /predict.
+interop: python-deps
+	$(SWIFT) build
+	python3 Tests/interop/checkpoint_numpy.py --bin .build/debug/neuromod
+
+python-deps:
+	@python3 -c 'import numpy, safetensors' 2>/dev/null || python3 -m pip install --quiet safetensors numpy \
+	  || python3 -m pip install --quiet --break-system-packages safetensors numpy
 
 deps:
 	@scripts/install-deps.sh

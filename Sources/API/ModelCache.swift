@@ -1,21 +1,44 @@
 import Foundation
 import Engine
 
-/// A loaded model and the batcher that coalesces its concurrent requests.
-final class ServedModel: Sendable {
+/// A loaded model and the batchers that coalesce its concurrent requests (one per task: requests
+/// for different tasks of a context-gated model cannot share a forward pass).
+final class ServedModel: @unchecked Sendable {
     let model: InferenceModel
-    let batcher: PredictionBatcher
+    let batching: PredictionBatcher.Configuration
+    private let lock = NSLock()
+    private var batchers: [Int: PredictionBatcher] = [:]
 
     init(model: InferenceModel, batching: PredictionBatcher.Configuration) {
         self.model = model
-        batcher = PredictionBatcher(configuration: batching)
+        self.batching = batching
+    }
+
+    private func batcher(task: Int?) -> PredictionBatcher {
+        lock.lock()
+        defer { lock.unlock() }
+        if let b = batchers[task ?? -1] { return b }
+        let b = PredictionBatcher(configuration: batching)
+        batchers[task ?? -1] = b
+        return b
+    }
+
+    /// Totals over all tasks since the model was loaded.
+    var statistics: PredictionBatcher.Statistics {
+        lock.lock()
+        let all = Array(batchers.values)
+        lock.unlock()
+        return all.reduce(into: PredictionBatcher.Statistics()) {
+            let s = $1.statistics
+            $0.requests += s.requests; $0.forwardPasses += s.forwardPasses; $0.rows += s.rows
+        }
     }
 
     /// Validates `inputs` (so one bad request never fails the others of its batch), then runs them,
-    /// batched with whatever other requests overlap.
-    func predict(_ inputs: [[Float]]) throws -> PredictionBatcher.Result {
-        try model.validate(inputs)
-        return try batcher.predict(inputs) { try model.predict($0) }
+    /// batched with whatever other requests for the same task overlap.
+    func predict(_ inputs: [[Float]], task: Int? = nil) throws -> PredictionBatcher.Result {
+        try model.validate(inputs, task: task)
+        return try batcher(task: task).predict(inputs) { try model.predict($0, task: task) }
     }
 }
 

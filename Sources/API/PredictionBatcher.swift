@@ -33,6 +33,20 @@ final class PredictionBatcher: @unchecked Sendable {
     private var queue: [Job] = []
     private var queuedRows = 0
     private var leading = false
+    private var counters = Statistics()
+
+    /// Totals since the model was loaded.
+    struct Statistics: Sendable, Equatable {
+        var requests = 0
+        var forwardPasses = 0
+        var rows = 0
+    }
+
+    var statistics: Statistics {
+        condition.lock()
+        defer { condition.unlock() }
+        return counters
+    }
 
     init(configuration: Configuration) {
         self.configuration = configuration
@@ -42,10 +56,15 @@ final class PredictionBatcher: @unchecked Sendable {
     /// `forward` receives the concatenated rows and must return one output row per input row.
     func predict(_ inputs: [[Float]], forward: ([[Float]]) throws -> [[Float]]) throws -> Result {
         if configuration.maxRows <= 1 {
-            return Result(outputs: try forward(inputs), batchRows: inputs.count)
+            let outputs = try forward(inputs)
+            condition.lock()
+            counters.requests += 1; counters.forwardPasses += 1; counters.rows += inputs.count
+            condition.unlock()
+            return Result(outputs: outputs, batchRows: inputs.count)
         }
         let job = Job(inputs)
         condition.lock()
+        counters.requests += 1
         queue.append(job)
         queuedRows += inputs.count
         condition.broadcast()           // a waiting leader may now have a full batch
@@ -69,6 +88,8 @@ final class PredictionBatcher: @unchecked Sendable {
             condition.unlock()
             let outcome = Swift.Result { try forward(batch.count == 1 ? batch[0].inputs : batch.flatMap(\.inputs)) }
             condition.lock()
+            counters.forwardPasses += 1
+            counters.rows += rows
             var offset = 0
             for member in batch {
                 let n = member.inputs.count

@@ -86,8 +86,14 @@ extension ServiceAPI {
                 throw APIError(400, "invalid_argument", "inputs[0].data has \(flat.count) values; shape \([rows, cols]) needs \(rows * cols)")
             }
             let batch = (0..<rows).map { Array(flat[($0 * cols)..<(($0 + 1) * cols)]) }
+            // The task of a context-gated or task-incremental model: request parameters {"task": n}.
+            var task: Int?
+            if case .object(let parameters)? = req["parameters"], let t = parameters["task"] {
+                guard let n = t.intValue, n >= 0 else { throw APIError(400, "invalid_argument", "parameters.task must be a task index") }
+                task = n
+            }
             let result: PredictionBatcher.Result
-            do { result = try served.predict(batch) } catch let e as InferenceModel.Failure {
+            do { result = try served.predict(batch, task: task) } catch let e as InferenceModel.Failure {
                 throw APIError(400, "invalid_argument", e.description)
             }
             let outputs = result.outputs

@@ -73,7 +73,9 @@ extension ServiceAPI {
         let name = ctx.parameter("name")
         let versions = try store.modelVersions(name: name)
         guard let latest = versions.last else { throw APIError.notFound("model \(name)") }
-        let model = try loadModel(latest).model
+        let served = try loadModel(latest)
+        let model = served.model
+        let stats = served.statistics
         let run = try store.run(id: latest.runID)
         return JSONResponse.make(200, JSONValue.object([
             "name": .string(name),
@@ -81,6 +83,17 @@ extension ServiceAPI {
             "aliases": .object(try store.modelAliases(name: name).mapValues { .number(Double($0)) }),
             "input_shape": .array([.number(-1), .number(Double(model.inputWidth))]),
             "output_labels": .array(model.labels.map { .string($0) }),
+            "model_kind": .string(model.spec.model.kind),
+            "tasks": .number(Double(model.taskCount)),
+            "requires_task": .bool(model.requiresTask),
+            "serving": .object([
+                "version": .number(Double(latest.version)),
+                "requests": .number(Double(stats.requests)),
+                "forward_passes": .number(Double(stats.forwardPasses)),
+                "rows": .number(Double(stats.rows)),
+                "max_batch": .number(Double(served.batching.maxRows)),
+                "max_delay_us": .number((served.batching.maxDelay * 1e6).rounded()),
+            ]),
             "latest_run": .object([
                 "id": .string(latest.runID),
                 "spec": run.map { JSONValue.parse(Data($0.spec.utf8)) ?? .null } ?? .null,
@@ -126,7 +139,12 @@ extension ServiceAPI {
         let name = ctx.parameter("name")
         let v = try requestedVersion(ctx, name: name)
         guard case .object(let o) = try jsonBody(ctx) else { throw APIError.invalid("body", "must be an object") }
-        for key in o.keys where key != "inputs" { throw APIError.invalid(key, "is not a known field") }
+        for key in o.keys where key != "inputs" && key != "task" { throw APIError.invalid(key, "is not a known field") }
+        var task: Int?
+        if let t = o["task"], t != .null {
+            guard let n = t.intValue, n >= 0 else { throw APIError.invalid("task", "must be a task index (an integer from 0)") }
+            task = n
+        }
         guard case .array(let rows)? = o["inputs"] else { throw APIError.invalid("inputs", "is required: an array of input vectors") }
         var inputs: [[Float]] = []
         inputs.reserveCapacity(rows.count)
@@ -143,8 +161,8 @@ extension ServiceAPI {
         let served = try loadModel(v)
         let model = served.model
         let result: PredictionBatcher.Result
-        do { result = try served.predict(inputs) } catch let e as InferenceModel.Failure {
-            throw APIError.invalid("inputs", e.description)
+        do { result = try served.predict(inputs, task: task) } catch let e as InferenceModel.Failure {
+            throw APIError.invalid(e.description.hasPrefix("task") ? "task" : "inputs", e.description)
         }
         let outputs = result.outputs
         let predictions: [JSONValue] = outputs.map { p in

@@ -297,6 +297,34 @@ public final class SpikingNetwork {
         return out
     }
 
+    /// Class probabilities of the last forward pass, B × classes: for a spiking readout the mean
+    /// over steps of each step's softmax of the output spikes (what the training loss scores),
+    /// otherwise the softmax of the readout's mean or max membrane.
+    public func probabilities(scores: [Float]) -> [Float] {
+        let l = sizes.count - 2, n = sizes[l + 1], b = batch
+        var out = [Float](repeating: 0, count: b * n)
+        func softmax(_ src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>, weight: Float) {
+            var m = src[0]
+            for c in 1..<n { m = max(m, src[c]) }
+            var e = [Float](repeating: 0, count: n), sum: Float = 0
+            for c in 0..<n { e[c] = expf(src[c] - m); sum += e[c] }
+            for c in 0..<n { dst[c] += e[c] / sum * weight }
+        }
+        out.withUnsafeMutableBufferPointer { o in
+            if spec.readout == .spikes {
+                let S = spikes[l + 1].pointer
+                for t in 0..<steps {
+                    for bi in 0..<b { softmax(S + (t * b + bi) * n, into: o.baseAddress! + bi * n, weight: 1 / Float(steps)) }
+                }
+            } else {
+                scores.withUnsafeBufferPointer { s in
+                    for bi in 0..<b { softmax(s.baseAddress! + bi * n, into: o.baseAddress! + bi * n, weight: 1) }
+                }
+            }
+        }
+        return out
+    }
+
     // MARK: - Loss and backward
 
     /// Cross-entropy of the batch (summed over samples), correct predictions and the mean

@@ -69,18 +69,7 @@ public final class Trainer: TrainingSession {
         taskStart = starts
         totalSteps = total
         // Context-dependent gating: each task keeps a fixed random fraction of each hidden layer.
-        if let keep = spec.neuromodulation.context.gatingKeep {
-            gates = tasks.indices.map { t in
-                (1..<(spec.model.layers.count - 1)).map { l in
-                    let width = spec.model.layers[l]
-                    var g = RandomSource(seed: spec.seed, stream: 7000 + UInt64(t) * 100 + UInt64(l))
-                    let kept = Set(g.permutation(width).prefix(max(1, Int((Double(width) * keep).rounded()))))
-                    return FloatBuffer((0..<width).map { kept.contains(Int32($0)) ? 1 : 0 })
-                }
-            }
-        } else {
-            gates = tasks.map { _ in [] }
-        }
+        gates = tasks.indices.map { ContextGating.unitMasks(spec: spec, task: $0) }
         labelBuffer = [Int32](repeating: 0, count: b)
     }
 

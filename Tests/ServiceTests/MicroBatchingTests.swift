@@ -69,6 +69,11 @@ final class MicroBatchingTests: XCTestCase {
             batchRows[r] = Int(p?.header("Neuromod-Batch-Rows") ?? "") ?? 0
         }
         XCTAssertGreaterThan(batchRows.max() ?? 0, 1, "some requests shared a forward pass: \(batchRows)")
+        let serving = try c.json("GET", "/v1/models/mb")
+        XCTAssertEqual(serving["serving", "requests"]?.int, 16)
+        XCTAssertEqual(serving["serving", "rows"]?.int, 16)
+        XCTAssertLessThan(serving["serving", "forward_passes"]?.int ?? 99, 16, "fewer passes than requests")
+        XCTAssertEqual(serving["serving", "max_delay_us"]?.int, 50_000)
         for r in 0..<8 {
             XCTAssertEqual(together[r].count, 10)
             for k in 0..<min(10, together[r].count) { XCTAssertEqual(together[r][k], alone[r][k], accuracy: 1e-6) }

@@ -126,11 +126,72 @@ final class ModelServingTests: XCTestCase {
         XCTAssertEqual(try c.json("POST", "/v1/models", #"{"name": "m", "run_id": "run_nope"}"#).status, 404)
         XCTAssertEqual(try c.json("GET", "/v1/models/nope").status, 404)
         XCTAssertEqual(try c.json("PUT", "/v1/models/m/aliases/prod", #"{"version": 7}"#).status, 404)
-        // A spiking-network checkpoint cannot be served yet: refused at registration.
+        // A bandit's action values are not a servable network: refused at registration.
+        let exp = try XCTUnwrap(try c.json("POST", "/v1/experiments", #"{"name": "bandit"}"#)["id"]?.string)
+        let bandit = try XCTUnwrap(try c.json("POST", "/v1/experiments/\(exp)/runs", #"{"protocol": {"kind": "bandit", "trials": 50}}"#)["id"]?.string)
+        _ = try eventually(timeout: 60, "bandit run") { () -> Bool? in try c.json("GET", "/v1/runs/\(bandit)")["state"]?.string == "succeeded" ? true : nil }
+        let refused = try c.json("POST", "/v1/models", #"{"name": "b", "run_id": "\#(bandit)"}"#)
+        XCTAssertEqual(refused.status, 422, refused.text)
+        XCTAssertEqual(refused["error", "code"]?.string, "unsupported_model")
+    }
+
+    /// A spiking network is served like an MLP: its predictions are deterministic per image,
+    /// independent of what shares the batch, and better than chance.
+    func testSpikingNetworksAreServed() throws {
+        let c = try service.client()
         let exp = try XCTUnwrap(try c.json("POST", "/v1/experiments", #"{"name": "snn"}"#)["id"]?.string)
-        let snn = try XCTUnwrap(try c.json("POST", "/v1/experiments/\(exp)/runs", #"{"data": {"train_limit": 256, "test_limit": 50}, "model": {"kind": "snn", "layers": [784, 8, 10], "snn": {"steps": 4}}}"#)["id"]?.string)
-        _ = try eventually(timeout: 60, "snn run") { () -> Bool? in try c.json("GET", "/v1/runs/\(snn)")["state"]?.string == "succeeded" ? true : nil }
-        XCTAssertEqual(try c.json("POST", "/v1/models", #"{"name": "s", "run_id": "\#(snn)"}"#).status, 422)
+        let spec = #"{"seed": 2, "data": {"train_limit": 2000, "test_limit": 100}, "model": {"kind": "snn", "layers": [784, 64, 10], "snn": {"steps": 10}}, "optimizer": {"batch_size": 64}}"#
+        let run = try XCTUnwrap(try c.json("POST", "/v1/experiments/\(exp)/runs", spec)["id"]?.string)
+        _ = try eventually(timeout: 120, "snn run") { () -> Bool? in try c.json("GET", "/v1/runs/\(run)")["state"]?.string == "succeeded" ? true : nil }
+        let v = try c.json("POST", "/v1/models", #"{"name": "snn", "run_id": "\#(run)"}"#)
+        XCTAssertEqual(v.status, 201, v.text)
+        XCTAssertEqual(try c.json("GET", "/v1/models/snn")["model_kind"]?.string, "snn")
+        let (_, test) = try DatasetLibrary(directory: Paths.datasetDir).load("fashion-mnist")
+        let n = 60
+        let rows = (0..<n).map { r in JSONValue.array((0..<784).map { .number(Double(test.inputs.pointer[r * 784 + $0])) }) }
+        func predict(_ rows: [JSONValue]) throws -> [[Double]] {
+            let p = try c.request("POST", "/v1/models/snn/predict", body: JSONValue.object(["inputs": .array(rows)]).serialized())
+            XCTAssertEqual(p.status, 200, p.text)
+            return (p["predictions"]?.array ?? []).map { $0["probabilities"]?.array?.compactMap(\.number) ?? [] }
+        }
+        let all = try predict(rows)
+        XCTAssertEqual(all.count, n)
+        XCTAssertEqual(try predict(rows), all, "the same images get the same spikes and answers")
+        for r in [0, 7, 59] { XCTAssertEqual(try predict([rows[r]])[0], all[r], "image \(r) alone = in a batch") }
+        for p in all { XCTAssertEqual(p.reduce(0, +), 1, accuracy: 1e-4) }
+        let correct = (0..<n).filter { r in all[r].indices.max { all[r][$0] < all[r][$1] } == Int(test.labels[r]) }.count
+        XCTAssertGreaterThan(correct, n / 4, "served spiking network beats chance (10%): \(correct)/\(n)")
+    }
+
+    /// A context-gated (task-incremental) model needs the task: it selects the units of that task
+    /// and the task's two output classes.
+    func testContextGatedModelsTakeATask() throws {
+        let c = try service.client()
+        let exp = try XCTUnwrap(try c.json("POST", "/v1/experiments", #"{"name": "gated"}"#)["id"]?.string)
+        let spec = #"{"seed": 2, "data": {"train_limit": 3000, "test_limit": 200}, "model": {"layers": [784, 64, 10]}, "protocol": {"kind": "split", "tasks": 5, "scenario": "task-incremental"}, "neuromodulation": {"context": {"gating_keep": 0.5}}}"#
+        let run = try XCTUnwrap(try c.json("POST", "/v1/experiments/\(exp)/runs", spec)["id"]?.string)
+        _ = try eventually(timeout: 120, "gated run") { () -> Bool? in try c.json("GET", "/v1/runs/\(run)")["state"]?.string == "succeeded" ? true : nil }
+        XCTAssertEqual(try c.json("POST", "/v1/models", #"{"name": "g", "run_id": "\#(run)"}"#).status, 201)
+        let model = try c.json("GET", "/v1/models/g")
+        XCTAssertEqual(model["tasks"]?.int, 5)
+        XCTAssertEqual(model["requires_task"], .bool(true))
+        let zeros = "[" + Array(repeating: "0.5", count: 784).joined(separator: ",") + "]"
+        let missing = try c.json("POST", "/v1/models/g/predict", #"{"inputs": [\#(zeros)]}"#)
+        XCTAssertEqual(missing.status, 400)
+        XCTAssertEqual(missing["error", "details", "field"]?.string, "task")
+        XCTAssertEqual(try c.json("POST", "/v1/models/g/predict", #"{"inputs": [\#(zeros)], "task": 5}"#)["error", "details", "field"]?.string, "task")
+        var seen: [[Double]] = []
+        for task in 0..<5 {
+            let p = try c.json("POST", "/v1/models/g/predict", #"{"inputs": [\#(zeros)], "task": \#(task)}"#)
+            XCTAssertEqual(p.status, 200, p.text)
+            let probs = try XCTUnwrap(p["predictions", "0", "probabilities"]?.array?.compactMap(\.number))
+            for k in 0..<10 where k / 2 != task { XCTAssertEqual(probs[k], 0, "task \(task) competes over its own classes only") }
+            XCTAssertEqual(probs[2 * task] + probs[2 * task + 1], 1, accuracy: 1e-5)
+            seen.append(probs)
+        }
+        let v2 = try c.json("POST", "/v2/models/g/infer", #"{"inputs": [{"name": "input", "shape": [1, 784], "datatype": "FP32", "data": \#(zeros)}], "parameters": {"task": 3}}"#)
+        XCTAssertEqual(v2.status, 200, v2.text)
+        XCTAssertEqual(v2["outputs", "0", "data"]?.array?.compactMap(\.number).map { Float($0) }, seen[3].map { Float($0) })
     }
 
     /// The v2 open inference protocol, as a KServe/Triton client speaks it.
