@@ -16,6 +16,8 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
         /// Micro-batching: how long a batch waits for more requests, in seconds (0: only requests
         /// that arrive while the previous pass runs are coalesced; no added latency).
         public var predictMaxDelay: TimeInterval = 0
+        /// Bearer-token access control; nil: every endpoint is open (loopback development).
+        public var authenticator: Authenticator?
         public init() {}
     }
 
@@ -34,7 +36,33 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
         registerRoutes()
     }
 
+    /// Endpoints open without a token: liveness and readiness.
+    static let openPaths: Set<String> = ["/v1/healthz", "/v1/readyz", "/v2/health/live", "/v2/health/ready"]
+
+    /// The scope an operation needs: reads, predictions and v2 inference need `read`; the rest `write`.
+    static func neededScope(method: String, path: String) -> Authenticator.Scope {
+        if method == "GET" || method == "HEAD" { return .read }
+        if method == "POST" && ((path.hasPrefix("/v1/models/") && path.hasSuffix("/predict")) ||
+                                (path.hasPrefix("/v2/models/") && path.hasSuffix("/infer"))) { return .read }
+        return .write
+    }
+
     public func respond(to request: HTTPRequest) -> HTTPResponse {
+        if let auth = options.authenticator, !Self.openPaths.contains(request.path) {
+            let decision = auth.authorize(request.headers["Authorization"],
+                                          needs: Self.neededScope(method: request.method, path: request.path))
+            switch decision {
+            case .allowed: break
+            case .unauthenticated(let message):
+                var r = APIError(401, "unauthenticated", message).response
+                r.headers.set("WWW-Authenticate", #"Bearer realm="neuromod""#)
+                return r
+            case .forbidden(let message):
+                var r = APIError(403, "forbidden", message).response
+                r.headers.set("WWW-Authenticate", #"Bearer realm="neuromod", error="insufficient_scope""#)
+                return r
+            }
+        }
         switch router.match(method: request.method, path: request.path) {
         case .notFound:
             return APIError(404, "not_found", "no route for \(request.path.prefix(200))").response

@@ -26,7 +26,27 @@ struct Serve: ParsableCommand {
     var predictMaxBatch: Int?
     @Option(name: .customLong("predict-max-delay-us"), help: "Micro-batching: microseconds a batch waits for more requests (env NEUROMOD_PREDICT_MAX_DELAY_US, default 0: coalesce only requests that overlap).")
     var predictMaxDelayMicros: Int?
+    @Option(name: .customLong("tokens-file"), help: "Bearer tokens, one `read|write TOKEN` per line; when set (or NEUROMOD_TOKENS is), every endpoint but liveness/readiness needs one (env NEUROMOD_TOKENS_FILE).")
+    var tokensFile: String?
     @Option(name: .customLong("shutdown-grace"), help: "Seconds SIGTERM waits for in-flight requests (env NEUROMOD_SHUTDOWN_GRACE, default 8).") var shutdownGrace: Int?
+
+    /// Tokens from --tokens-file / NEUROMOD_TOKENS_FILE, or NEUROMOD_TOKENS (`read:TOKEN,write:TOKEN`).
+    static func authenticator(file: String?) throws -> Authenticator? {
+        let env = ProcessInfo.processInfo.environment
+        let text: String
+        if let path = file ?? env["NEUROMOD_TOKENS_FILE"] {
+            do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
+                throw ConfigurationError("cannot read the tokens file \(path)")
+            }
+        } else if let inline = env["NEUROMOD_TOKENS"], !inline.isEmpty {
+            text = inline
+        } else {
+            return nil
+        }
+        do { return try Authenticator.parse(text) } catch let e as Authenticator.ConfigurationError {
+            throw ConfigurationError("tokens: \(e.description)")
+        }
+    }
 
     func run() throws {
         signal(SIGPIPE, SIG_IGN)
@@ -48,6 +68,7 @@ struct Serve: ParsableCommand {
                               workers: workerCount, log: { Log.info($0) })
         var options = ServiceAPI.Options()
         options.maxQueuedRuns = try Setting.int(maxQueuedRuns, "NEUROMOD_MAX_QUEUED_RUNS", 1000)
+        options.authenticator = try Self.authenticator(file: tokensFile)
         options.predictMaxBatch = try Setting.int(predictMaxBatch, "NEUROMOD_PREDICT_MAX_BATCH", 64)
         guard (1...InferenceModel.maxBatch).contains(options.predictMaxBatch) else {
             throw ConfigurationError("--predict-max-batch must be between 1 and \(InferenceModel.maxBatch)")
@@ -72,7 +93,8 @@ struct Serve: ParsableCommand {
 
         try pool.start()
         try server.start()
-        Log.info("listening on http://\(config.host):\(server.port) (data \(dataDir.path), \(workerCount) worker(s))")
+        Log.info("listening on http://\(config.host):\(server.port) (data \(dataDir.path), \(workerCount) worker(s), "
+                 + (options.authenticator == nil ? "no authentication)" : "bearer tokens required)"))
         // Machine-readable line for scripts and tests that start us on port 0.
         FileHandle.standardOutput.write(Data("LISTENING \(server.port)\n".utf8))
 

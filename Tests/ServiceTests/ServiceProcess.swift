@@ -21,6 +21,9 @@ final class ServiceProcess {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates.last!
     }
 
+    /// The server's stderr (its log).
+    let logURL: URL
+
     init(dataDir: URL, extraArguments: [String] = []) throws {
         process.executableURL = Self.binary
         process.arguments = ["serve", "--port", "0", "--data-dir", dataDir.path, "--workers", "1",
@@ -30,7 +33,7 @@ final class ServiceProcess {
         env["NEUROMOD_OPENAPI"] = Paths.openAPI.path
         process.environment = env
         process.standardOutput = output
-        let logURL = dataDir.appendingPathComponent("server-\(UUID().uuidString.prefix(6)).log")
+        logURL = dataDir.appendingPathComponent("server-\(UUID().uuidString.prefix(6)).log")
         FileManager.default.createFile(atPath: logURL.path, contents: nil)
         errors = try FileHandle(forWritingTo: logURL)
         process.standardError = errors
