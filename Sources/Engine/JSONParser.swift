@@ -78,6 +78,9 @@ struct JSONParser {
         }
     }
 
+    /// 10^0 … 10^22, each exactly representable as a Double.
+    private static let powersOfTen: [Double] = (0...22).map { k in (0..<k).reduce(1.0) { r, _ in r * 10 } }
+
     private mutating func number() -> JSONValue? {
         let start = i
         func digits() -> Int {
@@ -85,14 +88,32 @@ struct JSONParser {
             while i < bytes.count, bytes[i] >= 48, bytes[i] <= 57 { i += 1 }
             return i - s
         }
-        if i < bytes.count, bytes[i] == UInt8(ascii: "-") { i += 1 }
+        let negative = i < bytes.count && bytes[i] == UInt8(ascii: "-")
+        if negative { i += 1 }
         guard i < bytes.count else { return nil }
+        let intStart = i
         if bytes[i] == 48 { i += 1 } else if digits() == 0 { return nil }
+        let intEnd = i
+        var fractionDigits = 0
         if i < bytes.count, bytes[i] == UInt8(ascii: ".") {
             i += 1
-            guard digits() > 0 else { return nil }
+            fractionDigits = digits()
+            guard fractionDigits > 0 else { return nil }
         }
-        if i < bytes.count, bytes[i] | 0x20 == UInt8(ascii: "e") {
+        let hasExponent = i < bytes.count && bytes[i] | 0x20 == UInt8(ascii: "e")
+        // Exact fast path (Clinger): at most 15 significant digits and no exponent — the digits
+        // form an integer m < 2^53 and m / 10^k with k ≤ 22 is one correctly rounded division.
+        let digitCount = (intEnd - intStart) + fractionDigits
+        if !hasExponent && digitCount <= 15 {
+            var m: UInt64 = 0
+            for k in intStart..<intEnd { m = m &* 10 &+ UInt64(bytes[k] &- 48) }
+            if fractionDigits > 0 {
+                for k in (intEnd + 1)..<i { m = m &* 10 &+ UInt64(bytes[k] &- 48) }
+            }
+            let value = Double(m) / Self.powersOfTen[fractionDigits]
+            return .number(negative ? -value : value)
+        }
+        if hasExponent {
             i += 1
             if i < bytes.count, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
             guard digits() > 0 else { return nil }

@@ -131,6 +131,24 @@ final class JSONParserTests: XCTestCase {
         XCTAssertEqual(JSONValue.parse(Data(#"{"s": "\ud83d\ude00"}"#.utf8)), .object(["s": .string("😀")]))
     }
 
+    /// The exact fast path for short decimals agrees bit for bit with strtod.
+    func testNumbersMatchStrtodBitForBit() {
+        var rng = RandomSource(seed: 11)
+        var texts = ["0", "-0", "0.1", "0.3", "1.0", "123456789012345", "-999999999999999", "0.000000000000001",
+                     "9007199254740993", "1234567890.12345", "0.12345678901234567", "1.5e3", "2.2250738585072014e-308"]
+        for _ in 0..<100_000 {
+            let intDigits = rng.below(8), fracDigits = rng.below(12)
+            var t = rng.below(2) == 0 ? "-" : ""
+            t += intDigits == 0 ? "0" : String(rng.below(9) + 1) + (0..<(intDigits - 1)).map { _ in String(rng.below(10)) }.joined()
+            if fracDigits > 0 { t += "." + (0..<fracDigits).map { _ in String(rng.below(10)) }.joined() }
+            texts.append(t)
+        }
+        for t in texts {
+            guard case .number(let d)? = JSONValue.parse(Data(t.utf8)) else { return XCTFail(t) }
+            XCTAssertEqual(d.bitPattern, strtod(t, nil).bitPattern, t)
+        }
+    }
+
     func testRejectsInvalidJSONAndDeepNesting() {
         for text in ["", "{", "[1,]", "{\"a\" 1}", "01", "1.", ".5", "+1", "tru", "\"\\x\"", "\"a", "[1] x", "{\"a\":1,}",
                      "\"\\ud800\"", "NaN", "1e999", "\"tab\there\"", "{1: 2}"] {
