@@ -63,6 +63,8 @@ enum Representation {
             ]),
             "cancel_requested": .bool(r.cancelRequested),
             "failure_reason": r.failureReason.map { .string($0) } ?? .null,
+            "failures": .number(Double(r.failures)),
+            "retry_not_before": r.state == .queued ? timestamp(r.notBefore) : .null,
             "created_at": timestamp(r.createdAt),
             "started_at": timestamp(r.startedAt),
             "finished_at": timestamp(r.finishedAt),

@@ -62,9 +62,13 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
     public var rstdp: RSTDPSpec?
     public var metricsEverySteps: Int
     public var checkpointEverySteps: Int
+    /// Retries, runtime budget, checkpoint retention (nil in specs stored before it existed).
+    public var execution: ExecutionSpec?
+    /// `execution`, or the defaults.
+    public var executionPolicy: ExecutionSpec { execution ?? .standard }
 
     enum CodingKeys: String, CodingKey {
-        case name, seed, data, `protocol`, model, optimizer, consolidation, neuromodulation, rstdp
+        case name, seed, data, `protocol`, model, optimizer, consolidation, neuromodulation, rstdp, execution
         case metricsEverySteps = "metrics_every_steps", checkpointEverySteps = "checkpoint_every_steps"
     }
 
@@ -210,6 +214,7 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
         spec.metricsEverySteps = try root.int("metrics_every_steps", default: max(1, min(proto.isReward ? 50 : 100, spec.stepsPerEpoch)),
                                               in: 1...1_000_000)
         spec.checkpointEverySteps = try root.int("checkpoint_every_steps", default: 1000, in: 1...10_000_000)
+        spec.execution = try ExecutionSpec.parse(root.object("execution"))
         try root.rejectUnknown()
         return spec
     }

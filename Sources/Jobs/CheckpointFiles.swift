@@ -61,6 +61,11 @@ public struct CheckpointFiles: Sendable {
     public func read(relative: String) throws -> Data {
         try Data(contentsOf: url(relative: relative))
     }
+
+    /// Removes a checkpoint file (retention); a missing file is not an error.
+    public func remove(relative: String) {
+        unlink(url(relative: relative).path)
+    }
 }
 
 /// Failures of the worker queue that are not the spec's fault.

@@ -5,7 +5,7 @@ import Storage
 /// Drives one leased run: resumes the session from the last checkpoint, streams metrics,
 /// checkpoints and summaries into the store, honours cancel and shutdown.
 final class RunExecution: TrainingObserver {
-    enum StopReason { case canceled, shutdown }
+    enum StopReason { case canceled, shutdown, runtimeExceeded }
 
     let run: RunRecord
     let store: Store
@@ -23,6 +23,10 @@ final class RunExecution: TrainingObserver {
     private var cancelRequested = false
     private(set) var stopReason: StopReason?
     private(set) var lastCheckpointStep = -1
+    /// When the run must stop (`execution.max_runtime_s` after it first started); nil: no budget.
+    var deadline: Date?
+    /// Checkpoint retention (`execution.keep_last`, `keep_best`); nil: keep every checkpoint.
+    var retention: (keepLast: Int, keepBest: Int)?
 
     init(run: RunRecord, store: Store, files: CheckpointFiles, owner: String, leaseSeconds: Double,
          shouldShutdown: @escaping () -> Bool, isCanceledLocally: @escaping () -> Bool) {
@@ -73,6 +77,11 @@ final class RunExecution: TrainingObserver {
         pending.removeAll(keepingCapacity: true)
         lastFlush = Date()
         lastCheckpointStep = session.step
+        if let retention {
+            for old in try store.pruneCheckpoints(runID: run.id, keepLast: retention.keepLast, keepBest: retention.keepBest) {
+                files.remove(relative: old.file)
+            }
+        }
     }
 
     // MARK: TrainingObserver
@@ -92,6 +101,7 @@ final class RunExecution: TrainingObserver {
 
     func sessionShouldStop(_ session: TrainingSession) -> Bool {
         if shouldShutdown() { stopReason = .shutdown; return true }
+        if let deadline, Date() >= deadline { stopReason = .runtimeExceeded; return true }
         if cancelRequested || isCanceledLocally() { stopReason = .canceled; return true }
         if Date().timeIntervalSince(lastHeartbeat) > 1 {
             lastHeartbeat = Date()

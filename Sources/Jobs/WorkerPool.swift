@@ -130,16 +130,29 @@ public final class WorkerPool: @unchecked Sendable {
             finish(run, .failed, "stored spec cannot be read: \(error)")
             return
         }
+        let policy = spec.executionPolicy
+        if run.failures >= policy.maxAttempts {
+            finish(run, .failed, "gave up after \(run.failures) interrupted attempts (execution.max_attempts \(policy.maxAttempts))"
+                   + (run.failureReason.map { "; the last: \($0)" } ?? ""))
+            return
+        }
         let session: TrainingSession
         do {
             session = try TrainingSessions.make(spec: spec, datasets: datasets)
-        } catch {
+        } catch let error as SpecError {
             finish(run, .failed, "\(error)")
+            return
+        } catch {
+            retryOrFail(run, policy, "cannot start: \(error)")   // e.g. the dataset is not installed yet
             return
         }
         let execution = RunExecution(run: run, store: store, files: files, owner: owner, leaseSeconds: leaseSeconds,
                                      shouldShutdown: { [self] in self.isStopping },
                                      isCanceledLocally: { [self] in self.isCanceledLocally(run.id) })
+        if let keepLast = policy.keepLast { execution.retention = (keepLast, policy.keepBest ?? 0) }
+        if let budget = policy.maxRuntimeSeconds {
+            execution.deadline = Date(timeIntervalSince1970: (run.startedAt ?? Date().timeIntervalSince1970) + budget)
+        }
         do {
             let from = try execution.resume(session)
             if from > 0 { log("run \(run.id) resumes from step \(from)") }
@@ -148,20 +161,48 @@ public final class WorkerPool: @unchecked Sendable {
                 try execution.flushMetrics()
                 finish(run, .succeeded, nil, completed: session.step, summary: session.summary())
             case .stopped:
-                if execution.stopReason == .shutdown {
+                switch execution.stopReason {
+                case .shutdown?:
                     // Nothing to save before the first step: resuming from scratch is the same run.
                     if session.step > max(execution.lastCheckpointStep, 0) { try execution.writeCheckpoint(session) }
                     try execution.flushMetrics()
                     try store.requeueRun(runID: run.id, owner: owner, reason: "interrupted: server shut down at step \(session.step)")
                     log("run \(run.id) checkpointed at step \(session.step) and requeued")
-                } else {
+                case .runtimeExceeded?:
+                    // Keep what was learned: a final checkpoint, then fail (a budget is not retried).
+                    if session.step > max(execution.lastCheckpointStep, 0) { try execution.writeCheckpoint(session) }
+                    try execution.flushMetrics()
+                    finish(run, .failed, "exceeded execution.max_runtime_s (\(Int(policy.maxRuntimeSeconds ?? 0)) s) at step \(session.step)",
+                           completed: session.step, summary: session.summary())
+                case .canceled?, nil:
                     try execution.flushMetrics()
                     finish(run, .canceled, nil, completed: session.step, summary: session.summary())
                 }
             }
-        } catch {
+        } catch let error as SpecError {
             try? execution.flushMetrics()
             finish(run, .failed, "\(error)", completed: session.step)
+        } catch {
+            // Writing checkpoints or metrics failed (disk full, unwritable folder, …): infrastructure.
+            try? execution.flushMetrics()
+            retryOrFail(run, policy, "interrupted at step \(session.step): \(error)")
+        }
+    }
+
+    /// After an infrastructure failure: back to the queue with capped exponential backoff, or
+    /// failed when the attempts are spent.
+    private func retryOrFail(_ run: RunRecord, _ policy: ExecutionSpec, _ reason: String) {
+        let failures = run.failures + 1
+        guard failures < policy.maxAttempts else {
+            finish(run, .failed, "gave up after \(failures) interrupted attempts (execution.max_attempts \(policy.maxAttempts)); the last: \(reason)")
+            return
+        }
+        let delay = policy.backoff(retry: failures)
+        do {
+            try store.retryRun(runID: run.id, owner: owner, reason: reason, delay: delay)
+            log("run \(run.id) will retry in \(delay) s (\(failures) of \(policy.maxAttempts - 1) retries): \(reason)")
+        } catch {
+            log("cannot requeue run \(run.id): \(error)")
         }
     }
 

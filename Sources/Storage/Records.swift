@@ -37,6 +37,10 @@ public struct RunRecord: Sendable, Equatable {
     public var leaseExpiresAt: Double?
     /// The results summary as JSON, once the trainer has produced one.
     public var summary: String?
+    /// Infrastructure interruptions so far (crashes, I/O errors; not graceful shutdowns).
+    public var failures: Int = 0
+    /// A requeued run waits for its retry backoff: not leased before this time.
+    public var notBefore: Double?
 }
 
 public struct MetricPoint: Sendable, Equatable {

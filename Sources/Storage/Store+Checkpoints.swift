@@ -54,4 +54,23 @@ extension Store {
                 """, runID).first.map(Self.checkpoint)
         }
     }
+
+    /// Checkpoint retention: deletes the records of `runID`'s checkpoints that are neither among
+    /// the newest `keepLast`, nor among the `keepBest` best-scoring, nor serving a registered model
+    /// version; returns them so their files can be removed afterwards (a crash in between leaves
+    /// only unreferenced files).
+    public func pruneCheckpoints(runID: String, keepLast: Int, keepBest: Int) throws -> [CheckpointRecord] {
+        try pool.write { db in
+            let all = try db.execute("SELECT \(Self.checkpointColumns) FROM checkpoints WHERE run_id = ? ORDER BY step DESC, seq DESC",
+                                     runID).map(Self.checkpoint)
+            var keep = Set(all.prefix(max(keepLast, 1)).map(\.id))
+            let best = all.filter { $0.score != nil }.sorted { ($0.score!, $0.step) > ($1.score!, $1.step) }
+            keep.formUnion(best.prefix(keepBest).map(\.id))
+            let served = Set(try db.execute("SELECT checkpoint_id FROM model_versions WHERE run_id = ?", runID).map { $0.string(0) })
+            keep.formUnion(served)
+            let doomed = all.filter { !keep.contains($0.id) }
+            for c in doomed { try db.execute("DELETE FROM checkpoints WHERE id = ?", c.id) }
+            return doomed
+        }
+    }
 }

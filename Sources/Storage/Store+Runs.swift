@@ -3,7 +3,8 @@ import Foundation
 extension Store {
     static let runColumns = """
         seq, id, experiment_id, state, spec, spec_hash, attempt, progress_completed, progress_total, progress_unit, \
-        created_at, started_at, finished_at, updated_at, failure_reason, cancel_requested, lease_owner, lease_expires_at, summary
+        created_at, started_at, finished_at, updated_at, failure_reason, cancel_requested, lease_owner, lease_expires_at, summary, \
+        failures, not_before
         """
 
     static func run(_ r: Row) -> RunRecord {
@@ -12,7 +13,8 @@ extension Store {
                   attempt: r.int(6), progressCompleted: r.int(7), progressTotal: r.int(8), progressUnit: r.string(9),
                   createdAt: r.double(10), startedAt: r.optionalDouble(11), finishedAt: r.optionalDouble(12),
                   updatedAt: r.double(13), failureReason: r.optionalString(14), cancelRequested: r.int(15) != 0,
-                  leaseOwner: r.optionalString(16), leaseExpiresAt: r.optionalDouble(17), summary: r.optionalString(18))
+                  leaseOwner: r.optionalString(16), leaseExpiresAt: r.optionalDouble(17), summary: r.optionalString(18),
+                  failures: r.int(19), notBefore: r.optionalDouble(20))
     }
 
     private func fetchRun(_ db: Database, _ id: String) throws -> RunRecord? {
@@ -59,16 +61,20 @@ extension Store {
         }
     }
 
-    /// Takes the oldest queued run for `owner`: state running, attempt + 1, a lease until `leaseSeconds` from now.
+    /// Takes the oldest queued run whose retry backoff has passed for `owner`: state running,
+    /// attempt + 1, a lease until `leaseSeconds` from now. The reason of its last interruption
+    /// stays in `failure_reason` until the attempt ends.
     public func leaseNextRun(owner: String, leaseSeconds: Double) throws -> RunRecord? {
         try pool.write { db in
-            guard let id = try db.execute("SELECT id FROM runs WHERE state = 'queued' ORDER BY seq LIMIT 1").first?.string(0) else {
+            let now = Store.now()
+            guard let id = try db.execute("""
+                SELECT id FROM runs WHERE state = 'queued' AND (not_before IS NULL OR not_before <= ?) ORDER BY seq LIMIT 1
+                """, now).first?.string(0) else {
                 return nil
             }
-            let now = Store.now()
             try db.execute("""
                 UPDATE runs SET state = 'running', attempt = attempt + 1, started_at = COALESCE(started_at, ?),
-                       updated_at = ?, lease_owner = ?, lease_expires_at = ?, failure_reason = NULL
+                       updated_at = ?, lease_owner = ?, lease_expires_at = ?, not_before = NULL
                 WHERE id = ?
                 """, now, now, owner, now + leaseSeconds, id)
             return try fetchRun(db, id)
@@ -114,6 +120,19 @@ extension Store {
         }
     }
 
+    /// Puts a run held by `owner` back in the queue after an infrastructure failure: one more
+    /// failure, not leased again for `delay` seconds.
+    public func retryRun(runID: String, owner: String, reason: String, delay: Double) throws {
+        try pool.write { db in
+            let now = Store.now()
+            try db.execute("""
+                UPDATE runs SET state = 'queued', updated_at = ?, lease_owner = NULL, lease_expires_at = NULL,
+                       failure_reason = ?, failures = failures + 1, not_before = ?
+                WHERE id = ? AND lease_owner = ? AND state = 'running'
+                """, now, reason, now + delay, runID, owner)
+        }
+    }
+
     /// Returns to the queue every running run whose lease is not held by `owner` or has expired
     /// (a previous process died). Runs with a pending cancel become canceled instead.
     @discardableResult
@@ -126,7 +145,7 @@ extension Store {
                 """, now, now, owner, now)
             try db.execute("""
                 UPDATE runs SET state = 'queued', updated_at = ?, lease_owner = NULL, lease_expires_at = NULL,
-                       failure_reason = 'interrupted: the worker holding this run stopped'
+                       failure_reason = 'interrupted: the worker holding this run stopped', failures = failures + 1
                 WHERE state = 'running' AND (lease_owner IS NOT ? OR lease_expires_at < ?)
                 """, now, owner, now)
             return db.changes

@@ -25,13 +25,13 @@ final class CommandLineTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         let (code, out) = try runBinary(["migrate", "--data-dir", dir.path])
         XCTAssertEqual(code, 0, out)
-        XCTAssertTrue(out.contains("applied migrations 1, 2, 3, 4"), out)
+        XCTAssertTrue(out.contains("applied migrations 1, 2, 3, 4, 5"), out)
         // The data folder can also come from the environment.
         let (code2, out2) = try runBinary(["migrate"], env: ["NEUROMOD_DATA_DIR": dir.path])
         XCTAssertEqual(code2, 0)
         XCTAssertTrue(out2.contains("nothing to do"), out2)
         let db = try Database(path: dir.appendingPathComponent("neuromod.sqlite").path)
-        XCTAssertEqual(try db.execute("PRAGMA user_version")[0].int(0), 4)
+        XCTAssertEqual(try db.execute("PRAGMA user_version")[0].int(0), 5)
     }
 
     func testHealthcheckAndHelp() throws {

@@ -71,13 +71,13 @@ func eventually<T>(timeout: Double = 60, interval: Double = 0.05, _ what: String
 /// Small, fast run specs on real Fashion-MNIST slices.
 enum Specs {
     static func mlp(trainLimit: Int = 2000, testLimit: Int = 500, epochs: Int = 1, hidden: Int = 32, seed: Int = 1,
-                    checkpointEvery: Int = 10, metricsEvery: Int = 5, optimizer: String = "sgd") -> String {
+                    checkpointEvery: Int = 10, metricsEvery: Int = 5, optimizer: String = "sgd", extra: String = "") -> String {
         """
         {"seed": \(seed), "data": {"dataset": "fashion-mnist", "train_limit": \(trainLimit), "test_limit": \(testLimit)},
          "protocol": {"kind": "single", "epochs": \(epochs)},
          "model": {"kind": "mlp", "layers": [784, \(hidden), 10], "activation": "relu"},
          "optimizer": {"kind": "\(optimizer)", "batch_size": 64},
-         "metrics_every_steps": \(metricsEvery), "checkpoint_every_steps": \(checkpointEvery)}
+         "metrics_every_steps": \(metricsEvery), "checkpoint_every_steps": \(checkpointEvery)\(extra)}
         """
     }
 }
