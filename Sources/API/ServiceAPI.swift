@@ -47,6 +47,16 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
         return .write
     }
 
+    /// Per-route request body caps for the HTTP layer: prediction routes (`/v1/…/predict`, v2
+    /// `…/infer`) take up to `predictBytes` (a batch of up to 1,024 images as JSON text is ~5 MB),
+    /// every other route `defaultBytes`.
+    public static func bodyLimits(defaultBytes: Int, predictBytes: Int) -> @Sendable (String, String) -> Int {
+        { method, path in
+            method == "POST" && ((path.hasPrefix("/v1/models/") && path.hasSuffix("/predict")) ||
+                                 (path.hasPrefix("/v2/models/") && path.hasSuffix("/infer"))) ? predictBytes : defaultBytes
+        }
+    }
+
     public func respond(to request: HTTPRequest) -> HTTPResponse {
         if let auth = options.authenticator, !Self.openPaths.contains(request.path) {
             let decision = auth.authorize(request.headers["Authorization"],

@@ -8,6 +8,13 @@ public struct HTTPLimits: Sendable {
     public var maxHeaderCount: Int = 100
     /// Largest request body in bytes, however framed (413 beyond, refused before reading it).
     public var maxBodyBytes: Int = 1 << 20
+    /// Per-route body caps: given the method and path, the largest body that route takes (it
+    /// replaces `maxBodyBytes`; never above `largestBodyBytes`). nil: `maxBodyBytes` everywhere.
+    public var bodyLimit: (@Sendable (_ method: String, _ path: String) -> Int)?
+    /// The most any route may take (bounds what a connection buffers).
+    public var largestBodyBytes: Int { max(maxBodyBytes, routeBodyCeiling) }
+    /// The largest value `bodyLimit` returns.
+    public var routeBodyCeiling: Int = 0
 
     public init(maxRequestLineBytes: Int = 8 * 1024, maxHeaderBytes: Int = 32 * 1024,
                 maxHeaderCount: Int = 100, maxBodyBytes: Int = 1 << 20) {

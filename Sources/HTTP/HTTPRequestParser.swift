@@ -31,6 +31,7 @@ public struct HTTPRequestParser: Sendable {
     private var headers = HTTPHeaders()
     private var headerBytes = 0
     private var body: [UInt8] = []
+    private var bodyLimit = 0
     private var continueAnswered = false
     private var expectsContinue = false
 
@@ -125,8 +126,8 @@ public struct HTTPRequestParser: Sendable {
                 if size == 0 {
                     state = .trailers
                 } else {
-                    if body.count + size > limits.maxBodyBytes {
-                        throw HTTPParseError(413, "request body exceeds \(limits.maxBodyBytes) bytes")
+                    if body.count + size > bodyLimit {
+                        throw HTTPParseError(413, "request body exceeds \(bodyLimit) bytes")
                     }
                     state = .chunkData(remaining: size)
                 }
@@ -258,6 +259,11 @@ public struct HTTPRequestParser: Sendable {
             }
             expectsContinue = version == .http11
         }
+        bodyLimit = limits.maxBodyBytes
+        if let perRoute = limits.bodyLimit {
+            let path = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? target
+            bodyLimit = min(perRoute(method, path), limits.largestBodyBytes)
+        }
         let te = headers.tokens("Transfer-Encoding")
         let cl = headers.values("Content-Length")
         if !te.isEmpty {
@@ -283,8 +289,8 @@ public struct HTTPRequestParser: Sendable {
                 }
             }
             let n = length ?? 0
-            if n > limits.maxBodyBytes {
-                throw HTTPParseError(413, "request body of \(n) bytes exceeds \(limits.maxBodyBytes)")
+            if n > bodyLimit {
+                throw HTTPParseError(413, "request body of \(n) bytes exceeds \(bodyLimit)")
             }
             if n > 0 {
                 body.reserveCapacity(n)

@@ -150,7 +150,7 @@ public final class HTTPServer: @unchecked Sendable {
                 c.parser.append(readBuffer[0..<n])
                 if n < readBuffer.count { break }
                 // Do not let one fast client monopolise the loop: parse what we have first.
-                if c.parser.bufferedByteCount > configuration.limits.maxBodyBytes + configuration.limits.maxHeaderBytes { break }
+                if c.parser.bufferedByteCount > configuration.limits.largestBodyBytes + configuration.limits.maxHeaderBytes { break }
             } else if n == 0 {
                 c.peerClosed = true
                 break

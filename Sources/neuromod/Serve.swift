@@ -21,6 +21,8 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("handler-threads"), help: "HTTP handler threads (env NEUROMOD_HANDLER_THREADS, default 4).") var handlerThreads: Int?
     @Option(name: .customLong("max-connections"), help: "Open connections before new ones get 503 (env NEUROMOD_MAX_CONNECTIONS, default 1024).") var maxConnections: Int?
     @Option(name: .customLong("max-body-bytes"), help: "Largest request body (env NEUROMOD_MAX_BODY_BYTES, default 1048576).") var maxBodyBytes: Int?
+    @Option(name: .customLong("max-predict-body-bytes"), help: "Largest request body of prediction routes (env NEUROMOD_MAX_PREDICT_BODY_BYTES, default 16777216).")
+    var maxPredictBodyBytes: Int?
     @Option(name: .customLong("max-queued-runs"), help: "Queued runs before submissions get 429 (env NEUROMOD_MAX_QUEUED_RUNS, default 1000).") var maxQueuedRuns: Int?
     @Option(name: .customLong("predict-max-batch"), help: "Micro-batching: most input rows per forward pass; 1 turns it off (env NEUROMOD_PREDICT_MAX_BATCH, default 64).")
     var predictMaxBatch: Int?
@@ -88,6 +90,12 @@ struct Serve: ParsableCommand {
         config.handlerThreads = try Setting.int(handlerThreads, "NEUROMOD_HANDLER_THREADS", 4)
         config.maxConnections = try Setting.int(maxConnections, "NEUROMOD_MAX_CONNECTIONS", 1024)
         config.limits.maxBodyBytes = try Setting.int(maxBodyBytes, "NEUROMOD_MAX_BODY_BYTES", 1 << 20)
+        let predictBody = try Setting.int(maxPredictBodyBytes, "NEUROMOD_MAX_PREDICT_BODY_BYTES", 16 << 20)
+        guard (1024...(1 << 30)).contains(config.limits.maxBodyBytes), (1024...(1 << 30)).contains(predictBody) else {
+            throw ConfigurationError("--max-body-bytes and --max-predict-body-bytes must be between 1 KiB and 1 GiB")
+        }
+        config.limits.bodyLimit = ServiceAPI.bodyLimits(defaultBytes: config.limits.maxBodyBytes, predictBytes: predictBody)
+        config.limits.routeBodyCeiling = predictBody
         let grace = Double(try Setting.int(shutdownGrace, "NEUROMOD_SHUTDOWN_GRACE", 8))
         let server = HTTPServer(configuration: config, responder: api)
 

@@ -22,6 +22,24 @@ final class HTTPRequestParserTests: XCTestCase {
         }
     }
 
+    /// Per-route caps: the prediction route takes a body the default limit would refuse; other
+    /// routes still get 413, for fixed-length and chunked bodies alike.
+    func testPerRouteBodyLimits() throws {
+        var limits = HTTPLimits(maxBodyBytes: 10)
+        limits.routeBodyCeiling = 100
+        limits.bodyLimit = { method, path in method == "POST" && path.hasSuffix("/predict") ? 100 : 10 }
+        let body = String(repeating: "x", count: 50)
+        let ok = try parseAll("POST /v1/models/m/predict?alias=a HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n\(body)", limits: limits)
+        XCTAssertEqual(ok.first?.body.count, 50)
+        expectError("POST /v1/experiments HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n\(body)", status: 413, limits: limits)
+        expectError("POST /v1/models/m/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n", status: 413, limits: limits)
+        expectError("POST /v1/runs HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n32\r\n\(body)\r\n0\r\n\r\n",
+                    status: 413, limits: limits)
+        // A route cap above the ceiling is clamped to it.
+        limits.bodyLimit = { _, _ in 1_000_000 }
+        expectError("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n", status: 413, limits: limits)
+    }
+
     func testSimpleGet() throws {
         let rs = try parseAll("GET /v1/runs?state=queued&limit=2 HTTP/1.1\r\nHost: x\r\nX-A:  b \r\n\r\n")
         XCTAssertEqual(rs.count, 1)

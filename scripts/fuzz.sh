@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Fuzzing with libFuzzer (swiftc -sanitize=fuzzer,address): the HTTP request parser and the
+# run-spec decoder. Each target is compiled from its module's sources plus Fuzz/<Target>.swift
+# and started on a copy of its committed corpus (Fuzz/corpus/<target>), so the seeds stay clean.
+# Usage: scripts/fuzz.sh [SECONDS per target, default 60] [extra libFuzzer flags]
+# Findings (crash-*, leak-*, timeout-*) land in .build/fuzz/<target>/artifacts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-60}; shift || true
+out=.build/fuzz
+mkdir -p "$out/bin"
+flags=(-sanitize=fuzzer,address -parse-as-library -O -g)
+build() {  # name module sources... -- extra
+  local name=$1 module=$2; shift 2
+  rm -f "$out/bin/$name"
+  swiftc "${flags[@]}" -module-name "$module" "$@" -o "$out/bin/$name" 2>&1 | grep -v "ld.gold: warning" || true
+  [ -x "$out/bin/$name" ] || { echo "cannot build $name"; exit 1; }
+}
+build http-parser HTTP Sources/HTTP/*.swift Fuzz/HTTPParserFuzz.swift
+build spec-decoder Engine Sources/Engine/*.swift Fuzz/SpecDecoderFuzz.swift -I Sources/CBLAS -I Sources/CZlib -lopenblas -lz
+status=0
+for target in http-parser spec-decoder; do
+  work="$out/$target"; rm -rf "$work"; mkdir -p "$work/corpus" "$work/artifacts"
+  cp Fuzz/corpus/$target/* "$work/corpus/"
+  echo "== $target: ${seconds}s"
+  "$out/bin/$target" "$work/corpus" -max_total_time="$seconds" -max_len=4096 -timeout=10 \
+    -artifact_prefix="$work/artifacts/" -print_final_stats=1 "$@" 2>&1 \
+    | grep -E "stat::number_of_executed_units|stat::average_exec_per_sec|stat::new_units_added|stat::peak_rss_mb|ERROR|SUMMARY|crash-|Done" || status=1
+  if ls "$work/artifacts/" | grep -q .; then echo "findings in $work/artifacts"; status=1; fi
+done
+exit $status
