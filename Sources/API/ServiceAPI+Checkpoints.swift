@@ -37,15 +37,19 @@ extension ServiceAPI {
         var status = 200
         var range = 0..<size
         if let header = ctx.request.headers["Range"], ctx.request.headers["If-Range"].map({ $0 == etag }) ?? true {
-            guard let (start, end) = Self.parseRange(header, size: size) else {
+            switch Self.parseRange(header, size: size) {
+            case .ignored:
+                break   // RFC 9110 §14.2: another unit, several ranges or bad syntax — send the whole file
+            case .unsatisfiable:
                 var r = APIError(416, "range_not_satisfiable", "the Range header does not fit a file of \(size) bytes").response
                 r.headers.set("Content-Range", "bytes */\(size)")
                 r.headers.set("ETag", etag)
                 return r
+            case .bytes(let start, let end):
+                headers.set("Content-Range", "bytes \(start)-\(end)/\(size)")
+                status = 206
+                range = start..<(end + 1)
             }
-            headers.set("Content-Range", "bytes \(start)-\(end)/\(size)")
-            status = 206
-            range = start..<(end + 1)
         }
         if ctx.request.method == "HEAD" {
             headers.set("Content-Length", String(range.count))
@@ -62,20 +66,30 @@ extension ServiceAPI {
         return HTTPResponse(status: status, headers: headers, body: data)
     }
 
-    /// One `bytes=` range (first-last, first-, -suffix); nil when unsatisfiable or malformed.
-    static func parseRange(_ header: String, size: Int) -> (Int, Int)? {
+    /// What a Range header asks of a file of `size` bytes.
+    enum RangeRequest: Equatable {
+        /// Not one well-formed `bytes=` range: answered with the whole file (RFC 9110 §14.2).
+        case ignored
+        /// A well-formed range outside the file (416).
+        case unsatisfiable
+        case bytes(Int, Int)
+    }
+
+    /// One `bytes=` range (first-last, first-, -suffix).
+    static func parseRange(_ header: String, size: Int) -> RangeRequest {
         let h = header.trimmingCharacters(in: .whitespaces)
-        guard h.hasPrefix("bytes="), size > 0 else { return nil }
+        guard h.lowercased().hasPrefix("bytes=") else { return .ignored }
         let spec = h.dropFirst(6)
-        guard !spec.contains(","), let dash = spec.firstIndex(of: "-") else { return nil }
+        guard !spec.contains(","), let dash = spec.firstIndex(of: "-") else { return .ignored }
         let a = spec[..<dash].trimmingCharacters(in: .whitespaces), b = spec[spec.index(after: dash)...].trimmingCharacters(in: .whitespaces)
+        let digits: (String) -> Bool = { !$0.isEmpty && $0.utf8.count <= 18 && $0.utf8.allSatisfy { $0 >= 48 && $0 <= 57 } }
         if a.isEmpty {
-            guard let n = Int(b), n > 0 else { return nil }
-            return (max(0, size - n), size - 1)
+            guard digits(b), let n = Int(b) else { return .ignored }
+            return n > 0 && size > 0 ? .bytes(max(0, size - n), size - 1) : .unsatisfiable
         }
-        guard let start = Int(a), start >= 0, start < size else { return nil }
-        if b.isEmpty { return (start, size - 1) }
-        guard let end = Int(b), end >= start else { return nil }
-        return (start, min(end, size - 1))
+        guard digits(a), let start = Int(a), b.isEmpty || digits(b) else { return .ignored }
+        if !b.isEmpty, let end = Int(b), end < start { return .ignored }
+        guard start < size else { return .unsatisfiable }
+        return .bytes(start, b.isEmpty ? size - 1 : min(Int(b)!, size - 1))
     }
 }

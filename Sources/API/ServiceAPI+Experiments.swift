@@ -13,7 +13,7 @@ extension ServiceAPI {
         guard case .string(let name)? = o["name"] else { throw APIError.invalid("name", "is required and must be a string") }
         guard (1...200).contains(name.count) else { throw APIError.invalid("name", "must be 1 to 200 characters") }
         var description = ""
-        if let d = o["description"], d != .null {
+        if let d = o["description"] {
             guard case .string(let s) = d else { throw APIError.invalid("description", "must be a string") }
             guard s.count <= 4000 else { throw APIError.invalid("description", "must be at most 4000 characters") }
             description = s

@@ -94,6 +94,11 @@ final class APIFlowTests: XCTestCase {
         let bad = try c.request("GET", "/v1/runs/\(runID)/checkpoints/\(cid)", headers: [("Range", "bytes=\(dl.body.count)-")])
         XCTAssertEqual(bad.status, 416)
         XCTAssertEqual(bad.header("Content-Range"), "bytes */\(dl.body.count)")
+        for ignored in ["items=0-3", "bytes=0-1,4-5", "bytes=x-y", "bytes=9-3"] {
+            let whole = try c.request("GET", "/v1/runs/\(runID)/checkpoints/\(cid)", headers: [("Range", ignored)])
+            XCTAssertEqual(whole.status, 200, "\(ignored): ignored, the whole file (RFC 9110 §14.2)")
+            XCTAssertEqual(whole.body, dl.body)
+        }
         let head = try c.request("HEAD", "/v1/runs/\(runID)/checkpoints/\(cid)")
         XCTAssertEqual(head.status, 200)
         XCTAssertEqual(head.header("Content-Length"), String(dl.body.count))
