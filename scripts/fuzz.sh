@@ -23,7 +23,7 @@ for target in http-parser spec-decoder; do
   work="$out/$target"; rm -rf "$work"; mkdir -p "$work/corpus" "$work/artifacts"
   cp Fuzz/corpus/$target/* "$work/corpus/"
   echo "== $target: ${seconds}s"
-  "$out/bin/$target" "$work/corpus" -max_total_time="$seconds" -max_len=4096 -timeout=10 \
+  SWIFT_BACKTRACE=enable=no "$out/bin/$target" "$work/corpus" -max_total_time="$seconds" -max_len=4096 -timeout=10 \
     -artifact_prefix="$work/artifacts/" -print_final_stats=1 "$@" 2>&1 \
     | grep -E "stat::number_of_executed_units|stat::average_exec_per_sec|stat::new_units_added|stat::peak_rss_mb|ERROR|SUMMARY|crash-|Done" || status=1
   if ls "$work/artifacts/" | grep -q .; then echo "findings in $work/artifacts"; status=1; fi

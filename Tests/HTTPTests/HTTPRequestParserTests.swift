@@ -40,6 +40,28 @@ final class HTTPRequestParserTests: XCTestCase {
         expectError("POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 101\r\n\r\n", status: 413, limits: limits)
     }
 
+    /// Fuzzer finding: a bare LF beyond the request-line limit gave 400 when the bytes came at
+    /// once and 414 when they came in pieces. Now the same status however the bytes arrive.
+    func testLimitErrorsDoNotDependOnSegmentation() throws {
+        let text = "POST /" + String(repeating: "a", count: 300) + "\n"
+        var limits = HTTPLimits()
+        limits.maxRequestLineBytes = 256
+        var statuses: Set<Int> = []
+        for cut in [1, 7, 64, 400] {
+            var p = HTTPRequestParser(limits: limits)
+            let bytes = Array(text.utf8)
+            var offset = 0
+            do {
+                while offset < bytes.count {
+                    p.append(bytes[offset..<min(bytes.count, offset + cut)])
+                    offset += cut
+                    while try p.next() != nil {}
+                }
+            } catch { statuses.insert(error.status) }
+        }
+        XCTAssertEqual(statuses, [414])
+    }
+
     func testSimpleGet() throws {
         let rs = try parseAll("GET /v1/runs?state=queued&limit=2 HTTP/1.1\r\nHost: x\r\nX-A:  b \r\n\r\n")
         XCTAssertEqual(rs.count, 1)
