@@ -91,3 +91,31 @@ func onThreads(_ n: Int, _ body: @escaping @Sendable (Int) -> Void) {
     }
     group.wait()
 }
+
+/// Serving never waits for training: predictions answer promptly while the only worker trains.
+final class ServingWhileTrainingTests: XCTestCase {
+    func testPredictionsAnswerWhileARunTrains() throws {
+        let service = try ServiceHarness(workers: 1)
+        defer { service.stop() }
+        let c = try service.client()
+        let run = try trainServableRun(c, hidden: 16)
+        XCTAssertEqual(try c.json("POST", "/v1/models", #"{"name": "live", "run_id": "\#(run)"}"#).status, 201)
+        let exp = try XCTUnwrap(try c.json("POST", "/v1/experiments", #"{"name": "busy"}"#)["id"]?.string)
+        let busy = try XCTUnwrap(try c.json("POST", "/v1/experiments/\(exp)/runs",
+                                            Specs.mlp(trainLimit: 60000, epochs: 50, hidden: 256, checkpointEvery: 100_000))["id"]?.string)
+        _ = try eventually(timeout: 60, "training to start") { () -> Bool? in
+            (try c.json("GET", "/v1/runs/\(busy)")["progress", "completed"]?.int ?? 0) > 0 ? true : nil
+        }
+        let row = "[" + Array(repeating: "0.25", count: 784).joined(separator: ",") + "]"
+        var slowest = 0.0
+        for _ in 0..<50 {
+            let started = Date()
+            let p = try c.json("POST", "/v1/models/live/predict", #"{"inputs": [\#(row)]}"#)
+            XCTAssertEqual(p.status, 200)
+            slowest = max(slowest, Date().timeIntervalSince(started))
+        }
+        XCTAssertEqual(try c.json("GET", "/v1/runs/\(busy)")["state"]?.string, "running", "the run kept training")
+        XCTAssertLessThan(slowest, 0.5, "no prediction waited for the training step (slowest \(slowest) s)")
+        XCTAssertEqual(try c.json("POST", "/v1/runs/\(busy)/cancel").status, 202)
+    }
+}
