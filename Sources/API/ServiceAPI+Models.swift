@@ -105,10 +105,11 @@ extension ServiceAPI {
     func putAlias(_ ctx: RequestContext) throws -> HTTPResponse {
         let name = ctx.parameter("name"), alias = ctx.parameter("alias")
         guard Self.validModelName(alias) else { throw APIError.invalid("alias", "1–64 letters, digits, '.', '_' or '-'") }
-        guard case .object(let o) = try jsonBody(ctx), case .number(let d)? = o["version"], d == d.rounded(), d >= 1 else {
-            throw APIError.invalid("version", "is required: a version number")
+        guard case .object(let o) = try jsonBody(ctx), let version = o["version"]?.intValue, version >= 1 else {
+            throw APIError.invalid("version", "is required: a version number (a positive integer)")
         }
-        try store.setModelAlias(name: name, alias: alias, version: Int(d))
+        let d = Double(version)
+        try store.setModelAlias(name: name, alias: alias, version: version)
         return JSONResponse.make(200, JSONValue.object(["name": .string(name), "alias": .string(alias), "version": .number(d)]))
     }
 

@@ -98,9 +98,14 @@ public enum Safetensors {
                 guard case .number(let d) = s, d >= 0, d == d.rounded(), d < 1e12 else { throw fail("tensor \(name) has a bad shape") }
                 shape.append(Int(d))
             }
+            // Bounds first, so no conversion or product can trap on a hostile header.
+            guard b >= 0, e >= b, e <= Double(body.count), b == b.rounded(), e == e.rounded(),
+                  shape.reduce(1.0, { $0 * Double($1) }) * 4 <= Double(body.count) else {
+                throw fail("tensor \(name) offsets do not match its shape or the file size")
+            }
             let begin = Int(b), end = Int(e)
             let elements = shape.reduce(1, *)
-            guard begin >= 0, end >= begin, end <= body.count, end - begin == elements * 4 else {
+            guard end - begin == elements * 4 else {
                 throw fail("tensor \(name) offsets do not match its shape or the file size")
             }
             ranges.append((begin, end))

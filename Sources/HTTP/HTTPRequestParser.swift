@@ -193,8 +193,9 @@ public struct HTTPRequestParser: Sendable {
             }
             i += 1
         }
+        // No length check here: every byte seen was checked in the loop, and a CR at the end is
+        // judged (bare or not) only once the next byte arrives — as when the bytes come at once.
         scanFrom = max(start, end - 1)
-        if end - start > limit + 1 { throw HTTPParseError(status, "\(what) too long") }
         return nil
     }
 

@@ -38,6 +38,10 @@ final class EngineSupportTests: XCTestCase {
         XCTAssertThrowsError(try Safetensors.decode(withHeader(#"{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]}}"#, body: 4)))
         XCTAssertThrowsError(try Safetensors.decode(withHeader(#"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#, body: 8)))
         XCTAssertThrowsError(try Safetensors.decode(withHeader("not json", body: 0)))
+        // Hostile numbers must throw, never trap (integer conversion or overflow).
+        XCTAssertThrowsError(try Safetensors.decode(withHeader(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[1e300,1e301]}}"#, body: 8)))
+        XCTAssertThrowsError(try Safetensors.decode(withHeader(#"{"a":{"dtype":"F32","shape":[999999999999,999999999999,999999999999],"data_offsets":[0,8]}}"#, body: 8)))
+        XCTAssertThrowsError(try Safetensors.decode(withHeader(#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[-8,0]}}"#, body: 8)))
     }
 
     func testRandomSourceIsDeterministicAndResumable() {

@@ -126,6 +126,10 @@ final class ModelServingTests: XCTestCase {
         XCTAssertEqual(try c.json("POST", "/v1/models", #"{"name": "m", "run_id": "run_nope"}"#).status, 404)
         XCTAssertEqual(try c.json("GET", "/v1/models/nope").status, 404)
         XCTAssertEqual(try c.json("PUT", "/v1/models/m/aliases/prod", #"{"version": 7}"#).status, 404)
+        // Found by Schemathesis: a version beyond Int's range trapped the server; now a 400.
+        let hugeVersion = try c.json("PUT", "/v1/models/m/aliases/prod", #"{"version": 181953982823300182069739520}"#)
+        XCTAssertEqual(hugeVersion.status, 400)
+        XCTAssertEqual(hugeVersion["error", "details", "field"]?.string, "version")
         // A bandit's action values are not a servable network: refused at registration.
         let exp = try XCTUnwrap(try c.json("POST", "/v1/experiments", #"{"name": "bandit"}"#)["id"]?.string)
         let bandit = try XCTUnwrap(try c.json("POST", "/v1/experiments/\(exp)/runs", #"{"protocol": {"kind": "bandit", "trials": 50}}"#)["id"]?.string)
