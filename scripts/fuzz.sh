@@ -3,6 +3,7 @@
 # run-spec decoder. Each target is compiled from its module's sources plus Fuzz/<Target>.swift
 # and started on a copy of its committed corpus (Fuzz/corpus/<target>), so the seeds stay clean.
 # Usage: scripts/fuzz.sh [SECONDS per target, default 60] [extra libFuzzer flags]
+#        FUZZ_TARGETS="http-parser" scripts/fuzz.sh 300   (one target only)
 # Findings (crash-*, leak-*, timeout-*) land in .build/fuzz/<target>/artifacts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,10 +17,16 @@ build() {  # name module sources... -- extra
   swiftc "${flags[@]}" -module-name "$module" "$@" -o "$out/bin/$name" 2>&1 | grep -v "ld.gold: warning" || true
   [ -x "$out/bin/$name" ] || { echo "cannot build $name"; exit 1; }
 }
-build http-parser HTTP Sources/HTTP/*.swift Fuzz/HTTPParserFuzz.swift
-build spec-decoder Engine Sources/Engine/*.swift Fuzz/SpecDecoderFuzz.swift -I Sources/CBLAS -I Sources/CZlib -lopenblas -lz
+targets=${FUZZ_TARGETS:-"http-parser spec-decoder"}
+for target in $targets; do
+  case $target in
+    http-parser) build http-parser HTTP Sources/HTTP/*.swift Fuzz/HTTPParserFuzz.swift ;;
+    spec-decoder) build spec-decoder Engine Sources/Engine/*.swift Fuzz/SpecDecoderFuzz.swift -I Sources/CBLAS -I Sources/CZlib -lopenblas -lz ;;
+    *) echo "unknown target $target"; exit 2 ;;
+  esac
+done
 status=0
-for target in http-parser spec-decoder; do
+for target in $targets; do
   work="$out/$target"; rm -rf "$work"; mkdir -p "$work/corpus" "$work/artifacts"
   cp Fuzz/corpus/$target/* "$work/corpus/"
   echo "== $target: ${seconds}s"
