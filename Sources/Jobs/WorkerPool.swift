@@ -107,6 +107,7 @@ public final class WorkerPool: @unchecked Sendable {
                 leased = nil
             }
             guard let run = leased else {
+                sweepExpiredLeases()
                 condition.lock()
                 if !stopping && wakeups == seen {
                     _ = condition.wait(until: Date().addingTimeInterval(0.5))
@@ -118,6 +119,24 @@ public final class WorkerPool: @unchecked Sendable {
             condition.lock()
             localCancels.remove(run.id)
             condition.unlock()
+        }
+    }
+
+    private var lastSweep = Date()
+
+    /// Requeues runs whose lease expired while this process runs (a worker that could not record
+    /// its run's end, e.g. on a full disk). At most every half lease; idle workers only.
+    private func sweepExpiredLeases() {
+        condition.lock()
+        let due = Date().timeIntervalSince(lastSweep) >= leaseSeconds / 2
+        if due { lastSweep = Date() }
+        condition.unlock()
+        guard due else { return }
+        do {
+            let n = try store.requeueExpiredLeases()
+            if n > 0 { log("requeued \(n) run(s) whose lease expired") }
+        } catch {
+            log("cannot requeue runs whose lease expired: \(error)")
         }
     }
 

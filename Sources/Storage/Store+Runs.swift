@@ -137,17 +137,29 @@ extension Store {
     /// (a previous process died). Runs with a pending cancel become canceled instead.
     @discardableResult
     public func recoverOrphanedRuns(owner: String) throws -> Int {
+        try requeueRuns(where: "(lease_owner IS NOT ? OR lease_expires_at < ?)", owner)
+    }
+
+    /// Returns to the queue every running run whose lease expired without being renewed — its
+    /// worker could not even record its end (e.g. the disk was full). Called periodically.
+    @discardableResult
+    public func requeueExpiredLeases() throws -> Int {
+        try requeueRuns(where: "lease_expires_at < ?")
+    }
+
+    private func requeueRuns(where condition: String, _ owner: String? = nil) throws -> Int {
         try pool.write { db in
             let now = Store.now()
+            let args: [any SQLBindable] = owner.map { [$0, now] } ?? [now]
             try db.execute("""
                 UPDATE runs SET state = 'canceled', finished_at = ?, updated_at = ?, lease_owner = NULL, lease_expires_at = NULL
-                WHERE state = 'running' AND cancel_requested = 1 AND (lease_owner IS NOT ? OR lease_expires_at < ?)
-                """, now, now, owner, now)
+                WHERE state = 'running' AND cancel_requested = 1 AND \(condition)
+                """, arguments: [now, now] + args)
             try db.execute("""
                 UPDATE runs SET state = 'queued', updated_at = ?, lease_owner = NULL, lease_expires_at = NULL,
                        failure_reason = 'interrupted: the worker holding this run stopped', failures = failures + 1
-                WHERE state = 'running' AND (lease_owner IS NOT ? OR lease_expires_at < ?)
-                """, now, owner, now)
+                WHERE state = 'running' AND \(condition)
+                """, arguments: [now] + args)
             return db.changes
         }
     }

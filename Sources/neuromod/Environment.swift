@@ -46,7 +46,9 @@ enum Resources {
 enum Log {
     static func info(_ message: String) {
         let line = "\(Representation.now()) neuromod: \(message)\n"
-        FileHandle.standardError.write(Data(line.utf8))
+        // A log that cannot be written (full disk, closed pipe) must never stop the service:
+        // the throwing API reports the failure instead of trapping, and the line is dropped.
+        try? FileHandle.standardError.write(contentsOf: Data(line.utf8))
     }
 }
 

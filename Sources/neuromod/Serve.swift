@@ -104,7 +104,7 @@ struct Serve: ParsableCommand {
         Log.info("listening on http://\(config.host):\(server.port) (data \(dataDir.path), \(workerCount) worker(s), "
                  + (options.authenticator == nil ? "no authentication)" : "bearer tokens required)"))
         // Machine-readable line for scripts and tests that start us on port 0.
-        FileHandle.standardOutput.write(Data("LISTENING \(server.port)\n".utf8))
+        try? FileHandle.standardOutput.write(contentsOf: Data("LISTENING \(server.port)\n".utf8))
 
         let done = DispatchSemaphore(value: 0)
         signal(SIGTERM, SIG_IGN)

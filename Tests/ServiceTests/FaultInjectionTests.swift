@@ -107,3 +107,81 @@ final class FaultInjectionTests: XCTestCase {
         _ = server.waitForExit(timeout: 10)
     }
 }
+
+/// A full disk under the real binary: the data folder is a small tmpfs (needs root to mount).
+final class DiskFullTests: XCTestCase {
+    func testAFullDiskFailsWritesClearlyKeepsReadsAndRecovers() throws {
+        let dir = try Paths.temporaryDirectory("full")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let mount = Process()
+        mount.executableURL = URL(fileURLWithPath: "/bin/mount")
+        mount.arguments = ["-t", "tmpfs", "-o", "size=24m", "tmpfs", dir.path]
+        mount.standardError = FileHandle.nullDevice
+        try mount.run()
+        mount.waitUntilExit()
+        guard mount.terminationStatus == 0 else { throw XCTSkip("mounting a small tmpfs needs root") }
+        defer {
+            let umount = Process()
+            umount.executableURL = URL(fileURLWithPath: "/bin/umount")
+            umount.arguments = ["-l", dir.path]
+            try? umount.run()
+            umount.waitUntilExit()
+        }
+        let server = try ServiceProcess(dataDir: dir)
+        defer {
+            if testRun?.hasSucceeded == false {
+                print("server log:\n" + ((try? String(contentsOf: server.logURL, encoding: .utf8)) ?? "").suffix(2000))
+            }
+        }
+        let c = try server.client()
+        let exp = try XCTUnwrap(try c.json("POST", "/v1/experiments", #"{"name": "full"}"#)["id"]?.string)
+        let run = try XCTUnwrap(try c.json("POST", "/v1/experiments/\(exp)/runs",
+            Specs.mlp(trainLimit: 6000, epochs: 8, hidden: 64, checkpointEvery: 5, metricsEvery: 5,
+                      extra: #", "execution": {"max_attempts": 50, "retry_backoff_s": 0.2, "max_backoff_s": 1, "keep_last": 2}"#))["id"]?.string)
+        _ = try eventually(timeout: 60, "training") { () -> Bool? in
+            (try c.json("GET", "/v1/runs/\(run)")["progress", "completed"]?.int ?? 0) > 10 ? true : nil
+        }
+
+        // Fill the disk to the last byte, then keep taking every byte that is freed for 3 s (the
+        // run's retention deletes old checkpoints) so the run's next checkpoint cannot be written.
+        // POSIX calls: the descriptor must really be closed for the space to come back.
+        let filler = dir.appendingPathComponent("filler")
+        let fd = open(filler.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        XCTAssertGreaterThanOrEqual(fd, 0)
+        var block = [UInt8](repeating: 0, count: 64 << 10)
+        func takeEverything() {
+            var size = block.count
+            while size >= 1 { if write(fd, &block, size) < size { size /= 2 } }
+        }
+        let until = Date().addingTimeInterval(3)
+        while Date() < until { takeEverything(); usleep(2000) }
+
+        // Writes fail with a clear status, reads keep answering.
+        var refused: TestResponse?
+        for _ in 0..<200 where refused == nil {
+            takeEverything()
+            let r = try server.client().json("POST", "/v1/experiments", #"{"name": "more"}"#)
+            if r.status != 201 { refused = r }
+        }
+        XCTAssertEqual(refused?.status, 507, refused?.text ?? "no write was refused")
+        XCTAssertEqual(refused?["error", "code"]?.string, "insufficient_storage")
+        XCTAssertEqual(try c.json("GET", "/v1/runs/\(run)").status, 200)
+        XCTAssertEqual(try c.json("GET", "/v1/experiments").status, 200)
+        XCTAssertEqual(try c.json("GET", "/v1/healthz").status, 200)
+        close(fd)
+        unlink(filler.path)
+
+        // Space returns: the run resumes and finishes, writes succeed again.
+        let done = try eventually(timeout: 180, "the run to finish after space returned") { () -> TestResponse? in
+            let r = try c.json("GET", "/v1/runs/\(run)")
+            return ["succeeded", "failed"].contains(r["state"]?.string ?? "") ? r : nil
+        }
+        XCTAssertEqual(done["state"]?.string, "succeeded", done.text)
+        XCTAssertGreaterThanOrEqual(done["failures"]?.int ?? 0, 1, "the full disk interrupted it at least once: \(done.text.prefix(400))")
+        XCTAssertEqual(try c.json("POST", "/v1/experiments", #"{"name": "again"}"#).status, 201)
+        server.kill(SIGTERM)
+        XCTAssertEqual(server.waitForExit(timeout: 10)?.0, 0)
+        let db = try Database(path: dir.appendingPathComponent("neuromod.sqlite").path, readOnly: true)
+        XCTAssertEqual(try db.execute("PRAGMA integrity_check").first?.string(0), "ok")
+    }
+}
