@@ -57,7 +57,8 @@ extension ServiceAPI {
             let v = try v2Version(ctx)
             let served = try loadModel(v)
             let model = served.model
-            guard case .object(let req) = try jsonBody(ctx) else { throw APIError(400, "invalid_json", "the body must be an object") }
+            let (header, binary) = try V2BinaryTensors.split(ctx.request)
+            guard case .object(let req) = header else { throw APIError(400, "invalid_json", "the body must be an object") }
             guard case .array(let inputs)? = req["inputs"], inputs.count == 1, case .object(let tensor) = inputs[0] else {
                 throw APIError(400, "invalid_argument", "inputs must hold exactly one tensor")
             }
@@ -80,8 +81,18 @@ extension ServiceAPI {
                 default: throw APIError(400, "invalid_argument", "inputs[0].data must hold numbers")
                 }
             }
-            guard let data = tensor["data"] else { throw APIError(400, "invalid_argument", "inputs[0].data is required") }
-            try collect(data)
+            if case .object(let p)? = tensor["parameters"], let size = p["binary_data_size"] {
+                guard tensor["data"] == nil, let declared = size.intValue, declared >= 0 else {
+                    throw APIError(400, "invalid_argument", "inputs[0]: binary_data_size must be a byte count, and data must then be absent")
+                }
+                guard rows <= InferenceModel.maxBatch else {
+                    throw APIError(400, "invalid_argument", "at most \(InferenceModel.maxBatch) inputs per request, got \(rows)")
+                }
+                flat = try V2BinaryTensors.floats(binary, declared: declared, datatype: datatype, count: rows * cols)
+            } else {
+                guard let data = tensor["data"] else { throw APIError(400, "invalid_argument", "inputs[0].data is required") }
+                try collect(data)
+            }
             guard flat.count == rows * cols else {
                 throw APIError(400, "invalid_argument", "inputs[0].data has \(flat.count) values; shape \([rows, cols]) needs \(rows * cols)")
             }
@@ -97,17 +108,24 @@ extension ServiceAPI {
                 throw APIError(400, "invalid_argument", e.description)
             }
             let outputs = result.outputs
+            let binaryOutput = V2BinaryTensors.wantsBinaryOutput(req)
+            var tensorOut: [String: JSONValue] = [
+                "name": .string("probabilities"), "datatype": .string("FP32"),
+                "shape": .array([.number(Double(rows)), .number(Double(model.outputWidth))]),
+            ]
+            if binaryOutput {
+                tensorOut["parameters"] = .object(["binary_data_size": .number(Double(rows * model.outputWidth * 4))])
+            } else {
+                tensorOut["data"] = .array(outputs.flatMap { $0.map { .number(Double($0)) } })
+            }
             var response: [String: JSONValue] = [
                 "model_name": .string(v.name),
                 "model_version": .string(String(v.version)),
-                "outputs": .array([.object([
-                    "name": .string("probabilities"), "datatype": .string("FP32"),
-                    "shape": .array([.number(Double(rows)), .number(Double(model.outputWidth))]),
-                    "data": .array(outputs.flatMap { $0.map { .number(Double($0)) } }),
-                ])]),
+                "outputs": .array([.object(tensorOut)]),
             ]
             if let id = req["id"], case .string = id { response["id"] = id }
-            var http = JSONResponse.make(200, JSONValue.object(response))
+            var http = binaryOutput ? V2BinaryTensors.response(header: .object(response), values: outputs.flatMap { $0 })
+                                    : JSONResponse.make(200, JSONValue.object(response))
             http.headers.set(Self.batchRowsHeader, String(result.batchRows))
             return http
         }

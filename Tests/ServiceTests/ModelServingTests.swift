@@ -228,6 +228,25 @@ final class ModelServingTests: XCTestCase {
             .array(Array(pixels[0..<784])), .array(Array(pixels[784..<1568]))])]).serialized())
         let v1probs = (v1["predictions", "1", "probabilities"]?.array ?? []).compactMap(\.number)
         for k in 0..<10 { XCTAssertEqual(v1probs[k], probs[10 + k], accuracy: 1e-6) }
+        // The binary tensor data extension (what Triton's client sends): JSON header, then raw FP32.
+        let header = Data(#"{"inputs": [{"name": "input", "shape": [2, 784], "datatype": "FP32", "parameters": {"binary_data_size": 6272}}], "outputs": [{"name": "probabilities", "parameters": {"binary_data": true}}]}"#.utf8)
+        var raw = header
+        for i in 0..<(2 * 784) { withUnsafeBytes(of: test.inputs.pointer[i].bitPattern.littleEndian) { raw.append(contentsOf: $0) } }
+        let binary = try c.request("POST", "/v2/models/fm/infer", headers: [("Inference-Header-Content-Length", String(header.count))], body: raw)
+        XCTAssertEqual(binary.status, 200, binary.text)
+        let outHeaderLength = try XCTUnwrap(Int(binary.header("Inference-Header-Content-Length") ?? ""))
+        let outHeader = try XCTUnwrap(JSONValue.parse(binary.body.prefix(outHeaderLength)))
+        guard case .object(let oh) = outHeader, case .array(let outs)? = oh["outputs"], case .object(let o0) = outs[0] else { return XCTFail() }
+        XCTAssertEqual(o0["parameters"]?["binary_data_size"]?.int, 80)
+        let tail = binary.body.dropFirst(outHeaderLength)
+        XCTAssertEqual(tail.count, 80)
+        let binaryProbs = tail.withUnsafeBytes { b in (0..<20).map { Double(Float(bitPattern: UInt32(littleEndian: b.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self)))) } }
+        for k in 0..<20 { XCTAssertEqual(binaryProbs[k], probs[k], accuracy: 1e-6, "binary in, binary out = JSON in, JSON out") }
+        let short = try c.request("POST", "/v2/models/fm/infer", headers: [("Inference-Header-Content-Length", String(header.count))], body: raw.dropLast(4))
+        XCTAssertEqual(short.status, 400)
+        XCTAssertNotNil(short["error"]?.string)
+        let lying = try c.request("POST", "/v2/models/fm/infer", headers: [("Inference-Header-Content-Length", "999999")], body: raw)
+        XCTAssertEqual(lying.status, 400)
         // Errors in the v2 shape.
         let bad = try c.json("POST", "/v2/models/fm/infer", #"{"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}]}"#)
         XCTAssertEqual(bad.status, 400)
