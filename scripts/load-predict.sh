@@ -18,6 +18,13 @@ raw = gzip.open("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz").r
 x = [round(b / 255, 4) for b in raw]
 open(sys.argv[1] + "/v1.json", "w").write(json.dumps({"inputs": [x]}))
 open(sys.argv[1] + "/v2.json", "w").write(json.dumps({"inputs": [{"name": "input", "shape": [1, 784], "datatype": "FP32", "data": x}]}))
+import struct
+header = json.dumps({"inputs": [{"name": "input", "shape": [1, 784], "datatype": "FP32", "parameters": {"binary_data_size": 784 * 4}}]}).encode()
+open(sys.argv[1] + "/v2bin.body", "wb").write(header + struct.pack("<784f", *x))
+open(sys.argv[1] + "/v2bin.lua", "w").write(
+    'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/octet-stream"\n'
+    f'wrk.headers["Inference-Header-Content-Length"] = "{len(header)}"\n'
+    f'local f = io.open("{sys.argv[1]}/v2bin.body", "rb"); wrk.body = f:read("*a"); f:close()\n')
 for v in ("v1", "v2"):
     open(f"{sys.argv[1]}/{v}.lua", "w").write(
         'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
@@ -28,3 +35,5 @@ wrk -t2 -c32 -d"${duration}s" --latency -s "$data/v1.lua" "$base/v1/models/fm/pr
 curl -s "$base/v1/models/fm" | python3 -c 'import sys,json; s=json.load(sys.stdin)["serving"]; print("    micro-batching: %d requests in %d forward passes (%.2f rows per pass; max batch %d, max delay %d us)" % (s["requests"], s["forward_passes"], s["rows"] / max(s["forward_passes"], 1), s["max_batch"], s["max_delay_us"]))'
 echo "== POST /v2/models/fm/infer, one image per request"
 wrk -t2 -c32 -d"${duration}s" --latency -s "$data/v2.lua" "$base/v2/models/fm/infer" | grep -E "Requests/sec|50%|99%|Non-2xx|Socket errors|requests in"
+echo "== POST /v2/models/fm/infer, one image per request as binary tensor data (3.1 KB of FP32)"
+wrk -t2 -c32 -d"${duration}s" --latency -s "$data/v2bin.lua" "$base/v2/models/fm/infer" | grep -E "Requests/sec|50%|99%|Non-2xx|Socket errors|requests in"
