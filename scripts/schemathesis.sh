@@ -7,16 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 examples=${1:-25}; shift || true
 command -v st > /dev/null || python3 -m pip install --quiet schemathesis || python3 -m pip install --quiet --break-system-packages schemathesis
-bin=${NEUROMOD_BIN:-.build/debug/neuromod}
-[ -x "$bin" ] || swift build
-data=$(mktemp -d)
-"$bin" serve --port 0 --data-dir "$data" --workers 1 > "$data/out" 2> "$data/log" &
-pid=$!
-trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
-for _ in $(seq 100); do grep -q LISTENING "$data/out" 2>/dev/null && break; sleep 0.1; done
-base=http://127.0.0.1:$(awk '/LISTENING/ {print $2}' "$data/out")
+NEUROMOD_BIN=${NEUROMOD_BIN:-.build/debug/neuromod}
+. scripts/lib/server.sh
 # Something to find: an experiment with a finished run and a registered model.
-json_id() { python3 -c 'import sys,json; print(json.load(sys.stdin)["id"])'; }
 exp=$(curl -s -X POST "$base/v1/experiments" -d '{"name":"st"}' | json_id)
 run=$(curl -s -X POST "$base/v1/experiments/$exp/runs" \
   -d '{"seed": 1, "data": {"train_limit": 640, "test_limit": 100}, "model": {"layers": [784, 16, 10]}}' | json_id)

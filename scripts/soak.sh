@@ -7,15 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-600}
-SERVE_FLAGS="--workers 2"
-bin=${NEUROMOD_BIN:-.build/release/neuromod}
-[ -x "$bin" ] || swift build -c release
-data=$(mktemp -d)
-"$bin" serve --port 0 --data-dir "$data" --workers 2 > "$data/out" 2> "$data/log" &
-pid=$!
-trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data"' EXIT
-for _ in $(seq 100); do grep -q LISTENING "$data/out" 2>/dev/null && break; sleep 0.1; done
-base=http://127.0.0.1:$(awk '/LISTENING/ {print $2}' "$data/out")
+WORKERS=2
+. scripts/lib/server.sh
 json() { python3 -c "import sys,json; d=json.load(sys.stdin); print($1)"; }
 exp=$(curl -s -X POST "$base/v1/experiments" -d '{"name":"soak"}' | json 'd["id"]')
 spec='{"seed": 1, "data": {"train_limit": 60000, "test_limit": 2000}, "model": {"layers": [784, 256, 10]}, "protocol": {"epochs": 3}, "metrics_every_steps": 20, "checkpoint_every_steps": 500, "execution": {"keep_last": 2}}'
