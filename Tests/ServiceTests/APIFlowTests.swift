@@ -272,14 +272,8 @@ final class ExperimentProtocolTests: XCTestCase {
     override func tearDown() { service.stop() }
 
     func submitAndWait(_ c: TestHTTPClient, _ spec: String) throws -> String {
-        let exp = try XCTUnwrap(try c.json("POST", "/v1/experiments", #"{"name": "p"}"#)["id"]?.string)
-        let r = try c.json("POST", "/v1/experiments/\(exp)/runs", spec)
-        XCTAssertEqual(r.status, 202, r.text)
-        let id = try XCTUnwrap(r["id"]?.string)
-        let done = try eventually(timeout: 90, "run to end") { () -> TestResponse? in
-            let s = try c.json("GET", "/v1/runs/\(id)")
-            return ["succeeded", "failed"].contains(s["state"]?.string ?? "") ? s : nil
-        }
+        let id = try c.submitRun(spec, experiment: "p")
+        let done = try c.waitForRunEnd(id, timeout: 90)
         XCTAssertEqual(done["state"]?.string, "succeeded", done.text)
         XCTAssertEqual(done["progress", "completed"]?.int, done["progress", "total"]?.int)
         return id

@@ -263,11 +263,8 @@ final class ModelServingTests: XCTestCase {
 /// Trains a small MLP (1,500 Fashion-MNIST images) through the API and waits for it to succeed;
 /// returns the run id.
 func trainServableRun(_ c: TestHTTPClient, hidden: Int = 32, extra: String = "") throws -> String {
-    let exp = try XCTUnwrap(try c.json("POST", "/v1/experiments", #"{"name": "serve"}"#)["id"]?.string)
     let spec = #"{"seed": 5, "data": {"train_limit": 1500, "test_limit": 200}, "model": {"layers": [784, \#(hidden), 10]}, "checkpoint_every_steps": 10 \#(extra)}"#
-    let id = try XCTUnwrap(try c.json("POST", "/v1/experiments/\(exp)/runs", spec)["id"]?.string)
-    _ = try eventually(timeout: 60, "training") { () -> Bool? in
-        try c.json("GET", "/v1/runs/\(id)")["state"]?.string == "succeeded" ? true : nil
-    }
+    let id = try c.submitRun(spec, experiment: "serve")
+    XCTAssertEqual(try c.waitForRunEnd(id, timeout: 60)["state"]?.string, "succeeded")
     return id
 }

@@ -81,3 +81,22 @@ enum Specs {
         """
     }
 }
+
+extension TestHTTPClient {
+    /// Creates an experiment and submits `spec` to it, expecting 202; returns the run id.
+    func submitRun(_ spec: String, experiment name: String = "test",
+                   file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        let exp = try XCTUnwrap(try json("POST", "/v1/experiments", #"{"name": "\#(name)"}"#)["id"]?.string, file: file, line: line)
+        let r = try json("POST", "/v1/experiments/\(exp)/runs", spec)
+        XCTAssertEqual(r.status, 202, r.text, file: file, line: line)
+        return try XCTUnwrap(r["id"]?.string, file: file, line: line)
+    }
+
+    /// Polls a run until it has ended (succeeded, failed or canceled); returns its last answer.
+    func waitForRunEnd(_ run: String, timeout: Double = 120) throws -> TestResponse {
+        try eventually(timeout: timeout, "run \(run) to end") { () -> TestResponse? in
+            let r = try json("GET", "/v1/runs/\(run)")
+            return ["succeeded", "failed", "canceled"].contains(r["state"]?.string ?? "") ? r : nil
+        }
+    }
+}
