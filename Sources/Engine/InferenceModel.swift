@@ -57,7 +57,7 @@ public final class InferenceModel: @unchecked Sendable {
                 try file.load("layers.\(l).threshold", into: network.theta[l])
             }
             backend = .snn(network, snn)
-            parameterBytes = network.parameters.reduce(0) { $0 + $1.count * 4 } * 4   // weights and work buffers
+            parameterBytes = network.parameters.reduce(0) { $0 + $1.count * 4 }
         } else {
             let model = MLP(sizes: spec.model.layers, activation: spec.model.activation, rng: &rng)
             for l in 0..<model.layerCount {
