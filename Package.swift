@@ -24,20 +24,24 @@ let package = Package(
         .target(name: "HTTPServer", dependencies: ["HTTP", "CSystemShims"]),
         // SQLite access: connections, statements, migrations, repositories.
         .target(name: "Storage", dependencies: ["CSQLite"]),
-        // Neuromodulation engine: tensors, models, datasets, trainer, checkpoints.
-        .target(name: "Engine", dependencies: ["CBLAS", "CZlib"]),
-        // Worker queue: joins Engine and Storage.
-        .target(name: "Jobs", dependencies: ["Engine", "Storage"]),
-        // /v1 routes and handlers.
-        .target(name: "API", dependencies: ["HTTP", "Storage", "Jobs", "Engine"]),
+        // JSON codec and SHA-256: support code shared by Engine, Storage users and API.
+        .target(name: "Support"),
+        // Neuromodulation engine: network families, the training loop, checkpoints, specs.
+        .target(name: "Engine", dependencies: ["Support", "CBLAS", "CZlib"]),
+        // Worker queue: joins Engine and Storage for training.
+        .target(name: "Jobs", dependencies: ["Engine", "Storage", "Support"]),
+        // Model serving: registry look-ups, model cache, micro-batching (joins Engine and Storage for predictions).
+        .target(name: "Serving", dependencies: ["Engine", "Storage", "Support"]),
+        // /v1 and /v2 routes and handlers: HTTP to calls, nothing else.
+        .target(name: "API", dependencies: ["HTTP", "Storage", "Jobs", "Serving", "Engine", "Support"]),
         .executableTarget(name: "neuromod", dependencies: [
-            "API", "HTTPServer", "Jobs", "Storage", "Engine",
+            "API", "HTTPServer", "Jobs", "Serving", "Storage", "Engine", "Support",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Support"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
-        .testTarget(name: "ServiceTests", dependencies: ["API", "HTTPServer", "HTTP", "Jobs", "Storage", "Engine", "neuromod"]),
+        .testTarget(name: "ServiceTests", dependencies: ["API", "HTTPServer", "HTTP", "Jobs", "Serving", "Storage", "Engine", "Support", "neuromod"]),
     ]
 )

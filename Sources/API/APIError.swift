@@ -1,7 +1,9 @@
 import Foundation
+import Support
 import HTTP
 import Storage
 import Engine
+import Serving
 
 /// An error answered as `{"error":{"code","message","details"}}` with its HTTP status.
 public struct APIError: Error, Sendable {
@@ -31,6 +33,14 @@ public struct APIError: Error, Sendable {
         switch error {
         case let e as APIError: return e
         case let e as SpecError: return .invalid(e.field, e.message)
+        case let e as ServingError:
+            switch e {
+            case .notFound(let what): return .notFound(what)
+            case .gone(let message): return APIError(410, "gone", message)
+            case .noCheckpoint(let message): return APIError(409, "no_checkpoint", message)
+            case .unsupported(let message): return APIError(422, "unsupported_model", message)
+            case .badInput(let field, let message): return .invalid(field, message)
+            }
         case StoreError.notFound(let what): return .notFound(what)
         case StoreError.idempotencyMismatch:
             return APIError(422, "idempotency_key_reused", "this Idempotency-Key was already used with a different request")

@@ -1,4 +1,5 @@
 import Foundation
+import Support
 import Engine
 
 /// Bearer-token access control configured by the operator. Tokens have a scope: `read` (GET and

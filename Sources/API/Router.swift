@@ -9,13 +9,30 @@ public struct RequestContext: Sendable {
     public func parameter(_ name: String) -> String { parameters[name] ?? "" }
 }
 
+/// Who may call a route: anyone (liveness, readiness), a `read` token, or a `write` token.
+public enum RouteAccess: Sendable, Equatable {
+    case open
+    case needs(Authenticator.Scope)
+}
+
+/// Which request body cap applies to a route (the sizes are the server's configuration).
+public enum BodyCap: Sendable, Equatable {
+    /// `--max-body-bytes` (default 1 MiB).
+    case standard
+    /// `--max-predict-body-bytes` (default 16 MiB): batches of images as JSON or binary tensors.
+    case predictions
+}
+
 /// Matches method + path templates like `/v1/runs/{run_id}`; HEAD is served by GET routes.
+/// Each route declares, where it is registered, who may call it and which body cap it takes.
 public struct Router: Sendable {
     public typealias Handler = @Sendable (RequestContext) throws -> HTTPResponse
 
     public struct Route: Sendable {
         public var method: String
         public var template: String
+        public var access: RouteAccess
+        public var bodyCap: BodyCap
         let segments: [String]
         let handler: Handler
     }
@@ -24,13 +41,16 @@ public struct Router: Sendable {
 
     public init() {}
 
-    public mutating func add(_ method: String, _ template: String, _ handler: @escaping Handler) {
+    /// Adds a route. `access` defaults to `read` for GET and `write` for every other method.
+    public mutating func add(_ method: String, _ template: String, access: RouteAccess? = nil, body: BodyCap = .standard,
+                             _ handler: @escaping Handler) {
         let segments = template.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
-        routes.append(Route(method: method, template: template, segments: segments, handler: handler))
+        routes.append(Route(method: method, template: template, access: access ?? .needs(method == "GET" ? .read : .write),
+                            bodyCap: body, segments: segments, handler: handler))
     }
 
     public enum Match {
-        case found(Handler, [String: String])
+        case found(Route, [String: String])
         case methodNotAllowed([String])
         case notFound
     }
@@ -46,7 +66,7 @@ public struct Router: Sendable {
         for route in routes {
             guard let params = Self.bind(route.segments, decoded) else { continue }
             let effective = method == "HEAD" ? "GET" : method
-            if route.method == effective { return .found(route.handler, params) }
+            if route.method == effective { return .found(route, params) }
             allowed.append(route.method)
         }
         if allowed.isEmpty { return .notFound }

@@ -1,4 +1,5 @@
 import Foundation
+import Support
 import HTTP
 import Engine
 import Storage
@@ -28,7 +29,7 @@ extension ServiceAPI {
            inm.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == etag || $0.trimmingCharacters(in: .whitespaces) == "*" }) {
             return HTTPResponse(status: 304, headers: headers)
         }
-        let url = workers.files.url(relative: record.file)
+        let url = files.url(relative: record.file)
         guard let size = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? Int else {
             throw APIError(410, "gone", "the checkpoint file is no longer on disk")
         }

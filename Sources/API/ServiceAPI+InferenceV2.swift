@@ -1,7 +1,9 @@
 import Foundation
+import Support
 import HTTP
 import Engine
 import Storage
+import Serving
 
 /// The open inference protocol v2 (KServe, Triton, MLServer): health, model metadata and
 /// readiness, and `infer` with typed tensors. Errors use the protocol's shape `{"error": "…"}`.
@@ -22,15 +24,15 @@ extension ServiceAPI {
         let name = ctx.parameter("name")
         if let v = ctx.parameters["version"] {
             guard let n = Int(v), n >= 1 else { throw APIError.invalid("version", "must be a positive integer") }
-            return try store.resolveModelVersion(name: name, version: n, alias: nil)
+            return try models.resolve(name: name, version: n)
         }
-        return try store.resolveModelVersion(name: name, version: nil, alias: nil)
+        return try models.resolve(name: name)
     }
 
     func v2Metadata(_ ctx: RequestContext) -> HTTPResponse {
         v2 {
             let v = try v2Version(ctx)
-            let model = try loadModel(v).model
+            let model = try models.model(v).model
             let versions = try store.modelVersions(name: v.name).map { JSONValue.string(String($0.version)) }
             return JSONResponse.make(200, JSONValue.object([
                 "name": .string(v.name),
@@ -47,7 +49,7 @@ extension ServiceAPI {
     func v2Ready(_ ctx: RequestContext) -> HTTPResponse {
         v2 {
             let v = try v2Version(ctx)
-            _ = try loadModel(v)
+            _ = try models.model(v)
             return JSONResponse.make(200, JSONValue.object(["name": .string(v.name), "ready": .bool(true)]))
         }
     }
@@ -55,8 +57,7 @@ extension ServiceAPI {
     func v2Infer(_ ctx: RequestContext) -> HTTPResponse {
         v2 {
             let v = try v2Version(ctx)
-            let served = try loadModel(v)
-            let model = served.model
+            let model = try models.model(v).model
             let (header, binary) = try V2BinaryTensors.split(ctx.request)
             guard case .object(let req) = header else { throw APIError(400, "invalid_json", "the body must be an object") }
             guard case .array(let inputs)? = req["inputs"], inputs.count == 1, case .object(let tensor) = inputs[0] else {
@@ -104,8 +105,8 @@ extension ServiceAPI {
                 task = n
             }
             let result: PredictionBatcher.Result
-            do { result = try served.predict(batch, task: task) } catch let e as InferenceModel.Failure {
-                throw APIError(400, "invalid_argument", e.description)
+            do { result = try models.predict(v, inputs: batch, task: task).result } catch ServingError.badInput(_, let message) {
+                throw APIError(400, "invalid_argument", message)
             }
             let outputs = result.outputs
             let binaryOutput = V2BinaryTensors.wantsBinaryOutput(req)
@@ -129,12 +130,5 @@ extension ServiceAPI {
             http.headers.set(Self.batchRowsHeader, String(result.batchRows))
             return http
         }
-    }
-}
-
-extension JSONValue {
-    var intValue: Int? {
-        if case .number(let d) = self, d == d.rounded(), abs(d) < 1e9 { return Int(d) }
-        return nil
     }
 }

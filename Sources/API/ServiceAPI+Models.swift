@@ -1,7 +1,9 @@
 import Foundation
+import Support
 import HTTP
 import Engine
 import Storage
+import Serving
 
 extension ServiceAPI {
     /// Response header: the rows of the forward pass that answered this request (micro-batching).
@@ -12,21 +14,6 @@ extension ServiceAPI {
         return s.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 | 0x20 >= 97 && $0 | 0x20 <= 122) || $0 == 45 || $0 == 46 || $0 == 95 }
     }
 
-    func loadModel(_ v: ModelVersionRecord) throws -> ServedModel {
-        try models.model(checkpointID: v.checkpointID) {
-            guard let record = try store.checkpoint(runID: v.runID, id: v.checkpointID) else {
-                throw APIError(410, "gone", "the checkpoint of version \(v.version) no longer exists")
-            }
-            let data: Data
-            do { data = try workers.files.read(relative: record.file) } catch {
-                throw APIError(410, "gone", "the checkpoint file of version \(v.version) is no longer on disk")
-            }
-            do { return try InferenceModel(checkpoint: data) } catch let e as InferenceModel.Failure {
-                throw APIError(422, "unsupported_model", e.description)
-            }
-        }
-    }
-
     func registerModel(_ ctx: RequestContext) throws -> HTTPResponse {
         guard case .object(let o) = try jsonBody(ctx) else { throw APIError.invalid("body", "must be an object") }
         for key in o.keys where !["name", "run_id", "checkpoint_id"].contains(key) { throw APIError.invalid(key, "is not a known field") }
@@ -34,22 +21,12 @@ extension ServiceAPI {
             throw APIError.invalid("name", "is required: 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit")
         }
         guard case .string(let runID)? = o["run_id"] else { throw APIError.invalid("run_id", "is required") }
-        let run = try requireRun(runID)
-        var checkpointID: String
+        var checkpointID: String?
         if let c = o["checkpoint_id"], c != .null {
             guard case .string(let s) = c else { throw APIError.invalid("checkpoint_id", "must be a string") }
             checkpointID = s
-        } else {
-            // The best checkpoint by the run's selection metric, else the latest.
-            guard let chosen = try store.bestCheckpoint(runID: run.id) ?? store.latestCheckpoint(runID: run.id) else {
-                throw APIError(409, "no_checkpoint", "run \(run.id) has no checkpoint yet")
-            }
-            checkpointID = chosen.id
         }
-        guard try store.checkpoint(runID: run.id, id: checkpointID) != nil else { throw APIError.notFound("checkpoint \(checkpointID) of run \(run.id)") }
-        // Refuse what cannot be served before it is registered.
-        _ = try loadModel(ModelVersionRecord(name: name, version: 0, runID: run.id, checkpointID: checkpointID, createdAt: 0))
-        let v = try store.registerModelVersion(name: name, runID: run.id, checkpointID: checkpointID)
+        let v = try models.register(name: name, runID: runID, checkpointID: checkpointID)
         var r = JSONResponse.make(201, versionJSON(v))
         r.headers.set("Location", "/v1/models/\(name)")
         return r
@@ -73,7 +50,7 @@ extension ServiceAPI {
         let name = ctx.parameter("name")
         let versions = try store.modelVersions(name: name)
         guard let latest = versions.last else { throw APIError.notFound("model \(name)") }
-        let served = try loadModel(latest)
+        let served = try models.model(latest)
         let model = served.model
         let stats = served.statistics
         let run = try store.run(id: latest.runID)
@@ -133,7 +110,7 @@ extension ServiceAPI {
         }
         let alias = ctx.request.queryValue("alias")
         if version != nil && alias != nil { throw APIError.invalid("alias", "give version or alias, not both") }
-        return try store.resolveModelVersion(name: name, version: version, alias: alias)
+        return try models.resolve(name: name, version: version, alias: alias)
     }
 
     func predict(_ ctx: RequestContext) throws -> HTTPResponse {
@@ -159,12 +136,7 @@ extension ServiceAPI {
             }
             inputs.append(x)
         }
-        let served = try loadModel(v)
-        let model = served.model
-        let result: PredictionBatcher.Result
-        do { result = try served.predict(inputs, task: task) } catch let e as InferenceModel.Failure {
-            throw APIError.invalid(e.description.hasPrefix("task") ? "task" : "inputs", e.description)
-        }
+        let (model, result) = try models.predict(v, inputs: inputs, task: task)
         let outputs = result.outputs
         let predictions: [JSONValue] = outputs.map { p in
             let best = p.indices.max { p[$0] < p[$1] } ?? 0

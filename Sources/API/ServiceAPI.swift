@@ -1,8 +1,10 @@
 import Foundation
+import Support
 import HTTP
 import Engine
 import Storage
 import Jobs
+import Serving
 
 /// The /v1 HTTP API: one handler per operation of openapi.yaml.
 public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
@@ -11,78 +13,77 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
         public var maxQueuedRuns = 1000
         public var specLimits = SpecLimits()
         public var openAPIDocument = ""
-        /// Micro-batching of concurrent predictions: most rows per forward pass (1: off).
-        public var predictMaxBatch = 64
-        /// Micro-batching: how long a batch waits for more requests, in seconds (0: only requests
-        /// that arrive while the previous pass runs are coalesced; no added latency).
-        public var predictMaxDelay: TimeInterval = 0
         /// Bearer-token access control; nil: every endpoint is open (loopback development).
         public var authenticator: Authenticator?
         public init() {}
     }
 
     let store: Store
+    let files: CheckpointFiles
     let workers: WorkerPool
+    let models: ModelServer
     let options: Options
-    let models: ModelCache
     public private(set) var router = Router()
 
-    public init(store: Store, workers: WorkerPool, options: Options) {
+    /// The API over `store` (runs, metrics, registry), `files` (checkpoint downloads), `workers`
+    /// (the training queue) and `models` (serving).
+    public init(store: Store, files: CheckpointFiles, workers: WorkerPool, models: ModelServer, options: Options) {
         self.store = store
+        self.files = files
         self.workers = workers
+        self.models = models
         self.options = options
-        models = ModelCache(batching: .init(maxRows: max(1, min(options.predictMaxBatch, InferenceModel.maxBatch)),
-                                            maxDelay: max(0, options.predictMaxDelay)))
         registerRoutes()
     }
 
-    /// Endpoints open without a token: liveness and readiness.
-    static let openPaths: Set<String> = ["/v1/healthz", "/v1/readyz", "/v2/health/live", "/v2/health/ready"]
-
-    /// The scope an operation needs: reads, predictions and v2 inference need `read`; the rest `write`.
-    static func neededScope(method: String, path: String) -> Authenticator.Scope {
-        if method == "GET" || method == "HEAD" { return .read }
-        if method == "POST" && ((path.hasPrefix("/v1/models/") && path.hasSuffix("/predict")) ||
-                                (path.hasPrefix("/v2/models/") && path.hasSuffix("/infer"))) { return .read }
-        return .write
+    /// The access a request needs: its route's declaration; requests that match no route need
+    /// a `read` token before they learn that (so an anonymous caller cannot map the API).
+    public func access(method: String, path: String) -> RouteAccess {
+        switch router.match(method: method, path: path) {
+        case .found(let route, _): return route.access
+        case .methodNotAllowed, .notFound: return .needs(.read)
+        }
     }
 
-    /// Per-route request body caps for the HTTP layer: prediction routes (`/v1/…/predict`, v2
-    /// `…/infer`) take up to `predictBytes` (a batch of up to 1,024 images as JSON text is ~5 MB),
-    /// every other route `defaultBytes`.
-    public static func bodyLimits(defaultBytes: Int, predictBytes: Int) -> @Sendable (String, String) -> Int {
-        { method, path in
-            method == "POST" && ((path.hasPrefix("/v1/models/") && path.hasSuffix("/predict")) ||
-                                 (path.hasPrefix("/v2/models/") && path.hasSuffix("/infer"))) ? predictBytes : defaultBytes
+    /// Per-route request body caps for the HTTP layer, from each route's declared ``BodyCap``:
+    /// `predictions` routes take up to `predictBytes`, every other route `defaultBytes`.
+    public func bodyLimits(defaultBytes: Int, predictBytes: Int) -> @Sendable (String, String) -> Int {
+        let router = self.router
+        return { method, path in
+            if case .found(let route, _) = router.match(method: method, path: path), route.bodyCap == .predictions { return predictBytes }
+            return defaultBytes
         }
     }
 
     public func respond(to request: HTTPRequest) -> HTTPResponse {
-        if let auth = options.authenticator, !Self.openPaths.contains(request.path) {
-            let decision = auth.authorize(request.headers["Authorization"],
-                                          needs: Self.neededScope(method: request.method, path: request.path))
-            switch decision {
-            case .allowed: break
-            case .unauthenticated(let message):
-                var r = APIError(401, "unauthenticated", message).response
-                r.headers.set("WWW-Authenticate", #"Bearer realm="neuromod""#)
-                return r
-            case .forbidden(let message):
-                var r = APIError(403, "forbidden", message).response
-                r.headers.set("WWW-Authenticate", #"Bearer realm="neuromod", error="insufficient_scope""#)
-                return r
+        let match = router.match(method: request.method, path: request.path)
+        if let auth = options.authenticator {
+            var needed = RouteAccess.needs(.read)
+            if case .found(let route, _) = match { needed = route.access }
+            if case .needs(let scope) = needed {
+                switch auth.authorize(request.headers["Authorization"], needs: scope) {
+                case .allowed: break
+                case .unauthenticated(let message):
+                    var r = APIError(401, "unauthenticated", message).response
+                    r.headers.set("WWW-Authenticate", #"Bearer realm="neuromod""#)
+                    return r
+                case .forbidden(let message):
+                    var r = APIError(403, "forbidden", message).response
+                    r.headers.set("WWW-Authenticate", #"Bearer realm="neuromod", error="insufficient_scope""#)
+                    return r
+                }
             }
         }
-        switch router.match(method: request.method, path: request.path) {
+        switch match {
         case .notFound:
             return APIError(404, "not_found", "no route for \(request.path.prefix(200))").response
         case .methodNotAllowed(let allowed):
             var r = APIError(405, "method_not_allowed", "\(request.method) is not allowed here; use \(allowed.joined(separator: ", "))").response
             r.headers.set("Allow", allowed.joined(separator: ", "))
             return r
-        case .found(let handler, let params):
+        case .found(let route, let params):
             do {
-                return try handler(RequestContext(request: request, parameters: params))
+                return try route.handler(RequestContext(request: request, parameters: params))
             } catch {
                 return APIError.from(error).response
             }
@@ -90,8 +91,8 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
     }
 
     private func registerRoutes() {
-        router.add("GET", "/v1/healthz") { _ in JSONResponse.make(200, JSONValue.object(["status": .string("ok")])) }
-        router.add("GET", "/v1/readyz") { [unowned self] _ in self.readiness() }
+        router.add("GET", "/v1/healthz", access: .open) { _ in JSONResponse.make(200, JSONValue.object(["status": .string("ok")])) }
+        router.add("GET", "/v1/readyz", access: .open) { [unowned self] _ in self.readiness() }
         router.add("GET", "/v1/openapi.yaml") { [unowned self] _ in
             .text(200, self.options.openAPIDocument, contentType: "application/yaml")
         }
@@ -114,18 +115,18 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
         router.add("PUT", "/v1/models/{name}/aliases/{alias}") { [unowned self] in try self.putAlias($0) }
         router.add("DELETE", "/v1/models/{name}/aliases/{alias}") { [unowned self] in try self.deleteAlias($0) }
         router.add("DELETE", "/v1/models/{name}/versions/{version}") { [unowned self] in try self.deleteVersion($0) }
-        router.add("POST", "/v1/models/{name}/predict") { [unowned self] in try self.predict($0) }
-        router.add("GET", "/v2/health/live") { _ in JSONResponse.make(200, JSONValue.object(["live": .bool(true)])) }
-        router.add("GET", "/v2/health/ready") { [unowned self] _ in
+        router.add("POST", "/v1/models/{name}/predict", access: .needs(.read), body: .predictions) { [unowned self] in try self.predict($0) }
+        router.add("GET", "/v2/health/live", access: .open) { _ in JSONResponse.make(200, JSONValue.object(["live": .bool(true)])) }
+        router.add("GET", "/v2/health/ready", access: .open) { [unowned self] _ in
             let ready = self.store.isWritable() && self.workers.aliveWorkers == self.workers.workerCount
             return JSONResponse.make(ready ? 200 : 503, JSONValue.object(["ready": .bool(ready)]))
         }
         router.add("GET", "/v2/models/{name}") { [unowned self] in self.v2Metadata($0) }
         router.add("GET", "/v2/models/{name}/ready") { [unowned self] in self.v2Ready($0) }
-        router.add("POST", "/v2/models/{name}/infer") { [unowned self] in self.v2Infer($0) }
+        router.add("POST", "/v2/models/{name}/infer", access: .needs(.read), body: .predictions) { [unowned self] in self.v2Infer($0) }
         router.add("GET", "/v2/models/{name}/versions/{version}") { [unowned self] in self.v2Metadata($0) }
         router.add("GET", "/v2/models/{name}/versions/{version}/ready") { [unowned self] in self.v2Ready($0) }
-        router.add("POST", "/v2/models/{name}/versions/{version}/infer") { [unowned self] in self.v2Infer($0) }
+        router.add("POST", "/v2/models/{name}/versions/{version}/infer", access: .needs(.read), body: .predictions) { [unowned self] in self.v2Infer($0) }
     }
 
     // MARK: - Health

@@ -1,11 +1,12 @@
 import Foundation
+import Support
 import Engine
 import Storage
 
 /// Drives one leased run: resumes the session from the last checkpoint, streams metrics,
 /// checkpoints and summaries into the store, honours cancel and shutdown.
 final class RunExecution: TrainingObserver {
-    enum StopReason { case canceled, shutdown, runtimeExceeded }
+    enum StopReason { case canceled, shutdown }
 
     let run: RunRecord
     let store: Store
@@ -23,8 +24,6 @@ final class RunExecution: TrainingObserver {
     private var cancelRequested = false
     private(set) var stopReason: StopReason?
     private(set) var lastCheckpointStep = -1
-    /// When the run must stop (`execution.max_runtime_s` after it first started); nil: no budget.
-    var deadline: Date?
     /// Checkpoint retention (`execution.keep_last`, `keep_best`); nil: keep every checkpoint.
     var retention: (keepLast: Int, keepBest: Int)?
 
@@ -40,16 +39,23 @@ final class RunExecution: TrainingObserver {
     }
 
     /// Restores the session from the newest readable checkpoint and drops metric points recorded
-    /// after it (they will be produced again). Returns the step resumed from.
+    /// after it (they will be produced again). Returns the step resumed from. A checkpoint that is
+    /// intact but of a format this build cannot resume fails the run (``CheckpointError``) rather
+    /// than silently training it again from an older state.
     func resume(_ session: TrainingSession) throws -> Int {
         var resumedStep = 0
         for record in try store.checkpoints(runID: run.id).reversed() {
-            if let data = try? files.read(relative: record.file), SHA256.hex(data) == record.sha256,
-               (try? session.restore(from: data)) != nil {
-                resumedStep = record.step
-                lastCheckpointStep = record.step
-                break
+            guard let data = try? files.read(relative: record.file), SHA256.hex(data) == record.sha256 else { continue }
+            do {
+                try session.restore(from: data)
+            } catch let error as CheckpointError where error.isUnsupportedFormat {
+                throw CheckpointError("checkpoint \(record.id) at step \(record.step): \(error.description)", unsupportedFormat: true)
+            } catch {
+                continue
             }
+            resumedStep = record.step
+            lastCheckpointStep = record.step
+            break
         }
         try store.deleteMetrics(runID: run.id, afterStep: resumedStep)
         return resumedStep
@@ -101,7 +107,6 @@ final class RunExecution: TrainingObserver {
 
     func sessionShouldStop(_ session: TrainingSession) -> Bool {
         if shouldShutdown() { stopReason = .shutdown; return true }
-        if let deadline, Date() >= deadline { stopReason = .runtimeExceeded; return true }
         if cancelRequested || isCanceledLocally() { stopReason = .canceled; return true }
         if Date().timeIntervalSince(lastHeartbeat) > 1 {
             lastHeartbeat = Date()

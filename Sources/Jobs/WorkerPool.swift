@@ -1,4 +1,5 @@
 import Foundation
+import Support
 import Engine
 import Storage
 
@@ -157,7 +158,7 @@ public final class WorkerPool: @unchecked Sendable {
         }
         let session: TrainingSession
         do {
-            session = try TrainingSessions.make(spec: spec, datasets: datasets)
+            session = try FamilyRegistry.makeSession(spec: spec, datasets: datasets)
         } catch let error as SpecError {
             finish(run, .failed, "\(error)")
             return
@@ -170,7 +171,7 @@ public final class WorkerPool: @unchecked Sendable {
                                      isCanceledLocally: { [self] in self.isCanceledLocally(run.id) })
         if let keepLast = policy.keepLast { execution.retention = (keepLast, policy.keepBest ?? 0) }
         if let budget = policy.maxRuntimeSeconds {
-            execution.deadline = Date(timeIntervalSince1970: (run.startedAt ?? Date().timeIntervalSince1970) + budget)
+            session.deadline = Date(timeIntervalSince1970: (run.startedAt ?? Date().timeIntervalSince1970) + budget)
         }
         do {
             let from = try execution.resume(session)
@@ -179,6 +180,12 @@ public final class WorkerPool: @unchecked Sendable {
             case .completed:
                 try execution.flushMetrics()
                 finish(run, .succeeded, nil, completed: session.step, summary: session.summary())
+            case .outOfTime:
+                // Keep what was learned: a final checkpoint, then fail (a budget is not retried).
+                if session.step > max(execution.lastCheckpointStep, 0) { try execution.writeCheckpoint(session) }
+                try execution.flushMetrics()
+                finish(run, .failed, "exceeded execution.max_runtime_s (\(Int(policy.maxRuntimeSeconds ?? 0)) s) at step \(session.step)",
+                       completed: session.step, summary: session.summary())
             case .stopped:
                 switch execution.stopReason {
                 case .shutdown?:
@@ -187,12 +194,6 @@ public final class WorkerPool: @unchecked Sendable {
                     try execution.flushMetrics()
                     try store.requeueRun(runID: run.id, owner: owner, reason: "interrupted: server shut down at step \(session.step)")
                     log("run \(run.id) checkpointed at step \(session.step) and requeued")
-                case .runtimeExceeded?:
-                    // Keep what was learned: a final checkpoint, then fail (a budget is not retried).
-                    if session.step > max(execution.lastCheckpointStep, 0) { try execution.writeCheckpoint(session) }
-                    try execution.flushMetrics()
-                    finish(run, .failed, "exceeded execution.max_runtime_s (\(Int(policy.maxRuntimeSeconds ?? 0)) s) at step \(session.step)",
-                           completed: session.step, summary: session.summary())
                 case .canceled?, nil:
                     try execution.flushMetrics()
                     finish(run, .canceled, nil, completed: session.step, summary: session.summary())
@@ -201,6 +202,8 @@ public final class WorkerPool: @unchecked Sendable {
         } catch let error as SpecError {
             try? execution.flushMetrics()
             finish(run, .failed, "\(error)", completed: session.step)
+        } catch let error as CheckpointError where error.isUnsupportedFormat {
+            finish(run, .failed, error.description)
         } catch {
             // Writing checkpoints or metrics failed (disk full, unwritable folder, …): infrastructure.
             try? execution.flushMetrics()

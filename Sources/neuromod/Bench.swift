@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Support
 import Engine
 
 /// Times the engine alone (no HTTP, no SQLite), for BENCHMARKS.md.
@@ -36,12 +37,12 @@ struct Bench: ParsableCommand {
         }
         let spec = try ExperimentSpec.parse(.object(root))
         let (train, test) = try DatasetLibrary(directory: datasetDir).load("fashion-mnist")
-        let trainer = Trainer(spec: spec, train: train, test: test)
+        let trainer = TrainingLoop(MLPFamily(spec: spec, train: train, test: test))
         let observer = EpochTimer(stepsPerEpoch: spec.stepsPerEpoch, samples: spec.trainCount)
         _ = try trainer.run(observer: observer)
         observer.finish(epochs: epochs)
         let rates = observer.epochRates
-        let (_, acc) = trainer.evaluate(task: 0)
+        let acc = trainer.family.evaluate(task: 0).accuracy
         for (i, r) in rates.enumerated() { print(String(format: "epoch %d: %.0f samples/s", i + 1, r)) }
         let sorted = rates.sorted()
         let result: [String: JSONValue] = [
@@ -103,7 +104,7 @@ struct Experiment: ParsableCommand {
         }
         if let seed { root["seed"] = .number(Double(seed)) }
         let parsed = try ExperimentSpec.parse(.object(root))
-        let session = try TrainingSessions.make(spec: parsed, datasets: DatasetLibrary(directory: datasetDir))
+        let session = try FamilyRegistry.makeSession(spec: parsed, datasets: DatasetLibrary(directory: datasetDir))
         final class Quiet: TrainingObserver {
             func session(_ session: TrainingSession, emitted metrics: [MetricSample]) {}
             func sessionReachedCheckpoint(_ session: TrainingSession) throws {}

@@ -4,6 +4,7 @@ import API
 import Engine
 import HTTPServer
 import Jobs
+import Serving
 import Storage
 #if canImport(Glibc)
 import Glibc
@@ -71,18 +72,20 @@ struct Serve: ParsableCommand {
         var options = ServiceAPI.Options()
         options.maxQueuedRuns = try Setting.int(maxQueuedRuns, "NEUROMOD_MAX_QUEUED_RUNS", 1000)
         options.authenticator = try Self.authenticator(file: tokensFile)
-        options.predictMaxBatch = try Setting.int(predictMaxBatch, "NEUROMOD_PREDICT_MAX_BATCH", 64)
-        guard (1...InferenceModel.maxBatch).contains(options.predictMaxBatch) else {
+        var serving = ModelServer.Options()
+        serving.batching.maxRows = try Setting.int(predictMaxBatch, "NEUROMOD_PREDICT_MAX_BATCH", 64)
+        guard (1...InferenceModel.maxBatch).contains(serving.batching.maxRows) else {
             throw ConfigurationError("--predict-max-batch must be between 1 and \(InferenceModel.maxBatch)")
         }
         let delay = try Setting.int(predictMaxDelayMicros, "NEUROMOD_PREDICT_MAX_DELAY_US", 0)
         guard (0...1_000_000).contains(delay) else { throw ConfigurationError("--predict-max-delay-us must be between 0 and 1000000") }
-        options.predictMaxDelay = Double(delay) / 1e6
+        serving.batching.maxDelay = Double(delay) / 1e6
         if let spec = Resources.locate("openapi.yaml", env: "NEUROMOD_OPENAPI"),
            let text = try? String(contentsOf: spec, encoding: .utf8) {
             options.openAPIDocument = text
         }
-        let api = ServiceAPI(store: store, workers: pool, options: options)
+        let models = ModelServer(store: store, files: pool.files, options: serving)
+        let api = ServiceAPI(store: store, files: pool.files, workers: pool, models: models, options: options)
 
         var config = ServerConfiguration()
         config.host = Setting.string(host, "NEUROMOD_HOST", "127.0.0.1")
@@ -94,7 +97,7 @@ struct Serve: ParsableCommand {
         guard (1024...(1 << 30)).contains(config.limits.maxBodyBytes), (1024...(1 << 30)).contains(predictBody) else {
             throw ConfigurationError("--max-body-bytes and --max-predict-body-bytes must be between 1 KiB and 1 GiB")
         }
-        config.limits.bodyLimit = ServiceAPI.bodyLimits(defaultBytes: config.limits.maxBodyBytes, predictBytes: predictBody)
+        config.limits.bodyLimit = api.bodyLimits(defaultBytes: config.limits.maxBodyBytes, predictBytes: predictBody)
         config.limits.routeBodyCeiling = predictBody
         let grace = Double(try Setting.int(shutdownGrace, "NEUROMOD_SHUTDOWN_GRACE", 8))
         let server = HTTPServer(configuration: config, responder: api)

@@ -1,3 +1,4 @@
+import Support
 import XCTest
 @testable import Engine
 
@@ -138,9 +139,9 @@ final class NeuromodulationTests: XCTestCase {
     /// A channel with `layers` scales only those layers' learning rate.
     func testPerLayerLearningRate() throws {
         let (train, test) = try FashionMNIST.load()
-        func run(_ nm: String) throws -> Trainer {
+        func run(_ nm: String) throws -> TrainingLoop<MLPFamily> {
             let spec = try parseSpec(#"{"seed": 1, "data": {"train_limit": 640, "test_limit": 100}, "model": {"layers": [784, 16, 10]}, "checkpoint_every_steps": 100000, "neuromodulation": "# + nm + "}")
-            let t = Trainer(spec: spec, train: train, test: test)
+            let t = TrainingLoop<MLPFamily>(spec: spec, train: train, test: test)
             _ = try t.run(observer: RecordingObserver())
             return t
         }

@@ -61,18 +61,18 @@ final class DistalRewardTaskTests: XCTestCase {
     func testTheRunSpecTaskLearnsTheCausalSynapseAndResumesBitForBit() throws {
         let text = #"{"seed": 7, "protocol": {"kind": "distal_reward", "trials": 60000}, "metrics_every_steps": 1000}"#
         let spec = try parseSpec(text)
-        let full = DistalRewardTrainer(spec: spec)
+        let full = TrainingLoop<DistalRewardFamily>(spec: spec)
         let o = RecordingObserver()
         _ = try full.run(observer: o)
         guard case .object(let s) = full.summary() else { return XCTFail() }
         XCTAssertEqual(s["causal_weight_rank"]?.numberValue, 1)
         XCTAssertGreaterThan((s["causal_weight"]?.numberValue ?? 0) - (s["other_weight_mean"]?.numberValue ?? 0), 1)
         XCTAssertGreaterThan(s["rewards"]?.numberValue ?? 0, 50)
-        let first = DistalRewardTrainer(spec: spec)
+        let first = TrainingLoop<DistalRewardFamily>(spec: spec)
         let stopper = RecordingObserver()
         stopper.stopAt = 23_456
         _ = try first.run(observer: stopper)
-        let resumed = DistalRewardTrainer(spec: spec)
+        let resumed = TrainingLoop<DistalRewardFamily>(spec: spec)
         try resumed.restore(from: first.checkpoint())
         let rest = RecordingObserver()
         _ = try resumed.run(observer: rest)
@@ -88,7 +88,7 @@ final class DistalRewardTaskTests: XCTestCase {
         func run(_ pulses: String) throws -> (weightAt: [Int: Double], gain: [Int: Double]) {
             let spec = try parseSpec(#"{"seed": 7, "protocol": {"kind": "distal_reward", "trials": 20000}, "metrics_every_steps": 1000, "rstdp": {"gain_pulses": "# + pulses + "}}")
             let o = RecordingObserver()
-            _ = try DistalRewardTrainer(spec: spec).run(observer: o)
+            _ = try TrainingLoop<DistalRewardFamily>(spec: spec).run(observer: o)
             var w: [Int: Double] = [:], g: [Int: Double] = [:]
             for m in o.metrics where m.key == "rstdp.causal_weight" { w[m.step] = m.value }
             for m in o.metrics where m.key == "rstdp.plasticity_gain" { g[m.step] = m.value }

@@ -7,9 +7,9 @@ final class SpikingNetworkTests: XCTestCase {
             + #", "snn": "# + snn + #"}, "optimizer": {"learning_rate": 0.002}, "checkpoint_every_steps": 100000"# + extra + "}")
     }
 
-    func run(_ spec: ExperimentSpec, stopAt: Int? = nil) throws -> (SpikingTrainer, RecordingObserver) {
+    func run(_ spec: ExperimentSpec, stopAt: Int? = nil) throws -> (TrainingLoop<SpikingFamily>, RecordingObserver) {
         let (train, test) = try FashionMNIST.load()
-        let t = SpikingTrainer(spec: spec, train: train, test: test)
+        let t = TrainingLoop<SpikingFamily>(spec: spec, train: train, test: test)
         let o = RecordingObserver()
         o.stopAt = stopAt
         _ = try t.run(observer: o)
@@ -22,12 +22,12 @@ final class SpikingNetworkTests: XCTestCase {
         for readout in ["mean", "max"] {
             let spec = try snnSpec(#"{"steps": 6, "readout": "\#(readout)", "tau_syn": 3}"#, layers: "[784, 12, 10]")
             let (train, test) = try FashionMNIST.load()
-            let t = SpikingTrainer(spec: spec, train: train, test: test)
+            let t = TrainingLoop<SpikingFamily>(spec: spec, train: train, test: test)
             let net = t.network
             let batch = 4
             let labels: [Int32] = [1, 0, 3, 9]
-            t.pixelsForTesting(from: train, count: batch)
-            t.encode(count: batch, stream: 5)
+            t.family.pixelsForTesting(from: train, count: batch)
+            t.family.encode(count: batch, stream: 5)
             func loss() -> Double {
                 let scores = net.forward(batch: batch)
                 return labels.withUnsafeBufferPointer { net.loss(scores: scores, labels: $0.baseAddress!).loss } / Double(batch)
@@ -64,7 +64,7 @@ final class SpikingNetworkTests: XCTestCase {
     func testHeterogeneousTimeConstantsAreDrawnAndTrained() throws {
         let spec = try snnSpec(#"{"steps": 10, "heterogeneous_init": true, "tau_mem": 20, "tau_shape": 3, "train_neuron_parameters": true, "readout": "mean"}"#)
         let (train, test) = try FashionMNIST.load()
-        let fresh = SpikingTrainer(spec: spec, train: train, test: test)
+        let fresh = TrainingLoop<SpikingFamily>(spec: spec, train: train, test: test)
         let tau0 = fresh.network.timeConstants(layer: 0)
         let mean = tau0.reduce(0, +) / Double(tau0.count)
         XCTAssertEqual(mean, 20, accuracy: 6, "Gamma-distributed around tau_mem")
@@ -83,9 +83,9 @@ final class SpikingNetworkTests: XCTestCase {
         let (train, test) = try FashionMNIST.load()
         for encoding in ["rate", "latency"] {
             let spec = try snnSpec(#"{"steps": 20, "encoding": "\#(encoding)"}"#)
-            let t = SpikingTrainer(spec: spec, train: train, test: test)
-            t.pixelsForTesting(from: train, count: 8)
-            t.encode(count: 8, stream: 1)
+            let t = TrainingLoop<SpikingFamily>(spec: spec, train: train, test: test)
+            t.family.pixelsForTesting(from: train, count: 8)
+            t.family.encode(count: 8, stream: 1)
             let events = t.network.eventIndices.count
             let pixelSum = (0..<(8 * 784)).map { Double(train.inputs.pointer[$0]) }.reduce(0, +)
             if encoding == "rate" {
@@ -138,11 +138,11 @@ final class SpikingNetworkTests: XCTestCase {
                                extra: #", "metrics_every_steps": 3, "protocol": {"epochs": 2}, "neuromodulation": {"noradrenaline": {"targets": {"threshold": 0.1, "gain": 0.05}}}"#)
         let (ref, refObs) = try run(spec)
         let (train, test) = try FashionMNIST.load()
-        let first = SpikingTrainer(spec: spec, train: train, test: test)
+        let first = TrainingLoop<SpikingFamily>(spec: spec, train: train, test: test)
         let stopper = RecordingObserver()
         stopper.stopAt = 13
         XCTAssertEqual(try first.run(observer: stopper), .stopped)
-        let resumed = SpikingTrainer(spec: spec, train: train, test: test)
+        let resumed = TrainingLoop<SpikingFamily>(spec: spec, train: train, test: test)
         try resumed.restore(from: first.checkpoint())
         let rest = RecordingObserver()
         _ = try resumed.run(observer: rest)
@@ -162,12 +162,12 @@ final class EPropTests: XCTestCase {
     /// exactly BPTT's (reset not differentiated): the same numbers from a forward-in-time computation.
     func testEPropEqualsBPTTWithoutRecurrence() throws {
         let (train, test) = try FashionMNIST.load()
-        let bptt = SpikingTrainer(spec: try spec(#"{"steps": 12, "readout": "mean"}"#), train: train, test: test)
-        let eprop = SpikingTrainer(spec: try spec(#"{"steps": 12, "readout": "mean", "learning": "eprop"}"#), train: train, test: test)
+        let bptt = TrainingLoop<SpikingFamily>(spec: try spec(#"{"steps": 12, "readout": "mean"}"#), train: train, test: test)
+        let eprop = TrainingLoop<SpikingFamily>(spec: try spec(#"{"steps": 12, "readout": "mean", "learning": "eprop"}"#), train: train, test: test)
         let labels: [Int32] = [3, 1, 4, 1, 5, 9]
         for t in [bptt, eprop] {
-            t.pixelsForTesting(from: train, count: labels.count)
-            t.encode(count: labels.count, stream: 11)
+            t.family.pixelsForTesting(from: train, count: labels.count)
+            t.family.encode(count: labels.count, stream: 11)
             let scores = t.network.forward(batch: labels.count)
             _ = labels.withUnsafeBufferPointer { t.network.loss(scores: scores, labels: $0.baseAddress!) }
             t.network.backward()
@@ -185,7 +185,7 @@ final class EPropTests: XCTestCase {
         // Random feedback learns once the forward weights align with it: more samples, a higher rate.
         for (snn, samples, lr, epochs) in [(#"{"steps": 10, "readout": "mean", "learning": "eprop", "recurrent": true}"#, 1280, 0.002, 2),
                                            (#"{"steps": 10, "readout": "mean", "learning": "eprop", "recurrent": true, "feedback": "random"}"#, 2560, 0.005, 4)] {
-            let t = SpikingTrainer(spec: try spec(snn, train: samples, lr: lr, epochs: epochs), train: train, test: test)
+            let t = TrainingLoop<SpikingFamily>(spec: try spec(snn, train: samples, lr: lr, epochs: epochs), train: train, test: test)
             XCTAssertEqual(t.network.feedbackWeights != nil, snn.contains("random"))
             let o = RecordingObserver()
             _ = try t.run(observer: o)

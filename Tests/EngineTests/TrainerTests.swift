@@ -1,3 +1,4 @@
+import Support
 import XCTest
 @testable import Engine
 
@@ -45,7 +46,7 @@ final class TrainerTests: XCTestCase {
     func testMLPLearnsFashionMNISTSlice() throws {
         let (train, test) = try FashionMNIST.load()
         for opt in [#"{"kind":"sgd"}"#, #"{"kind":"adam","learning_rate":0.002}"#] {
-            let trainer = Trainer(spec: try spec(optimizer: opt), train: train, test: test)
+            let trainer = TrainingLoop<MLPFamily>(spec: try spec(optimizer: opt), train: train, test: test)
             let observer = RecordingObserver()
             XCTAssertEqual(try trainer.run(observer: observer), .completed)
             let acc = observer.metrics.filter { $0.key == "test.accuracy" }.map(\.value)
@@ -59,14 +60,14 @@ final class TrainerTests: XCTestCase {
 
     func testSameSeedGivesIdenticalWeights() throws {
         let (train, test) = try FashionMNIST.load()
-        let a = Trainer(spec: try spec(), train: train, test: test)
-        let b = Trainer(spec: try spec(), train: train, test: test)
+        let a = TrainingLoop<MLPFamily>(spec: try spec(), train: train, test: test)
+        let b = TrainingLoop<MLPFamily>(spec: try spec(), train: train, test: test)
         _ = try a.run(observer: RecordingObserver())
         _ = try b.run(observer: RecordingObserver())
         XCTAssertEqual(a.model.weights[0].array, b.model.weights[0].array)
         var other = try spec()
         other.seed = 6
-        let c = Trainer(spec: other, train: train, test: test)
+        let c = TrainingLoop<MLPFamily>(spec: other, train: train, test: test)
         XCTAssertNotEqual(a.model.weights[0].array, c.model.weights[0].array)
     }
 
@@ -76,16 +77,16 @@ final class TrainerTests: XCTestCase {
         let (train, test) = try FashionMNIST.load()
         for opt in [#"{"kind":"sgd"}"#, #"{"kind":"adam"}"#] {
             let s = try spec(#", "metrics_every_steps": 7"#, optimizer: opt)
-            let reference = Trainer(spec: s, train: train, test: test)
+            let reference = TrainingLoop<MLPFamily>(spec: s, train: train, test: test)
             let refObserver = RecordingObserver()
             _ = try reference.run(observer: refObserver)
 
-            let first = Trainer(spec: s, train: train, test: test)
+            let first = TrainingLoop<MLPFamily>(spec: s, train: train, test: test)
             let stopper = RecordingObserver()
             stopper.stopAt = 53   // mid-epoch, between checkpoints and metric windows
             XCTAssertEqual(try first.run(observer: stopper), .stopped)
             let saved = first.checkpoint()
-            let resumed = Trainer(spec: s, train: train, test: test)
+            let resumed = TrainingLoop<MLPFamily>(spec: s, train: train, test: test)
             try resumed.restore(from: saved)
             XCTAssertEqual(resumed.step, 53)
             let rest = RecordingObserver()
@@ -101,10 +102,10 @@ final class TrainerTests: XCTestCase {
 
     func testRestoreRefusesACheckpointOfAnotherSpec() throws {
         let (train, test) = try FashionMNIST.load()
-        let a = Trainer(spec: try spec(), train: train, test: test)
+        let a = TrainingLoop<MLPFamily>(spec: try spec(), train: train, test: test)
         var other = try spec()
         other.seed = 99
-        let b = Trainer(spec: other, train: train, test: test)
+        let b = TrainingLoop<MLPFamily>(spec: other, train: train, test: test)
         XCTAssertThrowsError(try b.restore(from: a.checkpoint()))
     }
 

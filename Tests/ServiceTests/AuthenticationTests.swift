@@ -29,17 +29,21 @@ final class AuthenticationTests: XCTestCase {
         do { _ = try Authenticator.parse("admin \(Self.writeToken)") } catch {
             XCTAssertFalse("\(error)".contains(Self.writeToken), "errors never quote a token")
         }
-        XCTAssertEqual(ServiceAPI.neededScope(method: "GET", path: "/v1/runs"), .read)
-        XCTAssertEqual(ServiceAPI.neededScope(method: "POST", path: "/v1/models/m/predict"), .read)
-        XCTAssertEqual(ServiceAPI.neededScope(method: "POST", path: "/v2/models/m/versions/2/infer"), .read)
-        XCTAssertEqual(ServiceAPI.neededScope(method: "POST", path: "/v1/models"), .write)
-        XCTAssertEqual(ServiceAPI.neededScope(method: "DELETE", path: "/v1/models/m/aliases/a"), .write)
     }
 
     func testEveryEndpointButHealthNeedsATokenWithTheRightScope() throws {
         let auth = try Authenticator.parse("read \(Self.readToken)\nwrite \(Self.writeToken)")
         let service = try ServiceHarness(workers: 1, options: { $0.authenticator = auth })
         defer { service.stop() }
+        // Each route declares its access where it is registered.
+        XCTAssertEqual(service.api.access(method: "GET", path: "/v1/runs"), .needs(.read))
+        XCTAssertEqual(service.api.access(method: "HEAD", path: "/v1/runs/r1"), .needs(.read))
+        XCTAssertEqual(service.api.access(method: "POST", path: "/v1/models/m/predict"), .needs(.read))
+        XCTAssertEqual(service.api.access(method: "POST", path: "/v2/models/m/versions/2/infer"), .needs(.read))
+        XCTAssertEqual(service.api.access(method: "POST", path: "/v1/models"), .needs(.write))
+        XCTAssertEqual(service.api.access(method: "DELETE", path: "/v1/models/m/aliases/a"), .needs(.write))
+        XCTAssertEqual(service.api.access(method: "GET", path: "/v1/healthz"), .open)
+        XCTAssertEqual(service.api.access(method: "GET", path: "/no/such/route"), .needs(.read))
         let c = try service.client()
         for path in ["/v1/healthz", "/v1/readyz", "/v2/health/live", "/v2/health/ready"] {
             XCTAssertEqual(try c.json("GET", path).status, 200, "\(path) stays open for probes")

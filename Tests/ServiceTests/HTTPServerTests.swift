@@ -80,7 +80,6 @@ final class HTTPServerTests: XCTestCase {
         let service = try ServiceHarness(workers: 1, configure: {
             $0.limits.maxBodyBytes = 1 << 20
             $0.limits.routeBodyCeiling = 16 << 20
-            $0.limits.bodyLimit = ServiceAPI.bodyLimits(defaultBytes: 1 << 20, predictBytes: 16 << 20)
         })
         defer { service.stop() }
         let row = "[" + Array(repeating: "0.5", count: 784).joined(separator: ",") + "]"

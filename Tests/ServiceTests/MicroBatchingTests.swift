@@ -1,6 +1,8 @@
+import Support
 import XCTest
 import Engine
 @testable import API
+import Serving
 import HTTPServer
 
 /// Micro-batching: the batcher in memory, then concurrent single-sample predictions over HTTP.
@@ -43,7 +45,7 @@ final class MicroBatchingTests: XCTestCase {
     /// and every answer equals the same image predicted alone.
     func testConcurrentHTTPPredictionsAreCoalescedAndUnchanged() throws {
         let service = try ServiceHarness(workers: 1, configure: { $0.handlerThreads = 8 },
-                                         options: { $0.predictMaxBatch = 8; $0.predictMaxDelay = 0.05 })
+                                         serving: { $0.batching = .init(maxRows: 8, maxDelay: 0.05) })
         defer { service.stop() }
         let c = try service.client()
         let run = try trainServableRun(c)

@@ -5,6 +5,7 @@ import Engine
 import HTTP
 import HTTPServer
 import Jobs
+import Serving
 import Storage
 
 enum Paths {
@@ -30,7 +31,7 @@ final class ServiceHarness {
     var port: Int { server.port }
 
     init(workers workerCount: Int = 1, datasetDir: String = Paths.datasetDir, configure: (inout ServerConfiguration) -> Void = { _ in },
-         options: (inout ServiceAPI.Options) -> Void = { _ in }) throws {
+         options: (inout ServiceAPI.Options) -> Void = { _ in }, serving: (inout ModelServer.Options) -> Void = { _ in }) throws {
         dataDir = try Paths.temporaryDirectory("svc")
         store = try Store(path: dataDir.appendingPathComponent("neuromod.sqlite").path, migrations: try Migrator(directory: Paths.migrations))
         workers = WorkerPool(store: store, datasets: DatasetLibrary(directory: datasetDir),
@@ -38,10 +39,17 @@ final class ServiceHarness {
         var o = ServiceAPI.Options()
         o.openAPIDocument = (try? String(contentsOf: Paths.openAPI, encoding: .utf8)) ?? ""
         options(&o)
-        api = ServiceAPI(store: store, workers: workers, options: o)
+        var servingOptions = ModelServer.Options()
+        serving(&servingOptions)
+        api = ServiceAPI(store: store, files: workers.files, workers: workers,
+                         models: ModelServer(store: store, files: workers.files, options: servingOptions), options: o)
         var config = ServerConfiguration()
         config.port = 0
         configure(&config)
+        if config.limits.routeBodyCeiling > config.limits.maxBodyBytes {
+            // As `neuromod serve` does: each route's declared body cap, in the configured sizes.
+            config.limits.bodyLimit = api.bodyLimits(defaultBytes: config.limits.maxBodyBytes, predictBytes: config.limits.routeBodyCeiling)
+        }
         server = HTTPServer(configuration: config, responder: api)
         try workers.start()
         try server.start()

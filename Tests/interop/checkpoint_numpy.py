@@ -44,7 +44,8 @@ def forward(path, x):
     with safe_open(path, framework="np") as f:
         meta = f.metadata()
         tensors = {k: f.get_tensor(k) for k in f.keys()}
-    assert meta["format"] == "neuromod.mlp/1", meta["format"]
+    assert meta["format"] == "neuromod.checkpoint" and meta["format_version"] == "2", meta["format"]
+    assert meta["family"] == "mlp", meta["family"]
     sizes = [int(s) for s in meta["layers"].split(",")]
     act = {"relu": lambda z: np.maximum(z, 0), "tanh": np.tanh,
            "sigmoid": lambda z: 1 / (1 + np.exp(-z))}[meta["activation"]]

@@ -1,0 +1,303 @@
+import Foundation
+import Support
+import CBLAS
+
+/// The MLP family's training: a supervised protocol (single task, split or permuted task
+/// sequences), deterministic for a seed: weights come from the seed, each epoch's sample order
+/// from (seed, task, epoch), so a run resumed from a checkpoint continues bit for bit.
+///
+/// Each step: forward (with the current gain/threshold/temperature and the task's gates) →
+/// modulators observe loss and entropy → backward and update with the modulated learning rate
+/// and consolidation strength.
+public final class MLPFamily: TrainingFamily {
+    public static let kind = "mlp"
+    public let spec: ExperimentSpec
+    public let train: Dataset
+    public let test: Dataset
+    public let tasks: [TrainingTask]
+    public let model: MLP
+    public let optimizer: Optimizer
+    public let consolidator: Consolidator
+    public let neuromodulators: NeuromodulatorSystem
+    public let schedule: TrainingSchedule
+    /// Per task, per hidden layer: the context gate (nil without gating).
+    let gates: [[FloatBuffer?]]
+
+    /// Accuracy matrix rows (one per finished task) and the untrained network's accuracy per task.
+    public private(set) var accuracyMatrix: [[Double]] = []
+    public private(set) var initialAccuracy: [Double] = []
+    private var finalTest: Evaluation?
+    private var permutation: [Int32] = []
+    private var permutationKey = -1
+    private var labelBuffer: [Int32] = []
+
+    public init(spec: ExperimentSpec, train: Dataset, test: Dataset) {
+        self.spec = spec
+        self.train = train
+        self.test = test
+        tasks = TaskSequence.make(spec: spec, train: train, test: test)
+        var rng = RandomSource(seed: spec.seed, stream: 1)
+        model = MLP(sizes: spec.model.layers, activation: spec.model.activation, rng: &rng)
+        optimizer = Optimizer(spec: spec.optimizer, sizes: spec.model.layers)
+        if let g = spec.neuromodulation.modulatoryGate {
+            var gateRNG = RandomSource(seed: spec.seed, stream: 8000)
+            model.gate = ModulatoryGate(inputs: spec.model.layers[0], units: spec.model.layers[1], biasInit: Float(g.biasInit), rng: &gateRNG)
+        }
+        consolidator = Consolidator(spec: spec.consolidation, sizes: spec.model.layers)
+        neuromodulators = NeuromodulatorSystem(spec: spec.neuromodulation)
+        let b = spec.optimizer.batchSize
+        let epochs = spec.protocol.kind == .single ? spec.protocol.epochs : spec.protocol.epochsPerTask
+        schedule = TrainingSchedule(stepsPerEpoch: tasks.map { ($0.trainIndices.count + b - 1) / b }, epochsPerTask: epochs)
+        // Context-dependent gating: each task keeps a fixed random fraction of each hidden layer.
+        gates = tasks.indices.map { ContextGating.unitMasks(spec: spec, task: $0) }
+        labelBuffer = [Int32](repeating: 0, count: b)
+    }
+
+    var isContinual: Bool { spec.protocol.isContinual }
+
+    public var selectionMetric: String? { isContinual ? "continual.average_accuracy" : "test.accuracy" }
+
+    public func willTrain() {
+        openblas_set_num_threads(1)
+        if isContinual && initialAccuracy.isEmpty {
+            initialAccuracy = tasks.indices.map { evaluate(task: $0).accuracy }
+        }
+    }
+
+    public func trainStep(_ step: Int, at position: TrainingSchedule.Position, sums: inout MetricSums) -> StepReport {
+        let (t, epoch, b) = (position.task, position.epoch, position.batch)
+        let task = tasks[t]
+        let batchSize = spec.optimizer.batchSize
+        let features = train.features
+        if b == 0 && epoch == 0 {
+            consolidator.beginTask(model)
+            if t > 0 { neuromodulators.protocolBoundary() }
+        }
+        let key = t * 100_000 + epoch
+        if permutationKey != key {
+            var rng = RandomSource(seed: spec.seed, stream: 1000 + UInt64(t) * 10_000 + UInt64(epoch))
+            permutation = rng.permutation(task.trainIndices.count)
+            permutationKey = key
+        }
+        let begin = b * batchSize
+        let count = min(batchSize, task.trainIndices.count - begin)
+        let x = model.inputBuffer(batch: count)
+        for r in 0..<count {
+            let i = Int(task.trainIndices[Int(permutation[begin + r])])
+            copyInput(i, from: train, permutation: task.permutation, to: x + r * features)
+            labelBuffer[r] = task.labelMap[Int(train.labels[i])]
+        }
+        applyModulation(task: t)
+        optimizer.beginStep()
+        let stats = labelBuffer.withUnsafeBufferPointer { model.forwardStatistics(batch: count, labels: $0.baseAddress!) }
+        var detected = false
+        if neuromodulators.isActive || spec.neuromodulation.context.boundaries != "protocol" {
+            detected = neuromodulators.observe(loss: stats.loss / Double(count), entropy: stats.normalizedEntropy / Double(count))
+        }
+        let effects = neuromodulators.effects
+        consolidator.strengthFactor = Float(effects.consolidation)
+        model.gateLearningRate = optimizer.learningRate * Float(effects.learningRate)
+        labelBuffer.withUnsafeBufferPointer {
+            model.backwardAndUpdate(batch: count, labels: $0.baseAddress!, optimizer: optimizer,
+                                    lrScale: Float(effects.learningRate), layerScales: effects.layerLearningRate,
+                                    consolidator: consolidator)
+        }
+        sums.add("loss", stats.loss)
+        sums.add("correct", Double(stats.correct))
+        sums.add("seen", Double(count))
+        return StepReport(samples: count, events: detected ? [("context.boundary", 1)] : [])
+    }
+
+    public func windowMetrics(step: Int, sums: MetricSums.Span, elapsed: Double) -> [MetricSample] {
+        var m = SupervisedMetrics.window(step: step, sums, elapsed: elapsed)
+        if consolidator.isActive { m.append(MetricSample(key: "consolidation.penalty", step: step, value: consolidator.penalty(model))) }
+        m += neuromodulators.drainWindow(step: step)
+        if let gate = model.gate { m += gate.drainWindow(step: step) }
+        return m
+    }
+
+    public func epochEnded(_ position: TrainingSchedule.Position, step: Int, sums: MetricSums.Span) -> [MetricSample] {
+        guard !isContinual else { return [] }
+        let test = evaluate(task: 0)
+        finalTest = test
+        return SupervisedMetrics.epochEnd(step: step, epoch: position.epoch, sums, test: test)
+    }
+
+    /// After task t: a row of the accuracy matrix, consolidation, metrics.
+    public func taskEnded(_ t: Int, step: Int) -> [MetricSample] {
+        guard isContinual else { return [] }
+        let row = tasks.indices.map { evaluate(task: $0).accuracy }
+        accuracyMatrix.append(row)
+        if consolidator.spec.kind != .none {
+            consolidator.endTask(model, fisher: consolidator.needsFisher ? fisher(task: t) : nil)
+        }
+        var m = row.enumerated().map { MetricSample(key: "task.\($0.offset).accuracy", step: step, value: $0.element) }
+        let seen = row.prefix(t + 1)
+        m.append(MetricSample(key: "continual.average_accuracy", step: step, value: seen.reduce(0, +) / Double(seen.count)))
+        m.append(MetricSample(key: "continual.tasks_done", step: step, value: Double(t + 1)))
+        return m
+    }
+
+    /// Mean squared per-sample gradient over the first `fisher_samples` training samples of task t.
+    func fisher(task t: Int) -> (w: [FloatBuffer], b: [FloatBuffer]) {
+        let sizes = spec.model.layers
+        let fw = (0..<(sizes.count - 1)).map { FloatBuffer(count: sizes[$0] * sizes[$0 + 1]) }
+        let fb = (0..<(sizes.count - 1)).map { FloatBuffer(count: sizes[$0 + 1]) }
+        let task = tasks[t]
+        let n = min(spec.consolidation.fisherSamples, task.trainIndices.count)
+        applyModulation(task: t)
+        var labels = [Int32](repeating: 0, count: 256)
+        var begin = 0
+        while begin < n {
+            let count = min(256, n - begin)
+            let x = model.inputBuffer(batch: count)
+            for r in 0..<count {
+                let i = Int(task.trainIndices[begin + r])
+                copyInput(i, from: train, permutation: task.permutation, to: x + r * train.features)
+                labels[r] = task.labelMap[Int(train.labels[i])]
+            }
+            labels.withUnsafeBufferPointer { model.accumulateSquaredGradients(batch: count, labels: $0.baseAddress!, fisherW: fw, fisherB: fb) }
+            begin += count
+        }
+        let inv = 1 / Float(max(n, 1))
+        for buf in fw + fb { for i in 0..<buf.count { buf.pointer[i] *= inv } }
+        return (fw, fb)
+    }
+
+    private func applyModulation(task t: Int) {
+        var m = Modulation()
+        let e = neuromodulators.effects
+        m.gain = Float(e.gain)
+        m.threshold = Float(e.threshold)
+        m.temperature = Float(e.temperature)
+        m.unitMasks = gates[t]
+        m.allowedOutputs = tasks[t].allowedOutputs
+        model.modulation = m
+    }
+
+    @inline(__always)
+    private func copyInput(_ i: Int, from data: Dataset, permutation: [Int32]?, to dst: UnsafeMutablePointer<Float>) {
+        let src = data.inputs.pointer + i * data.features
+        if let p = permutation {
+            for j in 0..<data.features { dst[j] = src[Int(p[j])] }
+        } else {
+            dst.update(from: src, count: data.features)
+        }
+    }
+
+    /// Mean cross-entropy and accuracy on task t's test set (its gates, its outputs), batches of 1,000.
+    public func evaluate(task t: Int) -> Evaluation {
+        let task = tasks[t]
+        let n = task.testIndices.count
+        guard n > 0 else { return Evaluation(loss: 0, accuracy: 0) }
+        applyModulation(task: t)
+        model.modulation.temperature = 1
+        model.gate?.recordsStatistics = false
+        defer { model.gate?.recordsStatistics = true }
+        var loss = 0.0, correct = 0
+        let classes = model.sizes.last!
+        var begin = 0
+        while begin < n {
+            let count = min(1000, n - begin)
+            let x = model.inputBuffer(batch: count)
+            for r in 0..<count { copyInput(Int(task.testIndices[begin + r]), from: test, permutation: task.permutation, to: x + r * test.features) }
+            let p = model.forward(batch: count)
+            for r in 0..<count {
+                let row = p + r * classes
+                let y = Int(task.labelMap[Int(test.labels[Int(task.testIndices[begin + r])])])
+                var best = 0
+                for c in 1..<classes where row[c] > row[best] { best = c }
+                if best == y { correct += 1 }
+                loss -= Foundation.log(Double(row[y]) + 1e-12)
+            }
+            begin += count
+        }
+        return Evaluation(loss: loss / Double(n), accuracy: Double(correct) / Double(n))
+    }
+
+    // MARK: - Summary
+
+    public func summarize(into s: inout [String: JSONValue], sums: MetricSums) {
+        s["protocol"] = .string(spec.protocol.kind.rawValue)
+        if let f = finalTest {
+            s["test_accuracy"] = .number(f.accuracy)
+            s["test_loss"] = .number(f.loss)
+        }
+        if isContinual {
+            s["scenario"] = spec.protocol.scenario.map { .string($0.rawValue) } ?? .string("domain-incremental")
+            s["tasks"] = .array(tasks.map { .string($0.name) })
+            s["initial_accuracy"] = .numbers(initialAccuracy)
+            s["accuracy_matrix"] = .array(accuracyMatrix.map { .numbers($0) })
+            if !accuracyMatrix.isEmpty {
+                let square = accuracyMatrix.count == tasks.count
+                let m = ContinualMetrics(matrix: accuracyMatrix.map { Array($0.prefix(accuracyMatrix.count)) },
+                                         initial: Array(initialAccuracy.prefix(accuracyMatrix.count)))
+                s["average_accuracy"] = .number(m.averageAccuracy)
+                s["backward_transfer"] = .number(m.backwardTransfer)
+                s["forward_transfer"] = .number(m.forwardTransfer)
+                s["forgetting"] = .number(m.forgetting)
+                s["complete"] = .bool(square)
+            }
+        }
+        if neuromodulators.isActive || neuromodulators.detectedBoundaries > 0 {
+            s["neuromodulators"] = .object(neuromodulators.runMeans.mapValues { .number($0) })
+            s["detected_boundaries"] = .number(Double(neuromodulators.detectedBoundaries))
+        }
+    }
+
+    // MARK: - Checkpoints
+
+    public func save(to w: inout CheckpointWriter) {
+        MLPServable.describe(model, labels: train.labelNames, into: &w)
+        for l in 0..<model.layerCount {
+            let shape = [model.sizes[l], model.sizes[l + 1]]
+            w.tensor("layers.\(l).weight", model.weights[l], shape: shape)
+            w.tensor("layers.\(l).bias", model.biases[l])
+        }
+        optimizer.save(to: &w)
+        consolidator.save(to: &w)
+        if let gate = model.gate {
+            w.tensor("modulatory_gate.weight", gate.weights, shape: [gate.inputs, gate.units])
+            w.tensor("modulatory_gate.bias", gate.bias)
+        }
+        w.state("accuracy_matrix", accuracyMatrix)
+        w.state("initial_accuracy", initialAccuracy)
+        w.state("final_test", finalTest)
+        w.state("neuromodulators", neuromodulators.state)
+    }
+
+    public func load(from r: CheckpointReader) throws {
+        for l in 0..<model.layerCount {
+            try r.tensor("layers.\(l).weight", into: model.weights[l])
+            try r.tensor("layers.\(l).bias", into: model.biases[l])
+        }
+        try optimizer.load(from: r)
+        try consolidator.load(from: r)
+        if let gate = model.gate {
+            try r.tensor("modulatory_gate.weight", into: gate.weights)
+            try r.tensor("modulatory_gate.bias", into: gate.bias)
+        }
+        accuracyMatrix = try r.state("accuracy_matrix")
+        initialAccuracy = try r.state("initial_accuracy")
+        finalTest = try r.state("final_test")
+        try neuromodulators.restore(try r.state("neuromodulators"))
+        permutationKey = -1
+    }
+}
+
+extension MLPFamily {
+    /// Multi-layer perceptrons on supervised protocols (`model.kind` `mlp`).
+    public static let registration = FamilyRegistration(
+        kind: kind,
+        accepts: { $0.model.kind == "mlp" && !$0.protocol.isReward },
+        makeSession: { spec, datasets in
+            let data = try datasets.load(spec.data.dataset)
+            return TrainingLoop(MLPFamily(spec: spec, train: data.train, test: data.test))
+        },
+        makeServable: { try MLPServable(spec: $0, file: $1) })
+}
+
+extension TrainingLoop where Family == MLPFamily {
+    /// The training session of the family for `spec`.
+    public convenience init(spec: ExperimentSpec, train: Dataset, test: Dataset) { self.init(MLPFamily(spec: spec, train: train, test: test)) }
+}

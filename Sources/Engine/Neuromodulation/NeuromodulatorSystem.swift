@@ -1,0 +1,251 @@
+import Foundation
+
+/// The modulators' combined effect for one step.
+public struct ModulatorEffects: Sendable, Equatable, Codable {
+    /// Applies to every layer.
+    public var learningRate: Double = 1
+    /// Extra learning-rate factors of single weight layers (channels with `layers`).
+    public var layerLearningRate: [Int: Double] = [:]
+    public var gain: Double = 1
+    public var threshold: Double = 0
+    public var temperature: Double = 1
+    public var consolidation: Double = 1
+}
+
+/// Computes DA/NA/ACh/5-HT signals online from performance feedback and turns them into effects.
+///
+/// Per channel: a fast and a slow exponential average of the loss (or reward), the slow average
+/// of its squared deviation, and of |RPE|. Signals (dimensionless):
+/// - `loss_improvement` = (slow loss − loss) / slow loss, in [−1, 1]
+/// - `rpe` = reward − expected reward, in [−5, 5]
+/// - `surprise` = max(0, z) with z the loss's (or |RPE|'s) z-score against the slow statistics, ≤ 5
+/// - `utility_decline` = (fast loss − slow loss) / slow loss (or (slow reward − fast reward) / (|slow| + 0.1)), in [−1, 1]
+/// - `expected_uncertainty` = fast average of normalised predictive entropy (or slow average of |RPE|), ≥ 0
+/// - `stability` = 1 − exp(−steps since the last context change / tau_patience), in [0, 1)
+/// Each channel's factor for a target is clamp(exp(k·s), clamp_min, clamp_max); `threshold` adds k·s.
+/// Factors of several channels multiply.
+public final class NeuromodulatorSystem {
+    struct ChannelState: Codable, Equatable {
+        var initialized = false
+        var fast = 0.0
+        var slow = 0.0
+        var slowVar = 0.0
+        var absRPE = 0.0
+        var absRPEVar = 0.0
+        var entropy = 0.0
+        var signal = 0.0
+        var windowSum = 0.0
+        var windowCount = 0
+        var runSum = 0.0
+        var runCount = 0
+    }
+
+    public let spec: NeuromodulationSpec
+    private(set) var states: [ChannelState]
+    /// Loss statistics for boundary detection, independent of any channel.
+    private var detector = ChannelState()
+    public private(set) var stepsSinceChange = 0
+    public private(set) var detectedBoundaries = 0
+    public private(set) var effects = ModulatorEffects()
+    private var effectWindow: [String: Double] = [:]
+    private var effectWindowCount = 0
+
+    public init(spec: NeuromodulationSpec) {
+        self.spec = spec
+        states = spec.channels.map { _ in ChannelState() }
+    }
+
+    public var isActive: Bool { !spec.channels.isEmpty }
+
+    /// A context change given by the protocol (a new task, a reversal the agent is told about).
+    public func protocolBoundary() {
+        if spec.context.boundaries != "detected" { stepsSinceChange = 0 }
+    }
+
+    /// Supervised step: mean loss and mean normalised entropy of the batch. Returns whether a
+    /// context boundary was detected from a surprise spike.
+    @discardableResult
+    public func observe(loss: Double, entropy: Double) -> Bool {
+        let detected = detect(value: loss)
+        for i in states.indices {
+            let ch = spec.channels[i]
+            var s = states[i]
+            let (af, asl) = (1 / ch.tauFast, 1 / ch.tauSlow)
+            if !s.initialized {
+                s.fast = loss; s.slow = loss; s.slowVar = 0; s.entropy = entropy; s.initialized = true
+            }
+            let deviation = loss - s.slow
+            let z = deviation / (s.slowVar + pow(0.01 * s.slow, 2) + 1e-12).squareRoot()
+            switch ch.signal {
+            case .lossImprovement: s.signal = min(1, max(-1, (s.slow - loss) / (s.slow + 1e-8)))
+            case .surprise: s.signal = min(5, max(0, z))
+            case .utilityDecline: break
+            case .expectedUncertainty: break
+            case .stability: break
+            case .rpe: s.signal = 0
+            }
+            s.fast += af * (loss - s.fast)
+            s.slow += asl * deviation
+            s.slowVar += asl * (deviation * deviation - s.slowVar)
+            s.entropy += af * (entropy - s.entropy)
+            switch ch.signal {
+            case .utilityDecline: s.signal = min(1, max(-1, (s.fast - s.slow) / (s.slow + 1e-8)))
+            case .expectedUncertainty: s.signal = s.entropy
+            case .stability: s.signal = 1 - exp(-Double(stepsSinceChange) / ch.tauPatience)
+            default: break
+            }
+            states[i] = s
+        }
+        finishStep()
+        return detected
+    }
+
+    /// Reward step: the reward and its prediction error. Returns whether a boundary was detected.
+    @discardableResult
+    public func observe(reward: Double, rpe: Double) -> Bool {
+        let detected = detect(value: abs(rpe))
+        for i in states.indices {
+            let ch = spec.channels[i]
+            var s = states[i]
+            let (af, asl) = (1 / ch.tauFast, 1 / ch.tauSlow)
+            if !s.initialized {
+                s.fast = reward; s.slow = reward; s.absRPE = abs(rpe); s.absRPEVar = 0; s.initialized = true
+            }
+            let deviation = abs(rpe) - s.absRPE
+            let z = deviation / (s.absRPEVar + 0.01).squareRoot()
+            s.fast += af * (reward - s.fast)
+            s.slow += asl * (reward - s.slow)
+            s.absRPE += asl * deviation
+            s.absRPEVar += asl * (deviation * deviation - s.absRPEVar)
+            switch ch.signal {
+            case .rpe: s.signal = min(5, max(-5, rpe))
+            case .surprise: s.signal = min(5, max(0, z))
+            case .utilityDecline: s.signal = min(1, max(-1, (s.slow - s.fast) / (abs(s.slow) + 0.1)))
+            case .expectedUncertainty: s.signal = s.absRPE
+            case .stability: s.signal = 1 - exp(-Double(stepsSinceChange) / ch.tauPatience)
+            case .lossImprovement: s.signal = 0
+            }
+            states[i] = s
+        }
+        finishStep()
+        return detected
+    }
+
+    private func detect(value: Double) -> Bool {
+        stepsSinceChange += 1
+        var d = detector
+        defer { detector = d }
+        if !d.initialized { d.slow = value; d.slowVar = 0; d.initialized = true; return false }
+        let deviation = value - d.slow
+        let z = deviation / (d.slowVar + pow(0.01 * abs(d.slow), 2) + 1e-12).squareRoot()
+        d.slow += 0.01 * deviation
+        d.slowVar += 0.01 * (deviation * deviation - d.slowVar)
+        d.signal = z
+        guard spec.context.boundaries != "protocol", z > spec.context.surpriseThreshold,
+              stepsSinceChange >= spec.context.minGap else { return false }
+        stepsSinceChange = 0
+        detectedBoundaries += 1
+        return true
+    }
+
+    private func finishStep() {
+        var e = ModulatorEffects()
+        for (i, ch) in spec.channels.enumerated() {
+            let s = states[i].signal
+            states[i].windowSum += s; states[i].windowCount += 1
+            states[i].runSum += s; states[i].runCount += 1
+            for (name, k) in ch.targets {
+                guard let target = NeuromodulationSpec.Target(rawValue: name) else { continue }
+                if target == .threshold { e.threshold += k * s; continue }
+                let factor = min(ch.clampMax, max(ch.clampMin, exp(k * s)))
+                switch target {
+                case .learningRate:
+                    if let layers = ch.layers {
+                        for l in layers { e.layerLearningRate[l, default: 1] *= factor }
+                    } else {
+                        e.learningRate *= factor
+                    }
+                case .gain: e.gain *= factor
+                case .temperature: e.temperature *= factor
+                case .consolidation: e.consolidation *= factor
+                case .threshold: break
+                }
+            }
+        }
+        effects = e
+        if isActive {
+            for t in NeuromodulationSpec.Target.allCases where spec.uses(t) {
+                effectWindow[t.rawValue, default: 0] += value(of: t, in: e)
+            }
+            effectWindowCount += 1
+        }
+    }
+
+    private func value(of t: NeuromodulationSpec.Target, in e: ModulatorEffects) -> Double {
+        switch t {
+        case .learningRate: return e.learningRate
+        case .gain: return e.gain
+        case .threshold: return e.threshold
+        case .temperature: return e.temperature
+        case .consolidation: return e.consolidation
+        }
+    }
+
+    /// Window means of each channel's signal (`nm.<modulator>.<signal>`) and of each effect in use
+    /// (`nm.effect.<target>`), then resets the window.
+    public func drainWindow(step: Int) -> [MetricSample] {
+        var out: [MetricSample] = []
+        for (i, ch) in spec.channels.enumerated() where states[i].windowCount > 0 {
+            out.append(MetricSample(key: "nm.\(ch.modulator.rawValue).\(ch.signal.rawValue)", step: step,
+                                    value: states[i].windowSum / Double(states[i].windowCount)))
+            states[i].windowSum = 0
+            states[i].windowCount = 0
+        }
+        if effectWindowCount > 0 {
+            for (k, v) in effectWindow.sorted(by: { $0.key < $1.key }) {
+                out.append(MetricSample(key: "nm.effect.\(k)", step: step, value: v / Double(effectWindowCount)))
+            }
+        }
+        effectWindow.removeAll()
+        effectWindowCount = 0
+        return out
+    }
+
+    /// Mean of each channel's signal over the whole run (for the summary).
+    public var runMeans: [String: Double] {
+        var out: [String: Double] = [:]
+        for (i, ch) in spec.channels.enumerated() where states[i].runCount > 0 {
+            out["\(ch.modulator.rawValue).\(ch.signal.rawValue)"] = states[i].runSum / Double(states[i].runCount)
+        }
+        return out
+    }
+
+    // MARK: - Checkpoint state (named fields; doubles round-trip exactly through JSON)
+
+    /// Everything the system carries from step to step, by name.
+    public struct State: Codable, Equatable {
+        var states: [ChannelState]
+        var detector: ChannelState
+        var stepsSinceChange: Int
+        var detectedBoundaries: Int
+        var effects: ModulatorEffects
+        var effectWindow: [String: Double]
+        var effectWindowCount: Int
+    }
+
+    public var state: State {
+        State(states: states, detector: detector, stepsSinceChange: stepsSinceChange, detectedBoundaries: detectedBoundaries,
+              effects: effects, effectWindow: effectWindow, effectWindowCount: effectWindowCount)
+    }
+
+    public func restore(_ s: State) throws {
+        guard s.states.count == states.count else { throw CheckpointError("neuromodulator state does not match the spec") }
+        states = s.states
+        detector = s.detector
+        stepsSinceChange = s.stepsSinceChange
+        detectedBoundaries = s.detectedBoundaries
+        effects = s.effects
+        effectWindow = s.effectWindow
+        effectWindowCount = s.effectWindowCount
+    }
+}

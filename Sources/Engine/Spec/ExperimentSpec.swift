@@ -1,0 +1,260 @@
+import Foundation
+import Support
+
+/// Upper bounds on every spec field that costs memory or time. Explicit and documented.
+public struct SpecLimits: Sendable {
+    public var maxLayers = 10              // entries of model.layers, input and output included
+    public var maxUnitsPerLayer = 4096
+    public var maxParameters = 20_000_000
+    public var maxEpochs = 500
+    public var maxBatchSize = 4096
+    public var maxTotalSteps = 5_000_000
+    public var maxTrainLimit = 60_000
+    public var maxTestLimit = 10_000
+    public var maxTrials = 1_000_000
+    public var maxTimeSteps = 500
+    public init() {}
+}
+
+/// A validated, normalised training run specification (every default filled in).
+public struct ExperimentSpec: Sendable, Equatable, Codable {
+    public struct DataSpec: Sendable, Equatable, Codable {
+        public var dataset: String
+        public var trainLimit: Int?
+        public var testLimit: Int?
+        enum CodingKeys: String, CodingKey { case dataset, trainLimit = "train_limit", testLimit = "test_limit" }
+    }
+
+    public enum Activation: String, Sendable, Codable, CaseIterable { case relu, tanh, sigmoid }
+
+    public struct ModelSpec: Sendable, Equatable, Codable {
+        /// `mlp`, `snn`, or `action-values` (the bandit).
+        public var kind: String
+        /// Widths from input to output; empty for the bandit's action-value table.
+        public var layers: [Int]
+        public var activation: Activation
+        /// The spiking network's neurons, encoder and readout (kind `snn`).
+        public var snn: SpikingSpec?
+    }
+
+    public enum OptimizerKind: String, Sendable, Codable, CaseIterable { case sgd, adam }
+
+    public struct OptimizerSpec: Sendable, Equatable, Codable {
+        public var kind: OptimizerKind
+        public var learningRate: Double
+        public var batchSize: Int
+        public var beta1: Double
+        public var beta2: Double
+        public var epsilon: Double
+        enum CodingKeys: String, CodingKey {
+            case kind, learningRate = "learning_rate", batchSize = "batch_size", beta1, beta2, epsilon
+        }
+    }
+
+    public var name: String?
+    public var seed: UInt64
+    public var data: DataSpec
+    public var `protocol`: ProtocolSpec
+    public var model: ModelSpec
+    public var optimizer: OptimizerSpec
+    public var consolidation: ConsolidationSpec
+    public var neuromodulation: NeuromodulationSpec
+    /// Reward-modulated STDP parameters (distal_reward protocol).
+    public var rstdp: RSTDPSpec?
+    public var metricsEverySteps: Int
+    public var checkpointEverySteps: Int
+    /// Retries, runtime budget, checkpoint retention (nil in specs stored before it existed).
+    public var execution: ExecutionSpec?
+    /// `execution`, or the defaults.
+    public var executionPolicy: ExecutionSpec { execution ?? .standard }
+
+    enum CodingKeys: String, CodingKey {
+        case name, seed, data, `protocol`, model, optimizer, consolidation, neuromodulation, rstdp, execution
+        case metricsEverySteps = "metrics_every_steps", checkpointEverySteps = "checkpoint_every_steps"
+    }
+
+    /// Datasets the engine can read, with their input width and class count.
+    public static let datasets: [String: (features: Int, classes: Int, train: Int, test: Int)] = [
+        "fashion-mnist": (784, 10, 60_000, 10_000),
+    ]
+
+    /// Validates a submitted spec; throws the first field at fault.
+    public static func parse(_ json: JSONValue, limits: SpecLimits = SpecLimits()) throws(SpecError) -> ExperimentSpec {
+        var root = try FieldReader(json, path: "")
+        let name: String? = root.raw("name") == nil ? nil : try root.string("name")
+        let seed = try root.int("seed", default: 0, in: 0...Int(UInt32.max))
+        let proto = try ProtocolSpec.parse(root.object("protocol"), limits: limits)
+
+        var d = try FieldReader(root.object("data"), path: "data")
+        let datasetName = try d.string("dataset", default: "fashion-mnist", oneOf: Array(datasets.keys).sorted())
+        let ds = datasets[datasetName]!
+        let trainLimit = try d.optionalInt("train_limit", in: 1...min(limits.maxTrainLimit, ds.train))
+        let testLimit = try d.optionalInt("test_limit", in: 1...min(limits.maxTestLimit, ds.test))
+        try d.rejectUnknown()
+        if proto.isReward && (trainLimit != nil || testLimit != nil) {
+            throw SpecError("data", "reward protocols generate their own trials; remove train_limit/test_limit")
+        }
+
+        // The model's input and output widths follow from the protocol.
+        let expectedIn: Int, expectedOut: Int, inputWhat: String, outputWhat: String
+        switch proto.kind {
+        case .reversal:
+            (expectedIn, expectedOut) = (proto.stimuli, 2)
+            (inputWhat, outputWhat) = ("the number of stimuli", "2 (go, no-go)")
+        case .split where proto.scenario == .domainIncremental:
+            (expectedIn, expectedOut) = (ds.features, 2)
+            (inputWhat, outputWhat) = ("the input width of \(datasetName)", "2 in the domain-incremental scenario")
+        default:
+            (expectedIn, expectedOut) = (ds.features, ds.classes)
+            (inputWhat, outputWhat) = ("the input width of \(datasetName)", "the class count of \(datasetName)")
+        }
+        let model: ModelSpec
+        if proto.kind == .distalReward {
+            if root.object["model"] != nil {
+                throw SpecError("model", "the distal-reward task has a fixed network (inputs → one LIF neuron); remove model")
+            }
+            model = ModelSpec(kind: "rstdp", layers: [proto.inputs, 1], activation: .relu, snn: nil)
+        } else if proto.kind == .bandit {
+            if root.object["model"] != nil {
+                throw SpecError("model", "the bandit learns one action value per arm; remove model")
+            }
+            model = ModelSpec(kind: "action-values", layers: [], activation: .relu, snn: nil)
+        } else {
+            guard root.object["model"] != nil else { throw SpecError("model", "is required") }
+            var m = try FieldReader(root.object("model"), path: "model")
+            let modelKind = try m.string("kind", default: "mlp", oneOf: ["mlp", "snn"])
+            let layers = try m.intArray("layers", count: 2...limits.maxLayers, each: 1...limits.maxUnitsPerLayer)
+            var snn: SpikingSpec?
+            var activationName = "relu"
+            if modelKind == "snn" {
+                guard proto.kind == .single else {
+                    throw SpecError("model.kind", "spiking networks run the single protocol for now (not \(proto.kind.rawValue))")
+                }
+                guard layers.count >= 3 else { throw SpecError("model.layers", "a spiking network needs at least one hidden layer") }
+                snn = try SpikingSpec.parse(&m, limits: limits)
+                if snn!.learning == "eprop" && layers.count != 3 {
+                    throw SpecError("model.layers", "e-prop here trains one hidden layer: give [inputs, hidden, classes]")
+                }
+                if snn!.recurrent && (snn!.steps * layers.dropFirst().dropLast().reduce(0, +)) > 2_000_000 {
+                    throw SpecError("model.snn.steps", "recurrent layers × steps are too large")
+                }
+            } else {
+                activationName = try m.string("activation", default: "relu", oneOf: Activation.allCases.map(\.rawValue))
+            }
+            try m.rejectUnknown()
+            if layers.first != expectedIn {
+                throw SpecError("model.layers[0]", "must equal \(inputWhat) (\(expectedIn)), got \(layers[0])")
+            }
+            if layers.last != expectedOut {
+                throw SpecError("model.layers[\(layers.count - 1)]", "must equal \(outputWhat) (\(expectedOut)), got \(layers.last!)")
+            }
+            var parameters = 0
+            for i in 0..<(layers.count - 1) { parameters += layers[i] * layers[i + 1] + layers[i + 1] }
+            if parameters > limits.maxParameters {
+                throw SpecError("model.layers", "has \(parameters) parameters; the limit is \(limits.maxParameters)")
+            }
+            model = ModelSpec(kind: modelKind, layers: layers, activation: Activation(rawValue: activationName)!, snn: snn)
+        }
+
+        var o = try FieldReader(root.object("optimizer"), path: "optimizer")
+        let isSpiking = model.kind == "snn"
+        let optKind = OptimizerKind(rawValue: try o.string("kind", default: isSpiking ? "adam" : "sgd", oneOf: OptimizerKind.allCases.map(\.rawValue)))!
+        let defaultLR = proto.isReward ? 0.1 : (optKind == .sgd ? 0.05 : 0.001)
+        let lr = try o.double("learning_rate", default: defaultLR, in: 0...10, openLower: true)
+        let batch = try o.int("batch_size", default: proto.isReward ? 1 : (isSpiking ? 128 : 64), in: 1...limits.maxBatchSize)
+        if proto.isReward && batch != 1 { throw SpecError("optimizer.batch_size", "reward tasks learn trial by trial; use 1") }
+        let beta1 = try o.double("beta1", default: 0.9, in: 0...0.999999)
+        let beta2 = try o.double("beta2", default: 0.999, in: 0...0.99999999)
+        let eps = try o.double("epsilon", default: 1e-8, in: 0...1, openLower: true)
+        try o.rejectUnknown()
+        if proto.kind == .distalReward && root.object["optimizer"] != nil {
+            throw SpecError("optimizer", "the distal-reward task learns by reward-modulated STDP; set its parameters under rstdp")
+        }
+        if proto.kind == .bandit && optKind != .sgd {
+            throw SpecError("optimizer.kind", "the bandit's action values learn by the delta rule; use sgd")
+        }
+
+        let rstdp = try RSTDPSpec.parse(root.object("rstdp"), applies: proto.kind == .distalReward)
+        if proto.kind == .distalReward && root.object["neuromodulation"] != nil {
+            throw SpecError("neuromodulation", "in the distal-reward task dopamine is the reward itself (rstdp.reward, rstdp.tau_dopamine)")
+        }
+        let consolidation = try ConsolidationSpec.parse(root.object("consolidation"))
+        if isSpiking && usesMLPOnlyMechanisms(root.object["neuromodulation"]) {
+            throw SpecError("neuromodulation", "spiking networks take dopamine, noradrenaline, acetylcholine and serotonin channels (no gating or modulatory gate)")
+        }
+        if consolidation.kind != .none && !proto.isContinual {
+            throw SpecError("consolidation.kind", "consolidation needs a task sequence (protocol split or permuted)")
+        }
+        let neuromodulation = try NeuromodulationSpec.parse(root.object("neuromodulation"), reward: proto.isReward)
+        if neuromodulation.context.gatingKeep != nil && !(proto.kind == .split && proto.scenario == .taskIncremental) {
+            // The gate of a task is chosen by its identity, which only the task-incremental scenario gives at test time.
+            throw SpecError("neuromodulation.context.gating_keep",
+                            "context gating needs the task identity at test time: use protocol split with scenario task-incremental")
+        }
+        if neuromodulation.modulatoryGate != nil && model.layers.count < 3 {
+            throw SpecError("neuromodulation.modulatory_gate", "gates the first hidden layer: model.layers needs one")
+        }
+        if neuromodulation.uses(.consolidation) && consolidation.kind == .none {
+            throw SpecError("neuromodulation", "a channel targets consolidation but consolidation.kind is none")
+        }
+        if proto.kind == .bandit && (neuromodulation.uses(.gain) || neuromodulation.uses(.threshold)) {
+            throw SpecError("neuromodulation", "the bandit has no hidden units: gain and threshold do not apply")
+        }
+
+        var spec = ExperimentSpec(
+            name: name, seed: UInt64(seed),
+            data: DataSpec(dataset: datasetName, trainLimit: trainLimit, testLimit: testLimit),
+            protocol: proto, model: model,
+            optimizer: OptimizerSpec(kind: optKind, learningRate: lr, batchSize: batch, beta1: beta1, beta2: beta2, epsilon: eps),
+            consolidation: consolidation, neuromodulation: neuromodulation, rstdp: rstdp,
+            metricsEverySteps: 1, checkpointEverySteps: 1)
+        if spec.totalSteps > limits.maxTotalSteps {
+            throw SpecError(proto.isReward ? "protocol.trials" : "protocol.epochs",
+                            "gives \(spec.totalSteps) steps; the limit is \(limits.maxTotalSteps)")
+        }
+        spec.metricsEverySteps = try root.int("metrics_every_steps", default: max(1, min(proto.isReward ? 50 : 100, spec.stepsPerEpoch)),
+                                              in: 1...1_000_000)
+        spec.checkpointEverySteps = try root.int("checkpoint_every_steps", default: 1000, in: 1...10_000_000)
+        spec.execution = try ExecutionSpec.parse(root.object("execution"))
+        try root.rejectUnknown()
+        return spec
+    }
+
+    /// Canonical JSON (sorted keys), as stored with the run.
+    public func canonicalJSON() -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(self)) ?? Data()
+    }
+
+    /// SHA-256 of the canonical JSON, hex.
+    public var hash: String { SHA256.hex(canonicalJSON()) }
+
+    /// Training samples per epoch after `train_limit` (single protocol).
+    public var trainCount: Int { data.trainLimit ?? Self.datasets[data.dataset]!.train }
+    public var stepsPerEpoch: Int {
+        switch `protocol`.kind {
+        case .single, .permuted: return (trainCount + optimizer.batchSize - 1) / optimizer.batchSize
+        case .split: return (trainCount / 5 + optimizer.batchSize - 1) / optimizer.batchSize
+        case .bandit, .reversal, .distalReward: return `protocol`.trials
+        }
+    }
+
+    /// Steps of the whole run. For split it is an estimate from `train_limit / 5` samples per task
+    /// until the run starts (then the trainer reports the exact count).
+    public var totalSteps: Int {
+        switch `protocol`.kind {
+        case .single: return stepsPerEpoch * `protocol`.epochs
+        case .split, .permuted: return stepsPerEpoch * `protocol`.epochsPerTask * `protocol`.tasks
+        case .bandit, .reversal, .distalReward: return `protocol`.trials
+        }
+    }
+}
+
+/// Context gating and the modulatory gate are MLP mechanisms.
+private func usesMLPOnlyMechanisms(_ neuromodulation: JSONValue?) -> Bool {
+    guard case .object(let o)? = neuromodulation else { return false }
+    if o["modulatory_gate"] != nil { return true }
+    if case .object(let c)? = o["context"], c["gating_keep"] != nil { return true }
+    return false
+}

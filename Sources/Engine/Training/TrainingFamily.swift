@@ -1,0 +1,51 @@
+import Foundation
+import Support
+
+/// What one step of a family did: the samples it trained on, and events to report at the step
+/// it completed (e.g. `context.boundary` = 1).
+public struct StepReport {
+    public var samples: Int
+    public var events: [(key: String, value: Double)]
+    public init(samples: Int, events: [(key: String, value: Double)] = []) {
+        self.samples = samples
+        self.events = events
+    }
+}
+
+/// A network family as the one ``TrainingLoop`` drives it: its schedule, its training step, its
+/// evaluation and its state. The loop owns everything else (stop and cancel checks, the runtime
+/// budget, metric and checkpoint cadence, epoch and task bookkeeping, metric sums, the header of
+/// checkpoints, the common summary fields).
+public protocol TrainingFamily: AnyObject {
+    /// The registry key written into checkpoints (`family`).
+    static var kind: String { get }
+    var spec: ExperimentSpec { get }
+    /// Tasks × epochs × steps of the run.
+    var schedule: TrainingSchedule { get }
+    /// The metric that ranks checkpoints (higher is better), or nil when the latest is best.
+    var selectionMetric: String? { get }
+
+    /// Called at the start of every `run` (fresh or resumed), before the first step.
+    func willTrain() throws
+    /// Trains global step `step` (0-based) at `position`, adding what it measured to `sums`.
+    func trainStep(_ step: Int, at position: TrainingSchedule.Position, sums: inout MetricSums) throws -> StepReport
+    /// Metrics of the window that ends at `step` (the loop then clears the window's sums).
+    func windowMetrics(step: Int, sums: MetricSums.Span, elapsed: Double) -> [MetricSample]
+    /// An epoch of `position.task` ended at `step` (the loop then clears the epoch's sums).
+    func epochEnded(_ position: TrainingSchedule.Position, step: Int, sums: MetricSums.Span) -> [MetricSample]
+    /// Task `task` ended at `step` (after its last epoch's `epochEnded`).
+    func taskEnded(_ task: Int, step: Int) -> [MetricSample]
+    /// The family's own summary fields (the loop adds steps, total_steps, train_samples_per_s).
+    func summarize(into summary: inout [String: JSONValue], sums: MetricSums)
+    /// Writes the family's tensors and state.
+    func save(to writer: inout CheckpointWriter)
+    /// Restores what `save` wrote.
+    func load(from reader: CheckpointReader) throws
+}
+
+extension TrainingFamily {
+    public func willTrain() throws {}
+    public func windowMetrics(step: Int, sums: MetricSums.Span, elapsed: Double) -> [MetricSample] { [] }
+    public func epochEnded(_ position: TrainingSchedule.Position, step: Int, sums: MetricSums.Span) -> [MetricSample] { [] }
+    public func taskEnded(_ task: Int, step: Int) -> [MetricSample] { [] }
+}
