@@ -21,26 +21,6 @@ enum Representation {
             + "\(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2)).\(pad(Int32(millis), 3))Z")
     }
 
-    /// Parsed specs by spec hash (specs are immutable, so the cache never goes stale).
-    private static let specCache = SpecCache()
-
-    final class SpecCache: @unchecked Sendable {
-        private let lock = NSLock()
-        private var entries: [String: JSONValue] = [:]
-
-        func value(hash: String, text: String) -> JSONValue {
-            lock.lock()
-            if let v = entries[hash] { lock.unlock(); return v }
-            lock.unlock()
-            let v = JSONValue.parse(Data(text.utf8)) ?? .null
-            lock.lock()
-            if entries.count > 4096 { entries.removeAll() }
-            entries[hash] = v
-            lock.unlock()
-            return v
-        }
-    }
-
     static func experiment(_ e: ExperimentRecord) -> JSONValue {
         .object([
             "id": .string(e.id),
@@ -70,7 +50,7 @@ enum Representation {
             "started_at": timestamp(r.startedAt),
             "finished_at": timestamp(r.finishedAt),
             "updated_at": timestamp(r.updatedAt),
-            "spec": specCache.value(hash: r.specHash, text: r.spec),
+            "spec": .raw(r.spec),   // stored as canonical JSON: written as is
             "spec_hash": .string(r.specHash),
             "links": .object([
                 "self": .string("/v1/runs/\(r.id)"),

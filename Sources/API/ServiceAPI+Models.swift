@@ -73,8 +73,8 @@ extension ServiceAPI {
             ]),
             "latest_run": .object([
                 "id": .string(latest.runID),
-                "spec": run.map { JSONValue.parse(Data($0.spec.utf8)) ?? .null } ?? .null,
-                "summary": run?.summary.flatMap { JSONValue.parse(Data($0.utf8)) } ?? .null,
+                "spec": run.map { .raw($0.spec) } ?? .null,
+                "summary": run?.summary.map { .raw($0) } ?? .null,
             ]),
         ]))
     }

@@ -62,14 +62,14 @@ extension ServiceAPI {
     /// The results summary: written at each checkpoint while the run trains, final once it ends.
     func runSummary(_ ctx: RequestContext) throws -> HTTPResponse {
         let run = try requireRun(ctx.parameter("run_id"))
-        guard let text = run.summary, let summary = JSONValue.parse(Data(text.utf8)) else {
+        guard let text = run.summary else {
             throw APIError(404, "not_found", "run \(run.id) has no summary yet (one is written at its first checkpoint)")
         }
         return JSONResponse.make(200, JSONValue.object([
             "run_id": .string(run.id),
             "state": .string(run.state.rawValue),
             "final": .bool(run.state == .succeeded),
-            "summary": summary,
+            "summary": .raw(text),   // stored serialized by the worker: written as is
         ]))
     }
 

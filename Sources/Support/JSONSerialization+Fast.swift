@@ -16,6 +16,7 @@ extension JSONValue {
         case .bool(let b): out.append(contentsOf: b ? Array("true".utf8) : Array("false".utf8))
         case .number(let d): Self.writeNumber(d, to: &out)
         case .string(let s): Self.writeString(s, to: &out)
+        case .raw(let text): out.append(contentsOf: text.utf8)
         case .array(let a):
             out.append(UInt8(ascii: "["))
             for (i, v) in a.enumerated() {

@@ -8,6 +8,9 @@ public enum JSONValue: Sendable, Equatable, Codable {
     case string(String)
     case array([JSONValue])
     case object([String: JSONValue])
+    /// JSON text that is already serialized (a stored spec or summary), written out verbatim so
+    /// that a response need not parse and re-encode it. The text must be valid JSON.
+    case raw(String)
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
@@ -29,6 +32,7 @@ public enum JSONValue: Sendable, Equatable, Codable {
         case .string(let s): try c.encode(s)
         case .array(let a): try c.encode(a)
         case .object(let o): try c.encode(o)
+        case .raw(let text): try c.encode(JSONValue.parse(Data(text.utf8)) ?? .null)
         }
     }
 
@@ -46,6 +50,7 @@ public enum JSONValue: Sendable, Equatable, Codable {
         case .string: return "string"
         case .array: return "array"
         case .object: return "object"
+        case .raw: return "JSON"
         }
     }
 }

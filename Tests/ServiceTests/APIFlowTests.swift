@@ -10,14 +10,14 @@ final class APIFlowTests: XCTestCase {
     override func setUpWithError() throws { service = try ServiceHarness(workers: 1) }
     override func tearDown() { service.stop() }
 
-    func createExperiment(_ c: TestHTTPClient, name: String = "exp") throws -> String {
+    func createExperiment(_ c: APIClient, name: String = "exp") throws -> String {
         let r = try c.json("POST", "/v1/experiments", #"{"name": "\#(name)", "description": "test"}"#)
         XCTAssertEqual(r.status, 201, r.text)
         XCTAssertEqual(r.header("Location"), "/v1/experiments/\(r["id"]?.string ?? "")")
         return try XCTUnwrap(r["id"]?.string)
     }
 
-    func waitForState(_ c: TestHTTPClient, _ runID: String, _ states: Set<String>, timeout: Double = 90) throws -> TestResponse {
+    func waitForState(_ c: APIClient, _ runID: String, _ states: Set<String>, timeout: Double = 90) throws -> TestResponse {
         try eventually(timeout: timeout, "run \(runID) to reach \(states)") {
             let r = try c.json("GET", "/v1/runs/\(runID)")
             return states.contains(r["state"]?.string ?? "") ? r : nil
@@ -272,7 +272,7 @@ final class ExperimentProtocolTests: XCTestCase {
     override func setUpWithError() throws { service = try ServiceHarness(workers: 1) }
     override func tearDown() { service.stop() }
 
-    func submitAndWait(_ c: TestHTTPClient, _ spec: String) throws -> String {
+    func submitAndWait(_ c: APIClient, _ spec: String) throws -> String {
         let id = try c.submitRun(spec, experiment: "p")
         let done = try c.waitForRunEnd(id, timeout: 90)
         XCTAssertEqual(done["state"]?.string, "succeeded", done.text)

@@ -12,7 +12,7 @@ final class CrashRecoveryTests: XCTestCase {
     override func setUpWithError() throws { dataDir = try Paths.temporaryDirectory("crash") }
     override func tearDown() { try? FileManager.default.removeItem(at: dataDir) }
 
-    func series(_ c: TestHTTPClient, _ run: String, _ key: String) throws -> [(Int, Double)] {
+    func series(_ c: APIClient, _ run: String, _ key: String) throws -> [(Int, Double)] {
         let r = try c.json("GET", "/v1/runs/\(run)/metrics/\(key)?limit=10000")
         return (r["points"]?.array ?? []).compactMap {
             guard case .object(let o) = $0, let s = o["step"]?.int, let v = o["value"]?.number else { return nil }
@@ -20,7 +20,7 @@ final class CrashRecoveryTests: XCTestCase {
         }
     }
 
-    func checkpointSteps(_ c: TestHTTPClient, _ run: String) throws -> [Int] {
+    func checkpointSteps(_ c: APIClient, _ run: String) throws -> [Int] {
         (try c.json("GET", "/v1/runs/\(run)/checkpoints")["checkpoints"]?.array ?? []).compactMap {
             if case .object(let o) = $0 { return o["step"]?.int } else { return nil }
         }

@@ -12,7 +12,7 @@ final class FaultInjectionTests: XCTestCase {
     override func setUpWithError() throws { dataDir = try Paths.temporaryDirectory("fault") }
     override func tearDown() { try? FileManager.default.removeItem(at: dataDir) }
 
-    func points(_ c: TestHTTPClient, _ run: String, _ key: String) throws -> [(Int, Double)] {
+    func points(_ c: APIClient, _ run: String, _ key: String) throws -> [(Int, Double)] {
         (try c.json("GET", "/v1/runs/\(run)/metrics/\(key)?limit=10000")["points"]?.array ?? []).compactMap {
             guard let s = $0["step"]?.int, let v = $0["value"]?.number else { return nil }
             return (s, v)

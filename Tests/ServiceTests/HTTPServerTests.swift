@@ -77,7 +77,7 @@ final class HTTPServerTests: XCTestCase {
     /// The service's per-route caps over a socket: a 3 MB prediction body is read (and answered by
     /// the route: no such model), a 3 MB experiment body is refused with 413 before it is sent.
     func testPredictionRoutesTakeLargerBodiesThanTheRest() throws {
-        let service = try ServiceHarness(workers: 1, configure: {
+        let service = try ServiceHarness(workers: 1, transport: .socket, configure: {
             $0.limits.maxBodyBytes = 1 << 20
             $0.limits.routeBodyCeiling = 16 << 20
         })
@@ -85,10 +85,10 @@ final class HTTPServerTests: XCTestCase {
         let row = "[" + Array(repeating: "0.5", count: 784).joined(separator: ",") + "]"
         let big = #"{"inputs": ["# + Array(repeating: row, count: 1000).joined(separator: ",") + "]}"
         XCTAssertGreaterThan(big.utf8.count, 3_000_000)
-        let c = try service.client()
+        let c = try service.socketClient()
         let predicted = try c.json("POST", "/v1/models/nothing/predict", big)
         XCTAssertEqual(predicted.status, 404, "read in full and routed: \(predicted.text.prefix(200))")
-        let refused = try service.client()
+        let refused = try service.socketClient()
         try refused.sendRaw("POST /v1/experiments HTTP/1.1\r\nHost: x\r\nContent-Length: \(big.utf8.count)\r\n\r\n")
         XCTAssertEqual(try refused.readResponse().status, 413)
     }

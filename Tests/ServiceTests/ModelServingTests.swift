@@ -10,7 +10,7 @@ final class ModelServingTests: XCTestCase {
     override func setUpWithError() throws { service = try ServiceHarness(workers: 1) }
     override func tearDown() { service.stop() }
 
-    func trainedRun(_ c: TestHTTPClient, hidden: Int = 32, extra: String = "") throws -> String {
+    func trainedRun(_ c: APIClient, hidden: Int = 32, extra: String = "") throws -> String {
         try trainServableRun(c, hidden: hidden, extra: extra)
     }
 
@@ -263,7 +263,7 @@ final class ModelServingTests: XCTestCase {
 
 /// Trains a small MLP (1,500 Fashion-MNIST images) through the API and waits for it to succeed;
 /// returns the run id.
-func trainServableRun(_ c: TestHTTPClient, hidden: Int = 32, extra: String = "") throws -> String {
+func trainServableRun(_ c: APIClient, hidden: Int = 32, extra: String = "") throws -> String {
     let spec = #"{"seed": 5, "data": {"train_limit": 1500, "test_limit": 200}, "model": {"layers": [784, \#(hidden), 10]}, "checkpoint_every_steps": 10 \#(extra)}"#
     let id = try c.submitRun(spec, experiment: "serve")
     XCTAssertEqual(try c.waitForRunEnd(id, timeout: 60)["state"]?.string, "succeeded")

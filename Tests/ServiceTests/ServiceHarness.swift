@@ -21,16 +21,21 @@ enum Paths {
     }
 }
 
-/// The real service (SQLite file, worker queue, API, socket server) in this process on a free port.
+/// The real service (SQLite file, worker queue, model server, API) in this process. Clients
+/// drive the API's router in memory by default; `transport: .socket` puts the real socket server
+/// in front of it on a free port, for the tests where the socket matters.
 final class ServiceHarness {
+    enum Transport { case memory, socket }
+
     let dataDir: URL
     let store: Store
     let workers: WorkerPool
     let api: ServiceAPI
-    let server: HTTPServer
-    var port: Int { server.port }
+    let server: HTTPServer?
+    var port: Int { server?.port ?? 0 }
 
-    init(workers workerCount: Int = 1, datasetDir: String = Paths.datasetDir, configure: (inout ServerConfiguration) -> Void = { _ in },
+    init(workers workerCount: Int = 1, transport: Transport = .memory, datasetDir: String = Paths.datasetDir,
+         configure: (inout ServerConfiguration) -> Void = { _ in },
          options: (inout ServiceAPI.Options) -> Void = { _ in }, serving: (inout ModelServer.Options) -> Void = { _ in }) throws {
         dataDir = try Paths.temporaryDirectory("svc")
         store = try Store(path: dataDir.appendingPathComponent("neuromod.sqlite").path, migrations: try Migrator(directory: Paths.migrations))
@@ -50,18 +55,22 @@ final class ServiceHarness {
             // As `neuromod serve` does: each route's declared body cap, in the configured sizes.
             config.limits.bodyLimit = api.bodyLimits(defaultBytes: config.limits.maxBodyBytes, predictBytes: config.limits.routeBodyCeiling)
         }
-        server = HTTPServer(configuration: config, responder: api)
+        server = transport == .socket ? HTTPServer(configuration: config, responder: api) : nil
         try workers.start()
-        try server.start()
+        try server?.start()
     }
 
     func stop() {
-        server.shutdown(grace: 2)
+        server?.shutdown(grace: 2)
         workers.shutdown(timeout: 5)
         try? FileManager.default.removeItem(at: dataDir)
     }
 
-    func client() throws -> TestHTTPClient { try TestHTTPClient(port: port) }
+    /// A client of the API: in memory, or a new connection with `transport: .socket`.
+    func client() throws -> APIClient { try server.map { try TestHTTPClient(port: $0.port) } ?? InMemoryClient(api: api) }
+
+    /// A new socket connection (needs `transport: .socket`).
+    func socketClient() throws -> TestHTTPClient { try TestHTTPClient(port: port) }
 }
 
 /// Polls until `condition` returns a value or the deadline passes.
@@ -90,7 +99,7 @@ enum Specs {
     }
 }
 
-extension TestHTTPClient {
+extension APIClient {
     /// Creates an experiment and submits `spec` to it, expecting 202; returns the run id.
     func submitRun(_ spec: String, experiment name: String = "test",
                    file: StaticString = #filePath, line: UInt = #line) throws -> String {

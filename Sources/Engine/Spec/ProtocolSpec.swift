@@ -64,11 +64,29 @@ public struct ProtocolSpec: Sendable, Equatable, Codable {
     public var inputRate: Double = 0.01
     public var isContinual: Bool { kind == .split || kind == .permuted }
 
+    /// A protocol of `kind` with every field at its neutral value (fields other kinds use).
+    static func neutral(_ kind: Kind) -> ProtocolSpec {
+        ProtocolSpec(kind: kind, epochs: 1, tasks: 1, scenario: nil, epochsPerTask: 1, trials: 0, arms: 0,
+                     changeEvery: 0, change: "redraw", driftSD: 0, reverseEvery: 0, stimuli: 0, temperature: 1)
+    }
+
+    /// The fields a protocol of `kind` uses; the stored spec shows only these (the others keep
+    /// their neutral values).
+    static func fields(of kind: Kind) -> [CodingKeys] {
+        switch kind {
+        case .single: return [.epochs]
+        case .split: return [.tasks, .scenario, .epochsPerTask]
+        case .permuted: return [.tasks, .epochsPerTask]
+        case .bandit: return [.trials, .arms, .changeEvery, .change, .driftSD, .temperature]
+        case .reversal: return [.trials, .reverseEvery, .stimuli, .temperature]
+        case .distalReward: return [.trials, .inputs, .inputRate]
+        }
+    }
+
     static func parse(_ value: JSONValue?, limits: SpecLimits) throws(SpecError) -> ProtocolSpec {
         var p = try FieldReader(value, path: "protocol")
         let kind = Kind(rawValue: try p.string("kind", default: "single", oneOf: Kind.allCases.map(\.rawValue)))!
-        var spec = ProtocolSpec(kind: kind, epochs: 1, tasks: 1, scenario: nil, epochsPerTask: 1, trials: 0, arms: 0,
-                                changeEvery: 0, change: "redraw", driftSD: 0, reverseEvery: 0, stimuli: 0, temperature: 1)
+        var spec = ProtocolSpec.neutral(kind)
         switch kind {
         case .single:
             spec.epochs = try p.int("epochs", default: 1, in: 1...limits.maxEpochs)
@@ -100,5 +118,52 @@ public struct ProtocolSpec: Sendable, Equatable, Codable {
         }
         try p.rejectUnknown()
         return spec
+    }
+}
+
+/// Stored specs show only the protocol fields their kind uses.
+extension ProtocolSpec {
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self = .neutral(try c.decode(Kind.self, forKey: .kind))
+        // Specs stored before this encoding carry every field: read whatever is there.
+        epochs = try c.decodeIfPresent(Int.self, forKey: .epochs) ?? epochs
+        tasks = try c.decodeIfPresent(Int.self, forKey: .tasks) ?? tasks
+        scenario = try c.decodeIfPresent(Scenario.self, forKey: .scenario)
+        epochsPerTask = try c.decodeIfPresent(Int.self, forKey: .epochsPerTask) ?? epochsPerTask
+        trials = try c.decodeIfPresent(Int.self, forKey: .trials) ?? trials
+        arms = try c.decodeIfPresent(Int.self, forKey: .arms) ?? arms
+        changeEvery = try c.decodeIfPresent(Int.self, forKey: .changeEvery) ?? changeEvery
+        change = try c.decodeIfPresent(String.self, forKey: .change) ?? change
+        driftSD = try c.decodeIfPresent(Double.self, forKey: .driftSD) ?? driftSD
+        reverseEvery = try c.decodeIfPresent(Int.self, forKey: .reverseEvery) ?? reverseEvery
+        stimuli = try c.decodeIfPresent(Int.self, forKey: .stimuli) ?? stimuli
+        temperature = try c.decodeIfPresent(Double.self, forKey: .temperature) ?? temperature
+        inputs = try c.decodeIfPresent(Int.self, forKey: .inputs) ?? inputs
+        inputRate = try c.decodeIfPresent(Double.self, forKey: .inputRate) ?? inputRate
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(kind, forKey: .kind)
+        for key in Self.fields(of: kind) {
+            switch key {
+            case .epochs: try c.encode(epochs, forKey: key)
+            case .tasks: try c.encode(tasks, forKey: key)
+            case .scenario: try c.encodeIfPresent(scenario, forKey: key)
+            case .epochsPerTask: try c.encode(epochsPerTask, forKey: key)
+            case .trials: try c.encode(trials, forKey: key)
+            case .arms: try c.encode(arms, forKey: key)
+            case .changeEvery: try c.encode(changeEvery, forKey: key)
+            case .change: try c.encode(change, forKey: key)
+            case .driftSD: try c.encode(driftSD, forKey: key)
+            case .reverseEvery: try c.encode(reverseEvery, forKey: key)
+            case .stimuli: try c.encode(stimuli, forKey: key)
+            case .temperature: try c.encode(temperature, forKey: key)
+            case .inputs: try c.encode(inputs, forKey: key)
+            case .inputRate: try c.encode(inputRate, forKey: key)
+            case .kind: break
+            }
+        }
     }
 }
