@@ -4,6 +4,7 @@
 // Oracle: no crash or sanitizer report; a spec that validates serialises to canonical JSON that
 // parses and validates again to the same spec (the stored form round-trips).
 import Foundation
+import Support
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzSpecDecoder(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

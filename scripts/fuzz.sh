@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzing with libFuzzer (swiftc -sanitize=fuzzer,address): the HTTP request parser and the
-# run-spec decoder. Each target is compiled from its module's sources plus Fuzz/<Target>.swift
+# run-spec decoder. Each target is compiled from its module's sources (and the modules it imports)
+# plus Fuzz/<Target>.swift
 # and started on a copy of its committed corpus (Fuzz/corpus/<target>), so the seeds stay clean.
 # Usage: scripts/fuzz.sh [SECONDS per target, default 60] [extra libFuzzer flags]
 #        FUZZ_TARGETS="http-parser" scripts/fuzz.sh 300   (one target only)
@@ -17,11 +18,18 @@ build() {  # name module sources... -- extra
   swiftc "${flags[@]}" -module-name "$module" "$@" -o "$out/bin/$name" 2>&1 | grep -v "ld.gold: warning" || true
   [ -x "$out/bin/$name" ] || { echo "cannot build $name"; exit 1; }
 }
+support() {  # the Support module (JSON codec, SHA-256), which Engine imports, as a static library
+  mkdir -p "$out/modules"
+  swiftc -sanitize=address -parse-as-library -O -g -module-name Support -emit-module -emit-module-path "$out/modules/Support.swiftmodule" \
+    -emit-library -static -o "$out/modules/libSupport.a" Sources/Support/*.swift
+}
 targets=${FUZZ_TARGETS:-"http-parser spec-decoder"}
 for target in $targets; do
   case $target in
     http-parser) build http-parser HTTP Sources/HTTP/*.swift Fuzz/HTTPParserFuzz.swift ;;
-    spec-decoder) build spec-decoder Engine Sources/Engine/*.swift Fuzz/SpecDecoderFuzz.swift -I Sources/CBLAS -I Sources/CZlib -lopenblas -lz ;;
+    spec-decoder) support
+                  build spec-decoder Engine $(find Sources/Engine -name '*.swift') Fuzz/SpecDecoderFuzz.swift \
+                    -I "$out/modules" -L "$out/modules" -lSupport -I Sources/CBLAS -I Sources/CZlib -lopenblas -lz ;;
     *) echo "unknown target $target"; exit 2 ;;
   esac
 done

@@ -156,6 +156,24 @@ final class APIFlowTests: XCTestCase {
         XCTAssertEqual(try c.json("GET", "/v1/experiments")["experiments"]?.array?.count, 1)
     }
 
+    /// The stored spec shows what the run uses: its protocol's own fields, every default filled in.
+    func testStoredSpecListsOnlyItsProtocolsFields() throws {
+        let c = try service.client()
+        let exp = try createExperiment(c)
+        func protocolKeys(_ body: String) throws -> [String] {
+            let r = try c.json("POST", "/v1/experiments/\(exp)/runs", body)
+            XCTAssertEqual(r.status, 202, r.text)
+            guard case .object(let p)? = r["spec", "protocol"] else { XCTFail("no protocol in \(r.text)"); return [] }
+            return p.keys.sorted()
+        }
+        XCTAssertEqual(try protocolKeys(Specs.mlp()), ["epochs", "kind"])
+        XCTAssertEqual(try protocolKeys(#"{"protocol": {"kind": "split"}, "model": {"layers": [784, 8, 10]}}"#),
+                       ["epochs_per_task", "kind", "scenario", "tasks"])
+        XCTAssertEqual(try protocolKeys(#"{"protocol": {"kind": "bandit"}}"#),
+                       ["arms", "change", "change_every", "drift_sd", "kind", "temperature", "trials"])
+        XCTAssertEqual(try protocolKeys(#"{"protocol": {"kind": "distal_reward", "trials": 200}}"#), ["input_rate", "inputs", "kind", "trials"])
+    }
+
     func testCursorPagingAndIdempotencyKeys() throws {
         let c = try service.client()
         var ids: [String] = []

@@ -1,4 +1,5 @@
 import XCTest
+import Support
 import Engine
 import Storage
 #if canImport(Glibc)
@@ -24,6 +25,38 @@ final class CrashRecoveryTests: XCTestCase {
         (try c.json("GET", "/v1/runs/\(run)/checkpoints")["checkpoints"]?.array ?? []).compactMap {
             if case .object(let o) = $0 { return o["step"]?.int } else { return nil }
         }
+    }
+
+    /// A run interrupted by a crash whose newest checkpoint is of an earlier format (here one
+    /// rewritten as `neuromod.mlp/1`, as an older build wrote them) is not silently retrained from
+    /// an older state: after the restart it fails with a reason naming the format and version.
+    func testACheckpointOfAnEarlierFormatFailsTheRunNamingTheFormat() throws {
+        let spec = Specs.mlp(trainLimit: 12000, testLimit: 500, epochs: 8, hidden: 32, checkpointEvery: 40)
+        var server: ServiceProcess? = try ServiceProcess(dataDir: dataDir)
+        var c: APIClient = try server!.client()
+        let runID = try c.submitRun(spec)
+        _ = try eventually(timeout: 120, interval: 0.02, "a checkpoint") { () -> Int? in try checkpointSteps(c, runID).last }
+        server!.kill(SIGKILL)
+        _ = server!.waitForExit(timeout: 10)
+        server = nil
+
+        let db = try Database(path: dataDir.appendingPathComponent("neuromod.sqlite").path)
+        let newest = try XCTUnwrap(try db.execute("SELECT id, file FROM checkpoints WHERE run_id = ? ORDER BY step DESC LIMIT 1", runID).first)
+        let url = dataDir.appendingPathComponent("checkpoints").appendingPathComponent(newest.string(1))
+        var file = try Safetensors.decode(try Data(contentsOf: url))
+        file.metadata = file.metadata.filter { !$0.key.hasPrefix("state.") && $0.key != "format_version" && $0.key != "family" }
+        file.metadata["format"] = "neuromod.mlp/1"
+        let old = Safetensors.encode(file)
+        try old.write(to: url)
+        _ = try db.execute("UPDATE checkpoints SET size = ?, sha256 = ? WHERE id = ?", old.count, SHA256.hex(old), newest.string(0))
+
+        let second = try ServiceProcess(dataDir: dataDir)
+        c = try second.client()
+        let done = try c.waitForRunEnd(runID)
+        XCTAssertEqual(done["state"]?.string, "failed", done.text)
+        let reason = done["failure_reason"]?.string ?? ""
+        XCTAssertTrue(reason.contains("format neuromod.mlp version 1") && reason.contains(newest.string(0)), reason)
+        XCTAssertEqual(try c.json("GET", "/v1/readyz").status, 200, "the server itself is fine")
     }
 
     func testSIGKILLWhileTrainingResumesFromTheLastCheckpointWithoutLosingOrDoublingMetrics() throws {

@@ -140,22 +140,30 @@ final class ModelServingTests: XCTestCase {
         XCTAssertEqual(refused["error", "code"]?.string, "unsupported_model")
     }
 
-    /// A spiking network is served like an MLP: its predictions are deterministic per image,
-    /// independent of what shares the batch, and better than chance.
+    /// A spiking network, feed-forward or recurrent, is served like an MLP: its predictions are
+    /// deterministic per image, independent of what shares the batch, and better than chance.
     func testSpikingNetworksAreServed() throws {
+        try checkSpikingServing(name: "snn", snn: #"{"steps": 10}"#)
+    }
+
+    func testRecurrentSpikingNetworksAreServed() throws {
+        try checkSpikingServing(name: "rsnn", snn: #"{"steps": 10, "recurrent": true}"#)
+    }
+
+    func checkSpikingServing(name: String, snn: String) throws {
         let c = try service.client()
         let exp = try XCTUnwrap(try c.json("POST", "/v1/experiments", #"{"name": "snn"}"#)["id"]?.string)
-        let spec = #"{"seed": 2, "data": {"train_limit": 2000, "test_limit": 100}, "model": {"kind": "snn", "layers": [784, 64, 10], "snn": {"steps": 10}}, "optimizer": {"batch_size": 64}}"#
+        let spec = #"{"seed": 2, "data": {"train_limit": 2000, "test_limit": 100}, "model": {"kind": "snn", "layers": [784, 64, 10], "snn": \#(snn)}, "optimizer": {"batch_size": 64}}"#
         let run = try XCTUnwrap(try c.json("POST", "/v1/experiments/\(exp)/runs", spec)["id"]?.string)
         _ = try eventually(timeout: 120, "snn run") { () -> Bool? in try c.json("GET", "/v1/runs/\(run)")["state"]?.string == "succeeded" ? true : nil }
-        let v = try c.json("POST", "/v1/models", #"{"name": "snn", "run_id": "\#(run)"}"#)
+        let v = try c.json("POST", "/v1/models", #"{"name": "\#(name)", "run_id": "\#(run)"}"#)
         XCTAssertEqual(v.status, 201, v.text)
-        XCTAssertEqual(try c.json("GET", "/v1/models/snn")["model_kind"]?.string, "snn")
+        XCTAssertEqual(try c.json("GET", "/v1/models/\(name)")["model_kind"]?.string, "snn")
         let (_, test) = try DatasetLibrary(directory: Paths.datasetDir).load("fashion-mnist")
         let n = 60
         let rows = (0..<n).map { r in JSONValue.array((0..<784).map { .number(Double(test.inputs.pointer[r * 784 + $0])) }) }
         func predict(_ rows: [JSONValue]) throws -> [[Double]] {
-            let p = try c.request("POST", "/v1/models/snn/predict", body: JSONValue.object(["inputs": .array(rows)]).serialized())
+            let p = try c.request("POST", "/v1/models/\(name)/predict", body: JSONValue.object(["inputs": .array(rows)]).serialized())
             XCTAssertEqual(p.status, 200, p.text)
             return (p["predictions"]?.array ?? []).map { $0["probabilities"]?.array?.compactMap(\.number) ?? [] }
         }
@@ -166,6 +174,30 @@ final class ModelServingTests: XCTestCase {
         for p in all { XCTAssertEqual(p.reduce(0, +), 1, accuracy: 1e-4) }
         let correct = (0..<n).filter { r in all[r].indices.max { all[r][$0] < all[r][$1] } == Int(test.labels[r]) }.count
         XCTAssertGreaterThan(correct, n / 4, "served spiking network beats chance (10%): \(correct)/\(n)")
+    }
+
+    /// A permuted-protocol model takes an optional task: the task's pixel permutation is applied
+    /// to the inputs, as in training (task 0 and no task: pixels as given).
+    func testPermutedModelsTakeATask() throws {
+        let c = try service.client()
+        let run = try c.submitRun(#"{"seed": 3, "data": {"train_limit": 640, "test_limit": 100}, "protocol": {"kind": "permuted", "tasks": 3}, "model": {"layers": [784, 16, 10]}}"#)
+        XCTAssertEqual(try c.waitForRunEnd(run)["state"]?.string, "succeeded")
+        XCTAssertEqual(try c.json("POST", "/v1/models", #"{"name": "perm", "run_id": "\#(run)"}"#).status, 201)
+        let model = try c.json("GET", "/v1/models/perm")
+        XCTAssertEqual(model["tasks"]?.int, 3)
+        XCTAssertEqual(model["requires_task"], .bool(false))
+        let (_, test) = try DatasetLibrary(directory: Paths.datasetDir).load("fashion-mnist")
+        let row = "[" + (0..<784).map { String(test.inputs.pointer[$0]) }.joined(separator: ",") + "]"
+        func probabilities(_ task: String) throws -> [Double] {
+            let r = try c.json("POST", "/v1/models/perm/predict", #"{"inputs": [\#(row)]\#(task)}"#)
+            XCTAssertEqual(r.status, 200, r.text)
+            return r["predictions", "0", "probabilities"]?.array?.compactMap(\.number) ?? []
+        }
+        XCTAssertEqual(try probabilities(""), try probabilities(#", "task": 0"#))
+        XCTAssertNotEqual(try probabilities(#", "task": 2"#), try probabilities(""), "task 2 permutes the pixels")
+        let bad = try c.json("POST", "/v1/models/perm/predict", #"{"inputs": [\#(row)], "task": 3}"#)
+        XCTAssertEqual(bad.status, 400)
+        XCTAssertEqual(bad["error", "details", "field"]?.string, "task")
     }
 
     /// A context-gated (task-incremental) model needs the task: it selects the units of that task
