@@ -29,12 +29,15 @@ public final class TrainingLoop<Family: TrainingFamily>: TrainingSession {
     /// The family's properties, read through the loop (`loop.model`, `loop.network`).
     public subscript<T>(dynamicMember path: KeyPath<Family, T>) -> T { family[keyPath: path] }
 
+    @_specialize(exported: true, where Family == MLPFamily)
+    @_specialize(exported: true, where Family == SpikingFamily)
     public func run(observer: TrainingObserver) throws -> TrainingOutcome {
         try family.willTrain()
         windowStarted = Date()
         let schedule = family.schedule
         let total = schedule.totalSteps
         let selection = family.selectionMetric
+        let metricsEvery = spec.metricsEverySteps, checkpointEvery = spec.checkpointEverySteps
         while step < total {
             if observer.sessionShouldStop(self) { return .stopped }
             if let deadline, Date() >= deadline { return .outOfTime }
@@ -46,7 +49,7 @@ public final class TrainingLoop<Family: TrainingFamily>: TrainingSession {
             trainingSeconds += Date().timeIntervalSince(started)
 
             var metrics = report.events.map { MetricSample(key: $0.key, step: step, value: $0.value) }
-            if step % spec.metricsEverySteps == 0 || step == total {
+            if step % metricsEvery == 0 || step == total {
                 metrics += family.windowMetrics(step: step, sums: sums.window, elapsed: Date().timeIntervalSince(windowStarted))
                 sums.window = .init()
                 windowStarted = Date()
@@ -60,7 +63,7 @@ public final class TrainingLoop<Family: TrainingFamily>: TrainingSession {
                 metrics += family.taskEnded(position.task, step: step)
             }
             if !metrics.isEmpty { observer.session(self, emitted: metrics) }
-            if step % spec.checkpointEverySteps == 0 || step == total || metrics.contains(where: { $0.key == selection }) {
+            if step % checkpointEvery == 0 || step == total || metrics.contains(where: { $0.key == selection }) {
                 try observer.sessionReachedCheckpoint(self)
             }
         }
