@@ -10,6 +10,11 @@ public struct StepReport {
         self.samples = samples
         self.events = events
     }
+
+    /// A step that may have detected a context boundary (reported as `context.boundary` = 1).
+    public init(samples: Int, boundaryDetected: Bool) {
+        self.init(samples: samples, events: boundaryDetected ? [("context.boundary", 1)] : [])
+    }
 }
 
 /// A network family as the one ``TrainingLoop`` drives it: its schedule, its training step, its
@@ -48,4 +53,27 @@ extension TrainingFamily {
     public func windowMetrics(step: Int, sums: MetricSums.Span, elapsed: Double) -> [MetricSample] { [] }
     public func epochEnded(_ position: TrainingSchedule.Position, step: Int, sums: MetricSums.Span) -> [MetricSample] { [] }
     public func taskEnded(_ task: Int, step: Int) -> [MetricSample] { [] }
+}
+
+/// A family trained on a data set's training split and evaluated on its test split (MLP, spiking).
+public protocol SupervisedFamily: TrainingFamily {
+    init(spec: ExperimentSpec, train: Dataset, test: Dataset)
+}
+
+extension SupervisedFamily {
+    /// The registration of a supervised family: its session loads the spec's data set.
+    static func supervisedRegistration(accepts: @escaping @Sendable (ExperimentSpec) -> Bool,
+                             makeServable: (@Sendable (ExperimentSpec, Safetensors.File) throws -> ServableNetwork)?) -> FamilyRegistration {
+        FamilyRegistration(kind: kind, accepts: accepts, makeSession: { spec, datasets in
+            let data = try datasets.load(spec.data.dataset)
+            return TrainingLoop(Self(spec: spec, train: data.train, test: data.test))
+        }, makeServable: makeServable)
+    }
+}
+
+extension TrainingLoop where Family: SupervisedFamily {
+    /// The training session of the family for `spec` on these splits.
+    public convenience init(spec: ExperimentSpec, train: Dataset, test: Dataset) {
+        self.init(Family(spec: spec, train: train, test: test))
+    }
 }

@@ -58,6 +58,14 @@ extension TrainingSession {
 
 /// The metric series every supervised family reports, built in one place.
 enum SupervisedMetrics {
+    /// Adds one supervised step's summed loss, correct answers and samples to `sums` (the keys
+    /// `window` and `epochEnd` read).
+    static func add(_ sums: inout MetricSums, loss: Double, correct: Int, seen: Int) {
+        sums.add("loss", loss)
+        sums.add("correct", Double(correct))
+        sums.add("seen", Double(seen))
+    }
+
     /// `train.loss`, `train.accuracy` and (when time passed) `train.samples_per_s` over a window
     /// whose sums hold `loss`, `correct` and `seen`.
     static func window(step: Int, _ sums: MetricSums.Span, elapsed: Double) -> [MetricSample] {

@@ -9,7 +9,7 @@ import CBLAS
 /// Each step: forward (with the current gain/threshold/temperature and the task's gates) →
 /// modulators observe loss and entropy → backward and update with the modulated learning rate
 /// and consolidation strength.
-public final class MLPFamily: TrainingFamily {
+public final class MLPFamily: SupervisedFamily {
     public static let kind = "mlp"
     public let spec: ExperimentSpec
     public let train: Dataset
@@ -102,10 +102,8 @@ public final class MLPFamily: TrainingFamily {
                                     lrScale: Float(effects.learningRate), layerScales: effects.layerLearningRate,
                                     consolidator: consolidator)
         }
-        sums.add("loss", stats.loss)
-        sums.add("correct", Double(stats.correct))
-        sums.add("seen", Double(count))
-        return StepReport(samples: count, events: detected ? [("context.boundary", 1)] : [])
+        SupervisedMetrics.add(&sums, loss: stats.loss, correct: stats.correct, seen: count)
+        return StepReport(samples: count, boundaryDetected: detected)
     }
 
     public func windowMetrics(step: Int, sums: MetricSums.Span, elapsed: Double) -> [MetricSample] {
@@ -287,17 +285,5 @@ public final class MLPFamily: TrainingFamily {
 
 extension MLPFamily {
     /// Multi-layer perceptrons on supervised protocols (`model.kind` `mlp`).
-    public static let registration = FamilyRegistration(
-        kind: kind,
-        accepts: { $0.model.kind == "mlp" && !$0.protocol.isReward },
-        makeSession: { spec, datasets in
-            let data = try datasets.load(spec.data.dataset)
-            return TrainingLoop(MLPFamily(spec: spec, train: data.train, test: data.test))
-        },
-        makeServable: { try MLPServable(spec: $0, file: $1) })
-}
-
-extension TrainingLoop where Family == MLPFamily {
-    /// The training session of the family for `spec`.
-    public convenience init(spec: ExperimentSpec, train: Dataset, test: Dataset) { self.init(MLPFamily(spec: spec, train: train, test: test)) }
+    public static let registration = supervisedRegistration(accepts: { $0.model.kind == "mlp" && !$0.protocol.isReward }, makeServable: { try MLPServable(spec: $0, file: $1) })
 }

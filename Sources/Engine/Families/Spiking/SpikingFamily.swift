@@ -6,7 +6,7 @@ import CBLAS
 /// Deterministic for a seed: sample order from (seed, epoch), input spikes from (seed, step).
 /// Neuromodulators: `learning_rate` scales updates, `threshold` shifts hidden thresholds,
 /// `gain` scales hidden input currents.
-public final class SpikingFamily: TrainingFamily {
+public final class SpikingFamily: SupervisedFamily {
     public static let kind = "snn"
     public let spec: ExperimentSpec
     public let train: Dataset
@@ -132,10 +132,8 @@ public final class SpikingFamily: TrainingFamily {
         for (i, s) in network.spikesPerSample().enumerated() { sums.add("spikes.layer\(i)", s) }
         sums.add("synops", network.synapticOperationsPerSample())
         sums.add("batches", 1)
-        sums.add("loss", stats.loss)
-        sums.add("correct", Double(stats.correct))
-        sums.add("seen", Double(count))
-        return StepReport(samples: count, events: detected ? [("context.boundary", 1)] : [])
+        SupervisedMetrics.add(&sums, loss: stats.loss, correct: stats.correct, seen: count)
+        return StepReport(samples: count, boundaryDetected: detected)
     }
 
     public func windowMetrics(step: Int, sums: MetricSums.Span, elapsed: Double) -> [MetricSample] {
@@ -252,17 +250,5 @@ public final class SpikingFamily: TrainingFamily {
 
 extension SpikingFamily {
     /// Spiking networks of LIF/ALIF neurons (`model.kind` `snn`).
-    public static let registration = FamilyRegistration(
-        kind: kind,
-        accepts: { $0.model.kind == "snn" },
-        makeSession: { spec, datasets in
-            let data = try datasets.load(spec.data.dataset)
-            return TrainingLoop(SpikingFamily(spec: spec, train: data.train, test: data.test))
-        },
-        makeServable: { try SpikingServable(spec: $0, file: $1) })
-}
-
-extension TrainingLoop where Family == SpikingFamily {
-    /// The training session of the family for `spec`.
-    public convenience init(spec: ExperimentSpec, train: Dataset, test: Dataset) { self.init(SpikingFamily(spec: spec, train: train, test: test)) }
+    public static let registration = supervisedRegistration(accepts: { $0.model.kind == "snn" }, makeServable: { try SpikingServable(spec: $0, file: $1) })
 }
