@@ -156,8 +156,9 @@ final class APIFlowTests: XCTestCase {
         XCTAssertEqual(try c.json("GET", "/v1/experiments")["experiments"]?.array?.count, 1)
     }
 
-    /// The stored spec shows what the run uses: its protocol's own fields, every default filled in.
-    func testStoredSpecListsOnlyItsProtocolsFields() throws {
+    /// The stored spec shows what the run uses: its protocol's own fields, Adam's constants only for
+    /// Adam, an activation only for MLPs; every default filled in.
+    func testStoredSpecListsOnlyTheFieldsTheRunUses() throws {
         let c = try service.client()
         let exp = try createExperiment(c)
         func protocolKeys(_ body: String) throws -> [String] {
@@ -172,6 +173,18 @@ final class APIFlowTests: XCTestCase {
         XCTAssertEqual(try protocolKeys(#"{"protocol": {"kind": "bandit"}}"#),
                        ["arms", "change", "change_every", "drift_sd", "kind", "temperature", "trials"])
         XCTAssertEqual(try protocolKeys(#"{"protocol": {"kind": "distal_reward", "trials": 200}}"#), ["input_rate", "inputs", "kind", "trials"])
+        func section(_ body: String, _ key: String) throws -> [String] {
+            let r = try c.json("POST", "/v1/experiments/\(exp)/runs", body)
+            guard case .object(let o)? = r["spec", key] else { XCTFail("no \(key) in \(r.text)"); return [] }
+            return o.keys.sorted()
+        }
+        XCTAssertEqual(try section(Specs.mlp(), "optimizer"), ["batch_size", "kind", "learning_rate"])
+        XCTAssertEqual(try section(Specs.mlp(optimizer: "adam"), "optimizer"), ["batch_size", "beta1", "beta2", "epsilon", "kind", "learning_rate"])
+        XCTAssertEqual(try section(Specs.mlp(), "model"), ["activation", "kind", "layers"])
+        XCTAssertEqual(try section(#"{"model": {"kind": "snn", "layers": [784, 8, 10]}}"#, "model"), ["kind", "layers", "snn"])
+        let sgdBeta = try c.json("POST", "/v1/experiments/\(exp)/runs", #"{"model": {"layers": [784, 8, 10]}, "optimizer": {"kind": "sgd", "beta1": 0.5}}"#)
+        XCTAssertEqual(sgdBeta.status, 400)
+        XCTAssertEqual(sgdBeta["error", "details", "field"]?.string, "optimizer.beta1")
     }
 
     func testCursorPagingAndIdempotencyKeys() throws {

@@ -28,13 +28,39 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
     public enum Activation: String, Sendable, Codable, CaseIterable { case relu, tanh, sigmoid }
 
     public struct ModelSpec: Sendable, Equatable, Codable {
-        /// `mlp`, `snn`, or `action-values` (the bandit).
+        /// `mlp`, `snn`, `rstdp` (the distal-reward neuron) or `action-values` (the bandit).
         public var kind: String
         /// Widths from input to output; empty for the bandit's action-value table.
         public var layers: [Int]
+        /// Hidden units' activation (kind `mlp`; stored only there).
         public var activation: Activation
         /// The spiking network's neurons, encoder and readout (kind `snn`).
         public var snn: SpikingSpec?
+
+        enum CodingKeys: String, CodingKey { case kind, layers, activation, snn }
+
+        public init(kind: String, layers: [Int], activation: Activation, snn: SpikingSpec?) {
+            self.kind = kind
+            self.layers = layers
+            self.activation = activation
+            self.snn = snn
+        }
+
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            kind = try c.decode(String.self, forKey: .kind)
+            layers = try c.decode([Int].self, forKey: .layers)
+            activation = try c.decodeIfPresent(Activation.self, forKey: .activation) ?? .relu
+            snn = try c.decodeIfPresent(SpikingSpec.self, forKey: .snn)
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(kind, forKey: .kind)
+            try c.encode(layers, forKey: .layers)
+            if kind == "mlp" { try c.encode(activation, forKey: .activation) }
+            try c.encodeIfPresent(snn, forKey: .snn)
+        }
     }
 
     public enum OptimizerKind: String, Sendable, Codable, CaseIterable { case sgd, adam }
@@ -48,6 +74,39 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
         public var epsilon: Double
         enum CodingKeys: String, CodingKey {
             case kind, learningRate = "learning_rate", batchSize = "batch_size", beta1, beta2, epsilon
+        }
+
+        public init(kind: OptimizerKind, learningRate: Double, batchSize: Int, beta1: Double, beta2: Double, epsilon: Double) {
+            self.kind = kind
+            self.learningRate = learningRate
+            self.batchSize = batchSize
+            self.beta1 = beta1
+            self.beta2 = beta2
+            self.epsilon = epsilon
+        }
+
+        /// Adam's β₁, β₂ and ε are stored only for Adam (SGD does not use them; they read back as
+        /// their defaults).
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            kind = try c.decode(OptimizerKind.self, forKey: .kind)
+            learningRate = try c.decode(Double.self, forKey: .learningRate)
+            batchSize = try c.decode(Int.self, forKey: .batchSize)
+            beta1 = try c.decodeIfPresent(Double.self, forKey: .beta1) ?? 0.9
+            beta2 = try c.decodeIfPresent(Double.self, forKey: .beta2) ?? 0.999
+            epsilon = try c.decodeIfPresent(Double.self, forKey: .epsilon) ?? 1e-8
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(kind, forKey: .kind)
+            try c.encode(learningRate, forKey: .learningRate)
+            try c.encode(batchSize, forKey: .batchSize)
+            if kind == .adam {
+                try c.encode(beta1, forKey: .beta1)
+                try c.encode(beta2, forKey: .beta2)
+                try c.encode(epsilon, forKey: .epsilon)
+            }
         }
     }
 
@@ -163,6 +222,9 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
         let lr = try o.double("learning_rate", default: defaultLR, in: 0...10, openLower: true)
         let batch = try o.int("batch_size", default: proto.isReward ? 1 : (isSpiking ? 128 : 64), in: 1...limits.maxBatchSize)
         if proto.isReward && batch != 1 { throw SpecError("optimizer.batch_size", "reward tasks learn trial by trial; use 1") }
+        if optKind != .adam, let adamOnly = ["beta1", "beta2", "epsilon"].first(where: { o.object[$0] != nil && o.object[$0] != .null }) {
+            throw SpecError("optimizer.\(adamOnly)", "applies to adam only (optimizer.kind is \(optKind.rawValue))")
+        }
         let beta1 = try o.double("beta1", default: 0.9, in: 0...0.999999)
         let beta2 = try o.double("beta2", default: 0.999, in: 0...0.99999999)
         let eps = try o.double("epsilon", default: 1e-8, in: 0...1, openLower: true)
