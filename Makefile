@@ -15,14 +15,16 @@ test: deps
 	$(SWIFT) test --skip-build --disable-swift-testing
 	$(MAKE) interop
 
-## A checkpoint downloaded over HTTP, loaded with `safetensors`, run in NumPy, matches /predict.
+## A checkpoint downloaded over HTTP, loaded with `safetensors`, run in NumPy, matches /predict;
+## the study statistics match NumPy/SciPy on fixed numbers.
 interop: python-deps
 	$(SWIFT) build
 	python3 Tests/interop/checkpoint_numpy.py --bin .build/debug/neuromod
+	python3 Tests/interop/study_stats_scipy.py --bin .build/debug/neuromod
 
 python-deps:
-	@python3 -c 'import numpy, safetensors' 2>/dev/null || python3 -m pip install --quiet safetensors numpy \
-	  || python3 -m pip install --quiet --break-system-packages safetensors numpy
+	@python3 -c 'import numpy, safetensors, scipy' 2>/dev/null || python3 -m pip install --quiet safetensors numpy scipy \
+	  || python3 -m pip install --quiet --break-system-packages safetensors numpy scipy
 
 deps:
 	@scripts/install-deps.sh

@@ -32,16 +32,19 @@ let package = Package(
         .target(name: "Jobs", dependencies: ["Engine", "Storage", "Support"]),
         // Model serving: registry look-ups, model cache, micro-batching (joins Engine and Storage for predictions).
         .target(name: "Serving", dependencies: ["Engine", "Storage", "Support"]),
+        // Studies: design expansion, seed pairing, statistics (joins Engine specs and Storage for studies).
+        .target(name: "Studies", dependencies: ["Engine", "Storage", "Support"]),
         // /v1 and /v2 routes and handlers: HTTP to calls, nothing else.
-        .target(name: "API", dependencies: ["HTTP", "Storage", "Jobs", "Serving", "Engine", "Support"]),
+        .target(name: "API", dependencies: ["HTTP", "Storage", "Jobs", "Serving", "Studies", "Engine", "Support"]),
         .executableTarget(name: "neuromod", dependencies: [
-            "API", "HTTPServer", "Jobs", "Serving", "Storage", "Engine", "Support",
+            "API", "HTTPServer", "Jobs", "Serving", "Studies", "Storage", "Engine", "Support",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Support"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
-        .testTarget(name: "ServiceTests", dependencies: ["API", "HTTPServer", "HTTP", "Jobs", "Serving", "Storage", "Engine", "Support", "neuromod"]),
+        .testTarget(name: "StudiesTests", dependencies: ["Studies", "Engine", "Storage", "Support"]),
+        .testTarget(name: "ServiceTests", dependencies: ["API", "HTTPServer", "HTTP", "Jobs", "Serving", "Studies", "Storage", "Engine", "Support", "neuromod"]),
     ]
 )

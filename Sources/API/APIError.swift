@@ -4,6 +4,7 @@ import HTTP
 import Storage
 import Engine
 import Serving
+import Studies
 
 /// An error answered as `{"error":{"code","message","details"}}` with its HTTP status.
 public struct APIError: Error, Sendable {
@@ -33,6 +34,7 @@ public struct APIError: Error, Sendable {
         switch error {
         case let e as APIError: return e
         case let e as SpecError: return .invalid(e.field, e.message)
+        case let e as StudyError: return .invalid(e.field, e.message)
         case let e as ServingError:
             switch e {
             case .notFound(let what): return .notFound(what)

@@ -50,8 +50,13 @@ enum Representation {
             "started_at": timestamp(r.startedAt),
             "finished_at": timestamp(r.finishedAt),
             "updated_at": timestamp(r.updatedAt),
-            "spec": .raw(r.spec),   // stored as canonical JSON: written as is
+            "spec": .stored(r.spec),   // stored as canonical JSON: written as is
             "spec_hash": .string(r.specHash),
+            "study": r.studyID.map { id in
+                .object(["id": .string(id), "cell": r.studyCell.map { .number(Double($0)) } ?? .null,
+                         "seed": r.studySeed.map { .number(Double($0)) } ?? .null,
+                         "replays_run": r.afterRun.map { .string($0) } ?? .null])
+            } ?? .null,
             "links": .object([
                 "self": .string("/v1/runs/\(r.id)"),
                 "metrics": .string("/v1/runs/\(r.id)/metrics"),

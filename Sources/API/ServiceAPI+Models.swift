@@ -73,8 +73,8 @@ extension ServiceAPI {
             ]),
             "latest_run": .object([
                 "id": .string(latest.runID),
-                "spec": run.map { .raw($0.spec) } ?? .null,
-                "summary": run?.summary.map { .raw($0) } ?? .null,
+                "spec": run.map { .stored($0.spec) } ?? .null,
+                "summary": run?.summary.map { .stored($0) } ?? .null,
             ]),
         ]))
     }

@@ -69,7 +69,7 @@ extension ServiceAPI {
             "run_id": .string(run.id),
             "state": .string(run.state.rawValue),
             "final": .bool(run.state == .succeeded),
-            "summary": .raw(text),   // stored serialized by the worker: written as is
+            "summary": .stored(text),   // stored serialized by the worker: written as is
         ]))
     }
 

@@ -5,6 +5,7 @@ import Engine
 import Storage
 import Jobs
 import Serving
+import Studies
 
 /// The /v1 HTTP API: one handler per operation of openapi.yaml.
 public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
@@ -22,6 +23,7 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
     let files: CheckpointFiles
     let workers: WorkerPool
     let models: ModelServer
+    let studies: StudyService
     let options: Options
     public private(set) var router = Router()
 
@@ -33,6 +35,7 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
         self.workers = workers
         self.models = models
         self.options = options
+        studies = StudyService(store: store, limits: options.specLimits)
         registerRoutes()
     }
 
@@ -109,6 +112,12 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
         router.add("GET", "/v1/runs/{run_id}/metrics/{key}") { [unowned self] in try self.metricSeries($0) }
         router.add("GET", "/v1/runs/{run_id}/checkpoints") { [unowned self] in try self.listCheckpoints($0) }
         router.add("GET", "/v1/runs/{run_id}/checkpoints/{checkpoint_id}") { [unowned self] in try self.downloadCheckpoint($0) }
+        router.add("POST", "/v1/experiments/{experiment_id}/studies") { [unowned self] in try self.createStudy($0) }
+        router.add("GET", "/v1/experiments/{experiment_id}/studies") { [unowned self] in try self.listStudies($0) }
+        router.add("GET", "/v1/studies/{study_id}") { [unowned self] in try self.getStudy($0) }
+        router.add("POST", "/v1/studies/{study_id}/cancel") { [unowned self] in try self.cancelStudy($0) }
+        router.add("GET", "/v1/studies/{study_id}/results.csv") { [unowned self] in try self.studyResults($0, format: "csv") }
+        router.add("GET", "/v1/studies/{study_id}/results.jsonl") { [unowned self] in try self.studyResults($0, format: "jsonl") }
         router.add("POST", "/v1/models") { [unowned self] in try self.registerModel($0) }
         router.add("GET", "/v1/models") { [unowned self] in try self.listModels($0) }
         router.add("GET", "/v1/models/{name}") { [unowned self] in try self.getModel($0) }

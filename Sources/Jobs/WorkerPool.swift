@@ -166,6 +166,23 @@ public final class WorkerPool: @unchecked Sendable {
             retryOrFail(run, policy, "cannot start: \(error)")   // e.g. the dataset is not installed yet
             return
         }
+        if let replay = spec.replay {
+            // A yoked control: its source run's effect trace, from that run's final checkpoint.
+            do {
+                guard let source = run.afterRun, let checkpoint = try store.latestCheckpoint(runID: source) else {
+                    finish(run, .failed, "a yoked control needs the checkpoint of the run it replays (\(run.afterRun ?? "none"))")
+                    return
+                }
+                let trace = try EffectTrace(checkpoint: try files.read(relative: checkpoint.file))
+                try session.replayEffects(replay.apply(to: trace))
+            } catch let error as SpecError {
+                finish(run, .failed, "\(error)")
+                return
+            } catch {
+                retryOrFail(run, policy, "cannot read the effect trace to replay: \(error)")
+                return
+            }
+        }
         let execution = RunExecution(run: run, store: store, files: files, owner: owner, leaseSeconds: leaseSeconds,
                                      shouldShutdown: { [self] in self.isStopping },
                                      isCanceledLocally: { [self] in self.isCanceledLocally(run.id) })

@@ -41,6 +41,12 @@ public struct RunRecord: Sendable, Equatable {
     public var failures: Int = 0
     /// A requeued run waits for its retry backoff: not leased before this time.
     public var notBefore: Double?
+    /// The study this run belongs to, its cell and its seed (nil for single runs).
+    public var studyID: String?
+    public var studyCell: Int?
+    public var studySeed: Int?
+    /// A yoked control starts once this run (whose effect trace it replays) has succeeded.
+    public var afterRun: String?
 }
 
 public struct MetricPoint: Sendable, Equatable {
@@ -123,5 +129,41 @@ public enum Identifier {
 extension String {
     func leftPadded(_ n: Int) -> String {
         count >= n ? self : String(repeating: "0", count: n - count) + self
+    }
+}
+
+/// A study: a design expanded into cells, each run once per seed (ordinary runs with its id).
+public struct StudyRecord: Sendable, Equatable {
+    public var seq: Int
+    public var id: String
+    public var experimentID: String
+    public var name: String
+    /// The design as submitted (normalised JSON), the expanded cells (JSON array) and the metric paths (JSON array).
+    public var design: String
+    public var cells: String
+    public var metrics: String
+    public var controlCell: Int
+    public var cancelRequested: Bool
+    public var createdAt: Double
+}
+
+/// One run to create with a study.
+public struct StudyRunPlan: Sendable, Equatable {
+    public var cell: Int
+    public var seed: Int
+    public var spec: String
+    public var specHash: String
+    public var progressTotal: Int
+    public var progressUnit: String
+    /// Index (into the plan) of the run this one waits for (yoked controls).
+    public var after: Int?
+    public init(cell: Int, seed: Int, spec: String, specHash: String, progressTotal: Int, progressUnit: String, after: Int? = nil) {
+        self.cell = cell
+        self.seed = seed
+        self.spec = spec
+        self.specHash = specHash
+        self.progressTotal = progressTotal
+        self.progressUnit = progressUnit
+        self.after = after
     }
 }

@@ -4,7 +4,7 @@ extension Store {
     static let runColumns = """
         seq, id, experiment_id, state, spec, spec_hash, attempt, progress_completed, progress_total, progress_unit, \
         created_at, started_at, finished_at, updated_at, failure_reason, cancel_requested, lease_owner, lease_expires_at, summary, \
-        failures, not_before
+        failures, not_before, study_id, study_cell, study_seed, after_run
         """
 
     static func run(_ r: Row) -> RunRecord {
@@ -14,7 +14,8 @@ extension Store {
                   createdAt: r.double(10), startedAt: r.optionalDouble(11), finishedAt: r.optionalDouble(12),
                   updatedAt: r.double(13), failureReason: r.optionalString(14), cancelRequested: r.int(15) != 0,
                   leaseOwner: r.optionalString(16), leaseExpiresAt: r.optionalDouble(17), summary: r.optionalString(18),
-                  failures: r.int(19), notBefore: r.optionalDouble(20))
+                  failures: r.int(19), notBefore: r.optionalDouble(20), studyID: r.optionalString(21),
+                  studyCell: r.optionalInt(22), studySeed: r.optionalInt(23), afterRun: r.optionalString(24))
     }
 
     private func fetchRun(_ db: Database, _ id: String) throws -> RunRecord? {
@@ -61,22 +62,49 @@ extension Store {
         }
     }
 
-    /// Takes the oldest queued run whose retry backoff has passed for `owner`: state running,
-    /// attempt + 1, a lease until `leaseSeconds` from now. The reason of its last interruption
-    /// stays in `failure_reason` until the attempt ends.
+    /// Takes the next queued run for `owner`: state running, attempt + 1, a lease until
+    /// `leaseSeconds` from now. The reason of its last interruption stays in `failure_reason`
+    /// until the attempt ends.
+    ///
+    /// Fair queue: runs are grouped by submission — a study's runs form one group, every single
+    /// run is a group of its own. Among runs whose retry backoff has passed (and, for a yoked
+    /// control, whose source run has succeeded) the next one comes from the group with the fewest
+    /// runs running now, then the group served least recently (never served first), then the
+    /// oldest run. So a run submitted after a 500-run study starts as soon as a worker frees up,
+    /// and two studies share the workers in turns. Yoked controls whose source run failed or was
+    /// canceled fail at once.
     public func leaseNextRun(owner: String, leaseSeconds: Double) throws -> RunRecord? {
         try pool.write { db in
             let now = Store.now()
+            try db.execute("""
+                UPDATE runs SET state = 'failed', finished_at = ?, updated_at = ?,
+                       failure_reason = 'the run whose effect trace this yoked control replays ended ' ||
+                           (SELECT s.state FROM runs s WHERE s.id = runs.after_run)
+                WHERE state = 'queued' AND after_run IS NOT NULL
+                  AND (SELECT s.state FROM runs s WHERE s.id = runs.after_run) IN ('failed', 'canceled')
+                """, now, now)
             guard let id = try db.execute("""
-                SELECT id FROM runs WHERE state = 'queued' AND (not_before IS NULL OR not_before <= ?) ORDER BY seq LIMIT 1
+                WITH eligible AS (
+                    SELECT r.id, r.seq, r.study_id, COALESCE(r.study_id, r.id) AS g FROM runs r
+                    WHERE r.state = 'queued' AND (r.not_before IS NULL OR r.not_before <= ?)
+                      AND (r.after_run IS NULL OR (SELECT s.state FROM runs s WHERE s.id = r.after_run) = 'succeeded')),
+                groups AS (SELECT g, MIN(seq) AS first_seq, MAX(study_id) AS study FROM eligible GROUP BY g),
+                ranked AS (
+                    SELECT first_seq,
+                           (SELECT COUNT(*) FROM runs x WHERE x.state = 'running' AND COALESCE(x.study_id, x.id) = groups.g) AS running,
+                           CASE WHEN study IS NULL THEN COALESCE((SELECT leased_at FROM runs x WHERE x.id = groups.g), 0)
+                                ELSE COALESCE((SELECT MAX(leased_at) FROM runs x WHERE x.study_id = groups.study), 0) END AS served
+                    FROM groups)
+                SELECT e.id FROM ranked JOIN eligible e ON e.seq = ranked.first_seq
+                ORDER BY ranked.running, ranked.served, ranked.first_seq LIMIT 1
                 """, now).first?.string(0) else {
                 return nil
             }
             try db.execute("""
                 UPDATE runs SET state = 'running', attempt = attempt + 1, started_at = COALESCE(started_at, ?),
-                       updated_at = ?, lease_owner = ?, lease_expires_at = ?, not_before = NULL
+                       updated_at = ?, lease_owner = ?, lease_expires_at = ?, not_before = NULL, leased_at = ?
                 WHERE id = ?
-                """, now, now, owner, now + leaseSeconds, id)
+                """, now, now, owner, now + leaseSeconds, now, id)
             return try fetchRun(db, id)
         }
     }

@@ -9,7 +9,7 @@ public enum JSONValue: Sendable, Equatable, Codable {
     case array([JSONValue])
     case object([String: JSONValue])
     /// JSON text that is already serialized (a stored spec or summary), written out verbatim so
-    /// that a response need not parse and re-encode it. The text must be valid JSON.
+    /// that a response need not parse and re-encode it. Build it with ``stored(_:)``.
     case raw(String)
 
     public init(from decoder: Decoder) throws {
@@ -34,6 +34,16 @@ public enum JSONValue: Sendable, Equatable, Codable {
         case .object(let o): try c.encode(o)
         case .raw(let text): try c.encode(JSONValue.parse(Data(text.utf8)) ?? .null)
         }
+    }
+
+    /// Stored JSON text written out verbatim: `.raw(text)` when it is an object or array as our
+    /// own writers produce, `.null` for anything else (empty, truncated).
+    public static func stored(_ text: String) -> JSONValue {
+        guard let first = text.utf8.first, let last = text.utf8.last,
+              (first == UInt8(ascii: "{") && last == UInt8(ascii: "}")) || (first == UInt8(ascii: "[") && last == UInt8(ascii: "]")) else {
+            return .null
+        }
+        return .raw(text)
     }
 
     /// Parses JSON text (RFC 8259, nesting at most 256 deep); nil when it is not valid JSON.

@@ -59,6 +59,36 @@ final class CrashRecoveryTests: XCTestCase {
         XCTAssertEqual(try c.json("GET", "/v1/readyz").status, 200, "the server itself is fine")
     }
 
+    /// A study's aggregates come from stored results: a SIGKILL mid-study loses nothing, and the
+    /// restarted server finishes it with every cell × seed in the table.
+    func testSIGKILLMidStudyLosesNothing() throws {
+        var server: ServiceProcess? = try ServiceProcess(dataDir: dataDir)
+        var c: APIClient = try server!.client()
+        let exp = try XCTUnwrap(try c.json("POST", "/v1/experiments", #"{"name": "study-crash"}"#)["id"]?.string)
+        let body = #"{"base": {"data": {"train_limit": 2000, "test_limit": 200}, "model": {"layers": [784, 16, 10]}, "protocol": {"epochs": 2}, "checkpoint_every_steps": 10}, "seeds": 4, "factors": [{"path": "optimizer.learning_rate", "values": [0.05, 0.1]}]}"#
+        let created = try c.json("POST", "/v1/experiments/\(exp)/studies", body)
+        XCTAssertEqual(created.status, 202, created.text)
+        let id = try XCTUnwrap(created["id"]?.string)
+        _ = try eventually(timeout: 120, interval: 0.02, "some runs done") { () -> Int? in
+            let n = try c.json("GET", "/v1/studies/\(id)")["runs", "succeeded"]?.int ?? 0
+            return n >= 2 ? n : nil
+        }
+        server!.kill(SIGKILL)
+        _ = server!.waitForExit(timeout: 10)
+        server = nil
+        let second = try ServiceProcess(dataDir: dataDir)
+        c = try second.client()
+        let done = try eventually(timeout: 180, "the study to end") { () -> TestResponse? in
+            let r = try c.json("GET", "/v1/studies/\(id)")
+            return ["succeeded", "failed", "canceled"].contains(r["state"]?.string ?? "") ? r : nil
+        }
+        XCTAssertEqual(done["state"]?.string, "succeeded", done.text)
+        XCTAssertEqual(done["runs", "succeeded"]?.int, 8)
+        let rows = try XCTUnwrap(done["table", "0", "cells"]?.array)
+        XCTAssertEqual(rows.map { $0["n"]?.int }, [4, 4], "every cell × seed is in the table")
+        XCTAssertEqual(rows[1]["vs_control"]?["n"]?.int, 4)
+    }
+
     func testSIGKILLWhileTrainingResumesFromTheLastCheckpointWithoutLosingOrDoublingMetrics() throws {
         let spec = Specs.mlp(trainLimit: 12000, testLimit: 1000, epochs: 8, hidden: 64, checkpointEvery: 40, metricsEvery: 5)
         var server: ServiceProcess? = try ServiceProcess(dataDir: dataDir)

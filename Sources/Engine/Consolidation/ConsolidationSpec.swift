@@ -40,6 +40,7 @@ public struct ConsolidationSpec: Sendable, Equatable, Codable {
             damping: try r.double("damping", default: 0.1, in: 0...1e3, openLower: true),
             fisherSamples: try r.int("fisher_samples", default: 1000, in: 1...60_000))
         try r.rejectUnknown()
-        return spec
+        // Without consolidation the other fields mean nothing: one normal form.
+        return kind == .none ? .none : spec
     }
 }

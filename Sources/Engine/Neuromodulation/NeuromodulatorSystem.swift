@@ -49,6 +49,12 @@ public final class NeuromodulatorSystem {
     public private(set) var effects = ModulatorEffects()
     private var effectWindow: [String: Double] = [:]
     private var effectWindowCount = 0
+    /// The effects applied so far, step by step (recorded while channels are active and nothing is replayed).
+    public private(set) var trace = EffectTrace()
+    /// A yoked control's trace: step s applies `replay.effects(at: s)` instead of the channels'
+    /// effects (the channels still observe and report their signals).
+    public var replay: EffectTrace?
+    private var replayStep = 0
 
     public init(spec: NeuromodulationSpec) {
         self.spec = spec
@@ -56,6 +62,26 @@ public final class NeuromodulatorSystem {
     }
 
     public var isActive: Bool { !spec.channels.isEmpty }
+
+    /// Marks the start of global step `step`. Replaying, the effects in force for its forward pass
+    /// are those recorded after step − 1 (the defaults before step 0), as in the recorded run.
+    public func beginStep(_ step: Int) {
+        guard let replay else { return }
+        replayStep = step
+        effects = step > 0 ? replay.effects(at: step - 1) : ModulatorEffects()
+    }
+
+    /// Marks the end of a step: a modulated run records its effects as they now stand.
+    public func endStep() {
+        guard isActive, replay == nil else { return }
+        trace.append(effects)
+    }
+
+    /// Writes the recorded trace as `effects.*` tensors.
+    public func saveTrace(to w: inout CheckpointWriter) { trace.save(to: &w) }
+
+    /// Restores the recorded trace (empty when the checkpoint has none).
+    public func loadTrace(from r: CheckpointReader) throws { trace = try EffectTrace(file: r.file) }
 
     /// A context change given by the protocol (a new task, a reversal the agent is told about).
     public func protocolBoundary() {
@@ -172,10 +198,10 @@ public final class NeuromodulatorSystem {
                 }
             }
         }
-        effects = e
+        effects = replay?.effects(at: replayStep) ?? e
         if isActive {
             for t in NeuromodulationSpec.Target.allCases where spec.uses(t) {
-                effectWindow[t.rawValue, default: 0] += value(of: t, in: e)
+                effectWindow[t.rawValue, default: 0] += value(of: t, in: effects)
             }
             effectWindowCount += 1
         }

@@ -37,8 +37,7 @@ public final class InferenceModel: @unchecked Sendable {
               let spec = try? JSONDecoder().decode(ExperimentSpec.self, from: Data(specText.utf8)) else {
             throw Failure.unsupported("the checkpoint carries no readable spec")
         }
-        guard let family = FamilyRegistry.family(for: spec), let make = family.makeServable,
-              spec.protocol.kind != .bandit else {
+        guard let family = FamilyRegistry.family(for: spec), let make = family.makeServable else {
             throw Failure.unsupported("serving \(spec.model.kind) models of the \(spec.protocol.kind.rawValue) protocol is not supported; " +
                                       "MLP and spiking network checkpoints are")
         }

@@ -124,11 +124,14 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
     public var checkpointEverySteps: Int
     /// Retries, runtime budget, checkpoint retention (nil in specs stored before it existed).
     public var execution: ExecutionSpec?
+    /// A yoked control: the run replays another run's recorded effect trace (set by studies, never
+    /// by a submitted spec; the source run is the run's `after_run`).
+    public var replay: ReplaySpec?
     /// `execution`, or the defaults.
     public var executionPolicy: ExecutionSpec { execution ?? .standard }
 
     enum CodingKeys: String, CodingKey {
-        case name, seed, data, `protocol`, model, optimizer, consolidation, neuromodulation, rstdp, execution
+        case name, seed, data, `protocol`, model, optimizer, consolidation, neuromodulation, rstdp, execution, replay
         case metricsEverySteps = "metrics_every_steps", checkpointEverySteps = "checkpoint_every_steps"
     }
 
@@ -286,7 +289,10 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
     public func canonicalJSON() -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? encoder.encode(self)) ?? Data()
+        do { return try encoder.encode(self) } catch {
+            // Every number of a parsed spec is finite and every field encodable.
+            preconditionFailure("a validated spec failed to encode: \(error)")
+        }
     }
 
     /// SHA-256 of the canonical JSON, hex.
@@ -311,6 +317,84 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
         case .bandit, .reversal, .distalReward: return `protocol`.trials
         }
     }
+}
+
+/// The stored form shows what the run uses: the fixed networks of the bandit and the distal-reward
+/// task, the latter's unused optimizer and a `none` consolidation are left out (they read back as
+/// what `parse` fills in), so a stored spec can be submitted again as it is.
+extension ExperimentSpec {
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let proto = try c.decode(ProtocolSpec.self, forKey: .protocol)
+        let model: ModelSpec
+        if let m = try c.decodeIfPresent(ModelSpec.self, forKey: .model) {
+            model = m
+        } else if proto.kind == .distalReward {
+            model = ModelSpec(kind: "rstdp", layers: [proto.inputs, 1], activation: .relu, snn: nil)
+        } else if proto.kind == .bandit {
+            model = ModelSpec(kind: "action-values", layers: [], activation: .relu, snn: nil)
+        } else {
+            throw DecodingError.keyNotFound(CodingKeys.model, .init(codingPath: c.codingPath, debugDescription: "model is required"))
+        }
+        let optimizer = try c.decodeIfPresent(OptimizerSpec.self, forKey: .optimizer)
+            ?? OptimizerSpec(kind: .sgd, learningRate: 0.1, batchSize: 1, beta1: 0.9, beta2: 0.999, epsilon: 1e-8)
+        self.init(name: try c.decodeIfPresent(String.self, forKey: .name), seed: try c.decode(UInt64.self, forKey: .seed),
+                  data: try c.decode(DataSpec.self, forKey: .data), protocol: proto, model: model, optimizer: optimizer,
+                  consolidation: try c.decodeIfPresent(ConsolidationSpec.self, forKey: .consolidation) ?? .none,
+                  neuromodulation: try c.decode(NeuromodulationSpec.self, forKey: .neuromodulation),
+                  rstdp: try c.decodeIfPresent(RSTDPSpec.self, forKey: .rstdp),
+                  metricsEverySteps: try c.decode(Int.self, forKey: .metricsEverySteps),
+                  checkpointEverySteps: try c.decode(Int.self, forKey: .checkpointEverySteps),
+                  execution: try c.decodeIfPresent(ExecutionSpec.self, forKey: .execution),
+                  replay: try c.decodeIfPresent(ReplaySpec.self, forKey: .replay))
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeIfPresent(name, forKey: .name)
+        try c.encode(seed, forKey: .seed)
+        try c.encode(data, forKey: .data)
+        try c.encode(`protocol`, forKey: .protocol)
+        if `protocol`.kind != .distalReward && `protocol`.kind != .bandit { try c.encode(model, forKey: .model) }
+        if `protocol`.kind != .distalReward { try c.encode(optimizer, forKey: .optimizer) }
+        if consolidation != .none { try c.encode(consolidation, forKey: .consolidation) }
+        try c.encode(neuromodulation, forKey: .neuromodulation)
+        try c.encodeIfPresent(rstdp, forKey: .rstdp)
+        try c.encode(metricsEverySteps, forKey: .metricsEverySteps)
+        try c.encode(checkpointEverySteps, forKey: .checkpointEverySteps)
+        try c.encodeIfPresent(execution, forKey: .execution)
+        try c.encodeIfPresent(replay, forKey: .replay)
+    }
+}
+
+/// How a yoked control replays its source run's effect trace.
+public struct ReplaySpec: Sendable, Equatable, Codable {
+    public enum Mode: String, Sendable, Codable, CaseIterable {
+        /// The same per-step effects in a seeded random order.
+        case shuffled
+        /// Every step at the trace's mean of each effect.
+        case mean
+    }
+    public var mode: Mode
+    /// Seeds the shuffle.
+    public var seed: UInt64
+    public init(mode: Mode, seed: UInt64) {
+        self.mode = mode
+        self.seed = seed
+    }
+
+    /// `trace` as this control applies it.
+    public func apply(to trace: EffectTrace) -> EffectTrace {
+        switch mode {
+        case .shuffled: return trace.shuffled(seed: seed)
+        case .mean: return trace.constantMean()
+        }
+    }
+}
+
+/// The build's version, recorded with study results.
+public enum EngineInfo {
+    public static let version = "0.10.0"
 }
 
 /// Context gating and the modulatory gate are MLP mechanisms.

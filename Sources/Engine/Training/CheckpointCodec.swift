@@ -76,8 +76,14 @@ public struct CheckpointWriter {
     public mutating func state<T: Encodable>(_ name: String, _ value: T) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        // Encoding plain Codable values of numbers, strings and arrays cannot fail.
-        file.metadata["state." + name] = String(decoding: (try? encoder.encode(value)) ?? Data("null".utf8), as: UTF8.self)
+        // A diverged run's NaN or infinite sums must round-trip too (JSON has no such numbers).
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        do {
+            file.metadata["state." + name] = String(decoding: try encoder.encode(value), as: UTF8.self)
+        } catch {
+            // Plain Codable values of numbers, strings and arrays only fail on a bug here.
+            preconditionFailure("checkpoint state \(name) cannot be encoded: \(error)")
+        }
     }
 
     /// A descriptive metadata string for readers outside Neuromod (not trainer state).
@@ -115,7 +121,9 @@ public struct CheckpointReader {
     /// The state value `state.<name>`, decoded as `T`.
     public func state<T: Decodable>(_ name: String, as type: T.Type = T.self) throws -> T {
         guard let text = file.metadata["state." + name] else { throw CheckpointError("checkpoint lacks state \(name)") }
-        do { return try JSONDecoder().decode(T.self, from: Data(text.utf8)) } catch {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        do { return try decoder.decode(T.self, from: Data(text.utf8)) } catch {
             throw CheckpointError("checkpoint state \(name) is malformed")
         }
     }

@@ -46,6 +46,8 @@ public protocol TrainingFamily: AnyObject {
     func save(to writer: inout CheckpointWriter)
     /// Restores what `save` wrote.
     func load(from reader: CheckpointReader) throws
+    /// The modulators whose effects a yoked control can replay; nil: the family has none that can.
+    var replayableModulators: NeuromodulatorSystem? { get }
 }
 
 extension TrainingFamily {
@@ -53,6 +55,7 @@ extension TrainingFamily {
     public func windowMetrics(step: Int, sums: MetricSums.Span, elapsed: Double) -> [MetricSample] { [] }
     public func epochEnded(_ position: TrainingSchedule.Position, step: Int, sums: MetricSums.Span) -> [MetricSample] { [] }
     public func taskEnded(_ task: Int, step: Int) -> [MetricSample] { [] }
+    public var replayableModulators: NeuromodulatorSystem? { nil }
 }
 
 /// A family trained on a data set's training split and evaluated on its test split (MLP, spiking).

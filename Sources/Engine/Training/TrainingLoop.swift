@@ -70,6 +70,20 @@ public final class TrainingLoop<Family: TrainingFamily>: TrainingSession {
         return .completed
     }
 
+    // MARK: - Yoked controls
+
+    public var effectTrace: EffectTrace { family.replayableModulators?.trace ?? EffectTrace() }
+
+    public func replayEffects(_ trace: EffectTrace) throws {
+        guard let modulators = family.replayableModulators else {
+            throw SpecError("replay", "the \(Family.kind) family cannot replay neuromodulatory effects")
+        }
+        guard trace.count >= totalSteps else {
+            throw SpecError("replay", "the effect trace has \(trace.count) steps; this run needs \(totalSteps)")
+        }
+        modulators.replay = trace
+    }
+
     // MARK: - Summary
 
     public func summary() -> JSONValue {

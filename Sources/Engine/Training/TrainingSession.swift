@@ -28,7 +28,7 @@ public enum TrainingOutcome: Sendable, Equatable {
     case completed
     /// The observer asked to stop.
     case stopped
-    /// The session's `deadline` passed (after a checkpoint of the last step).
+    /// The session's `deadline` passed (the runner may checkpoint the last step).
     case outOfTime
 }
 
@@ -50,6 +50,10 @@ public protocol TrainingSession: AnyObject {
     /// The metric key that ranks checkpoints (higher is better), or nil when the latest is the best
     /// (reward tasks: the newest network is the adapted one).
     var selectionMetric: String? { get }
+    /// The neuromodulatory effects applied so far (empty unless channels are active).
+    var effectTrace: EffectTrace { get }
+    /// Makes every step apply `trace`'s effects instead of the channels' (a yoked control).
+    func replayEffects(_ trace: EffectTrace) throws
 }
 
 extension TrainingSession {

@@ -55,6 +55,8 @@ public final class MLPFamily: SupervisedFamily {
 
     var isContinual: Bool { spec.protocol.isContinual }
 
+    public var replayableModulators: NeuromodulatorSystem? { neuromodulators }
+
     public var selectionMetric: String? { isContinual ? "continual.average_accuracy" : "test.accuracy" }
 
     public func willTrain() {
@@ -87,6 +89,7 @@ public final class MLPFamily: SupervisedFamily {
             copyInput(i, from: train, permutation: task.permutation, to: x + r * features)
             labelBuffer[r] = task.labelMap[Int(train.labels[i])]
         }
+        neuromodulators.beginStep(step)
         applyModulation(task: t)
         optimizer.beginStep()
         let stats = labelBuffer.withUnsafeBufferPointer { model.forwardStatistics(batch: count, labels: $0.baseAddress!) }
@@ -102,6 +105,7 @@ public final class MLPFamily: SupervisedFamily {
                                     lrScale: Float(effects.learningRate), layerScales: effects.layerLearningRate,
                                     consolidator: consolidator)
         }
+        neuromodulators.endStep()
         SupervisedMetrics.add(&sums, loss: stats.loss, correct: stats.correct, seen: count)
         return StepReport(samples: count, boundaryDetected: detected)
     }
@@ -262,6 +266,7 @@ public final class MLPFamily: SupervisedFamily {
         w.state("initial_accuracy", initialAccuracy)
         w.state("final_test", finalTest)
         w.state("neuromodulators", neuromodulators.state)
+        neuromodulators.saveTrace(to: &w)
     }
 
     public func load(from r: CheckpointReader) throws {
@@ -279,6 +284,7 @@ public final class MLPFamily: SupervisedFamily {
         initialAccuracy = try r.state("initial_accuracy")
         finalTest = try r.state("final_test")
         try neuromodulators.restore(try r.state("neuromodulators"))
+        try neuromodulators.loadTrace(from: r)
         permutationKey = -1
     }
 }

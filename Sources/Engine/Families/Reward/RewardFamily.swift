@@ -280,7 +280,13 @@ extension RewardFamily {
         kind: kind,
         accepts: { $0.protocol.kind == .bandit || $0.protocol.kind == .reversal },
         makeSession: { spec, _ in TrainingLoop(RewardFamily(spec: spec)) },
-        makeServable: { spec, file in try MLPServable(spec: spec, file: file) })
+        makeServable: { spec, file in
+            // The reversal task's value network is servable; the bandit's action values are not a network.
+            guard spec.protocol.kind == .reversal else {
+                throw InferenceModel.Failure.unsupported("a bandit's action values are not a servable network; MLP and spiking network checkpoints are")
+            }
+            return try MLPServable(spec: spec, file: file)
+        })
 }
 
 extension TrainingLoop where Family == RewardFamily {

@@ -38,6 +38,8 @@ public final class SpikingFamily: SupervisedFamily {
         schedule = TrainingSchedule(stepsPerEpoch: [spec.stepsPerEpoch], epochsPerTask: spec.protocol.epochs)
     }
 
+    public var replayableModulators: NeuromodulatorSystem? { neuromodulators }
+
     public var selectionMetric: String? { "test.accuracy" }
 
     var snn: SpikingSpec { spec.model.snn! }
@@ -116,6 +118,7 @@ public final class SpikingFamily: SupervisedFamily {
             labels[r] = train.labels[i]
         }
         encode(count: count, stream: 20_000 + UInt64(step))
+        neuromodulators.beginStep(step)
         let effects = neuromodulators.effects
         network.thresholdShift = Float(effects.threshold)
         network.inputGain = Float(effects.gain)
@@ -132,6 +135,7 @@ public final class SpikingFamily: SupervisedFamily {
         for (i, s) in network.spikesPerSample().enumerated() { sums.add("spikes.layer\(i)", s) }
         sums.add("synops", network.synapticOperationsPerSample())
         sums.add("batches", 1)
+        neuromodulators.endStep()
         SupervisedMetrics.add(&sums, loss: stats.loss, correct: stats.correct, seen: count)
         return StepReport(samples: count, boundaryDetected: detected)
     }
@@ -229,6 +233,7 @@ public final class SpikingFamily: SupervisedFamily {
         w.state("optimizer.t", optimizer.t)
         w.state("final_test", finalTest)
         w.state("neuromodulators", neuromodulators.state)
+        neuromodulators.saveTrace(to: &w)
     }
 
     public func load(from r: CheckpointReader) throws {
@@ -244,6 +249,7 @@ public final class SpikingFamily: SupervisedFamily {
         optimizer.t = try r.state("optimizer.t")
         finalTest = try r.state("final_test")
         try neuromodulators.restore(try r.state("neuromodulators"))
+        try neuromodulators.loadTrace(from: r)
         permutationEpoch = -1
     }
 }
