@@ -18,7 +18,7 @@ extension ServiceAPI {
     }
 
     func listStudies(_ ctx: RequestContext) throws -> HTTPResponse {
-        let (after, limit) = try paging(ctx, defaultLimit: 20, maxLimit: 100)
+        let (after, limit) = try paging(ctx, defaultLimit: 20)
         let page = try studies.list(experimentID: ctx.parameter("experiment_id"), after: after, limit: limit)
         let items: [JSONValue] = try page.items.map { study in
             var counts: [RunState: Int] = [:]

@@ -85,3 +85,19 @@ final class StudyPlanTests: XCTestCase {
         XCTAssertEqual(error(#"{"base": \#(base), "max_runs": 20000}"#)?.field, "max_runs")
     }
 }
+
+final class ExampleStudyTests: XCTestCase {
+    /// Every design in examples/studies/ expands, as it is, into the cells BENCHMARKS.md reports.
+    func testExampleStudiesExpand() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("examples/studies")
+        let expected = ["ablation-split-domain.json": (10, 50), "na-coupling-sweep.json": (8, 40), "ablation-yoked.json": (28, 140)]
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".json") }
+        XCTAssertEqual(Set(files), Set(expected.keys))
+        for f in files {
+            let plan = try StudyPlan.make(try StudyDesign.parse(try XCTUnwrap(JSONValue.parse(try Data(contentsOf: dir.appendingPathComponent(f))))))
+            XCTAssertEqual(plan.cells.count, expected[f]?.0, f)
+            XCTAssertEqual(plan.runs.count, expected[f]?.1, f)
+        }
+    }
+}
