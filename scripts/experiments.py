@@ -1,113 +1,99 @@
 #!/usr/bin/env python3
-"""Runs the experiment report of BENCHMARKS.md: split Fashion-MNIST (three scenarios) with
-baselines and neuromodulators, and the reward tasks with and without DA/NA, over several seeds.
-Prints markdown tables of mean ± sd. Uses `neuromod experiment` (in-process, no server).
+"""The experiment report of BENCHMARKS.md (issue 3), now a thin client of studies: each scenario is
+one study (`neuromod study`, in-process — the same expansion and statistics as
+POST /v1/experiments/{id}/studies) whose one-at-a-time factors are the consolidation baselines and
+the neuromodulator settings, against the plain network. Prints markdown tables: mean ± sd over
+seeds, the seed-paired difference to the plain network with its 95% bootstrap CI, and Holm's p.
 
-Usage: scripts/experiments.py [--seeds 3] [--reward-seeds 5] [--bin .build/release/neuromod] [--quick]
+Usage: scripts/experiments.py [--seeds 5] [--reward-seeds 5] [--workers 2] [--bin .build/release/neuromod] [--quick]
 """
-import argparse, json, os, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, subprocess, sys, tempfile, time
 
-MODULATORS = {
-    "none": {},
-    "EWC": {"consolidation": {"kind": "ewc"}},
-    "online EWC": {"consolidation": {"kind": "online_ewc", "gamma": 0.9}},
-    "SI": {"consolidation": {"kind": "si"}},
-    "DA": {"neuromodulation": {"dopamine": {"signal": "loss_improvement", "targets": {"learning_rate": 1.0}}}},
-    "NA": {"neuromodulation": {"noradrenaline": {"signal": "surprise", "targets": {"learning_rate": 0.3}}}},
-    "ACh": {"neuromodulation": {"acetylcholine": {"signal": "expected_uncertainty", "targets": {"learning_rate": 1.0}}}},
-    "5-HT": {"neuromodulation": {"serotonin": {"signal": "stability", "targets": {"learning_rate": -1.5}}}},
-    "DA+NA+ACh+5-HT": {"neuromodulation": {
-        "dopamine": {"signal": "loss_improvement", "targets": {"learning_rate": 1.0}},
-        "noradrenaline": {"signal": "surprise", "targets": {"learning_rate": 0.3}},
-        "acetylcholine": {"signal": "expected_uncertainty", "targets": {"learning_rate": 1.0}},
-        "serotonin": {"signal": "stability", "targets": {"learning_rate": -1.5}}}},
-}
-GATING = {"context gating (keep 0.5)": {"neuromodulation": {"context": {"gating_keep": 0.5}}}}
-REWARD = {
-    "neither": {},
-    "DA only": {"dopamine": {"signal": "rpe", "targets": {"learning_rate": 0.5}}},
-    "NA only": {"noradrenaline": [{"signal": "surprise", "targets": {"learning_rate": 0.5}},
-                                  {"signal": "utility_decline", "targets": {"temperature": 0.5}}]},
-    "DA + NA": {"dopamine": {"signal": "rpe", "targets": {"learning_rate": 0.5}},
-                "noradrenaline": [{"signal": "surprise", "targets": {"learning_rate": 0.5}},
-                                  {"signal": "utility_decline", "targets": {"temperature": 0.5}}]},
-}
+DA = {"dopamine": {"signal": "loss_improvement", "targets": {"learning_rate": 1.0}}}
+NA = {"noradrenaline": {"signal": "surprise", "targets": {"learning_rate": 0.3}}}
+ACH = {"acetylcholine": {"signal": "expected_uncertainty", "targets": {"learning_rate": 1.0}}}
+HT = {"serotonin": {"signal": "stability", "targets": {"learning_rate": -1.5}}}
+CONSOLIDATION = [("EWC", {"kind": "ewc"}), ("online EWC", {"kind": "online_ewc", "gamma": 0.9}), ("SI", {"kind": "si"})]
+MODULATORS = [("DA", DA), ("NA", NA), ("ACh", ACH), ("5-HT", HT), ("DA+NA+ACh+5-HT", {**DA, **NA, **ACH, **HT})]
+GATING = [("context gating (keep 0.5)", {"context": {"gating_keep": 0.5}})]
+RPE_DA = {"dopamine": {"signal": "rpe", "targets": {"learning_rate": 0.5}}}
+RPE_NA = {"noradrenaline": [{"signal": "surprise", "targets": {"learning_rate": 0.5}},
+                            {"signal": "utility_decline", "targets": {"temperature": 0.5}}]}
+REWARD = [("DA only", RPE_DA), ("NA only", RPE_NA), ("DA + NA", {**RPE_DA, **RPE_NA})]
 
 
-def run(binary, spec, seed):
+def study(binary, base, factors, seeds, metrics, workers):
+    """Runs a one-at-a-time study around `base`; returns (cell names in order, table by metric)."""
+    design = {"base": base, "design": "one_at_a_time", "seeds": seeds, "metrics": metrics, "control": 0,
+              "factors": [{"path": path, "values": [v for _, v in values]} for path, values in factors]}
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(spec, f)
-        path = f.name
+        json.dump(design, f)
     try:
-        out = subprocess.run([binary, "experiment", "--spec", path, "--seed", str(seed)], check=True,
+        out = subprocess.run([binary, "study", "--spec", f.name, "--workers", str(workers)], check=True,
                              capture_output=True, text=True, env={**os.environ, "OPENBLAS_NUM_THREADS": "1"}).stdout
     finally:
-        os.unlink(path)
-    line = [l for l in out.splitlines() if l.startswith("SUMMARY ")][-1]
-    return json.loads(line[len("SUMMARY "):])
+        os.unlink(f.name)
+    report = json.loads([l for l in out.splitlines() if l.startswith("REPORT ")][-1][len("REPORT "):])
+    names = ["none"] + [name for _, values in factors for name, _ in values]
+    return names, {t["metric"]: t["cells"] for t in report["table"]}, report.get("wall_seconds", 0)
 
 
-def ms(values, pct=True):
-    k = 100 if pct else 1
-    m = statistics.mean(values) * k
-    sd = statistics.stdev(values) * k if len(values) > 1 else 0.0
-    return f"{m:.1f} ± {sd:.1f}"
+def cell(row, scale):
+    if row["mean"] is None:
+        return "n/a"
+    text = f"{row['mean'] * scale:.1f} ± {(row['sd'] or 0) * scale:.1f}"
+    vs = row["vs_control"]
+    if vs and vs["ci95"]:
+        text += f" (Δ {vs['mean_difference'] * scale:+.1f} [{vs['ci95'][0] * scale:+.1f}, {vs['ci95'][1] * scale:+.1f}], p_Holm {vs['p_holm']:.2f})"
+    return text
+
+
+def table(title, names, tables, metrics, wall):
+    print(f"### {title}\n")
+    print("| method | " + " | ".join(label for _, label, _ in metrics) + " |")
+    print("|---|" + "---|" * len(metrics))
+    for i, name in enumerate(names):
+        print(f"| {name} | " + " | ".join(cell(tables[m][i], scale) for m, _, scale in metrics) + " |")
+    print(f"\n({wall:.0f} s)\n", flush=True)
 
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seeds", type=int, default=5)
     ap.add_argument("--reward-seeds", type=int, default=5)
+    ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--bin", default=".build/release/neuromod")
     ap.add_argument("--quick", action="store_true", help="12k training images, for a smoke run")
     a = ap.parse_args()
-    seeds = list(range(1, a.seeds + 1))
     started = time.time()
-    data = {"dataset": "fashion-mnist"}
-    if a.quick:
-        data.update({"train_limit": 12000, "test_limit": 2000})
+    data = {"dataset": "fashion-mnist", **({"train_limit": 12000, "test_limit": 2000} if a.quick else {})}
+    continual = [("average_accuracy", "average accuracy %", 100), ("backward_transfer", "backward transfer %", 100),
+                 ("forgetting", "forgetting %", 100)]
     print(f"Split Fashion-MNIST, MLP 784-400-400-out, ReLU, SGD lr 0.05, batch 64, 2 epochs per task, "
-          f"{'12k' if a.quick else 'all 60k'} training images, seeds {seeds}. Mean ± sd over seeds, in %.\n")
+          f"{'12k' if a.quick else 'all 60k'} training images, {a.seeds} seeds. Mean ± sd over seeds, in %; Δ against "
+          f"the plain network (none), seed-paired, with its 95% bootstrap CI and Holm-adjusted sign-flip p.\n")
     for scenario, out in [("task-incremental", 10), ("domain-incremental", 2), ("class-incremental", 10)]:
-        print(f"### {scenario}\n")
-        print("| method | average accuracy | backward transfer | forward transfer | forgetting | s/run |")
-        print("|---|---|---|---|---|---|")
-        methods = {**MODULATORS, **(GATING if scenario == "task-incremental" else {})}
-        for name, extra in methods.items():
-            spec = {"data": data, "protocol": {"kind": "split", "scenario": scenario, "epochs_per_task": 2},
-                    "model": {"layers": [784, 400, 400, out]}, "optimizer": {"kind": "sgd", "learning_rate": 0.05},
-                    "checkpoint_every_steps": 10000000, "metrics_every_steps": 100000, **extra}
-            rs = [run(a.bin, spec, s) for s in seeds]
-            print(f"| {name} | {ms([r['average_accuracy'] for r in rs])} | {ms([r['backward_transfer'] for r in rs])} | "
-                  f"{ms([r['forward_transfer'] for r in rs])} | {ms([r['forgetting'] for r in rs])} | "
-                  f"{statistics.mean(r['wall_seconds'] for r in rs):.1f} |", flush=True)
-        print()
-    rseeds = list(range(1, a.reward_seeds + 1))
-    print(f"### Non-stationary bandit (10 arms, probabilities redrawn every 200 trials, 4000 trials), seeds {rseeds}\n")
-    print("| modulators | cumulative regret | optimal choices % | trials to criterion | perseverative errors |")
-    print("|---|---|---|---|---|")
-    for name, nm in REWARD.items():
-        spec = {"protocol": {"kind": "bandit", "arms": 10, "trials": 4000, "change_every": 200},
-                "checkpoint_every_steps": 10000000}
-        if nm:
-            spec["neuromodulation"] = nm
-        rs = [run(a.bin, spec, s) for s in rseeds]
-        ttc = [r["trials_to_criterion"]["mean"] for r in rs if r["trials_to_criterion"]["mean"] is not None]
-        print(f"| {name} | {ms([r['cumulative_regret'] for r in rs], pct=False)} | {ms([r['optimal_choice_rate'] for r in rs])} | "
-              f"{ms(ttc, pct=False)} | {ms([r['perseverative_errors']['total'] for r in rs], pct=False)} |", flush=True)
-    print(f"\n### Go/No-Go reversal (4 stimuli, contingencies flipped every 200 trials, 4000 trials, MLP 4-16-2), seeds {rseeds}\n")
-    print("| modulators | trials to criterion | not reached | correct % | perseverative errors |")
-    print("|---|---|---|---|---|")
-    for name, nm in REWARD.items():
-        spec = {"protocol": {"kind": "reversal", "trials": 4000, "reverse_every": 200, "stimuli": 4},
+        base = {"data": data, "protocol": {"kind": "split", "scenario": scenario, "epochs_per_task": 2},
+                "model": {"layers": [784, 400, 400, out]}, "optimizer": {"kind": "sgd", "learning_rate": 0.05},
+                "checkpoint_every_steps": 10000000, "metrics_every_steps": 100000}
+        factors = [("consolidation", CONSOLIDATION),
+                   ("neuromodulation", MODULATORS + (GATING if scenario == "task-incremental" else []))]
+        names, tables, wall = study(a.bin, base, factors, a.seeds, [m for m, _, _ in continual], a.workers)
+        table(scenario, names, tables, continual, wall)
+    bandit = {"protocol": {"kind": "bandit", "arms": 10, "trials": 4000, "change_every": 200}, "checkpoint_every_steps": 10000000}
+    names, tables, wall = study(a.bin, bandit, [("neuromodulation", REWARD)], a.reward_seeds,
+                                ["cumulative_regret", "optimal_choice_rate", "perseverative_errors.total"], a.workers)
+    table("Non-stationary bandit (10 arms, probabilities redrawn every 200 trials, 4000 trials)", names, tables,
+          [("cumulative_regret", "cumulative regret", 1), ("optimal_choice_rate", "optimal choices %", 100),
+           ("perseverative_errors.total", "perseverative errors", 1)], wall)
+    reversal = {"protocol": {"kind": "reversal", "trials": 4000, "reverse_every": 200, "stimuli": 4},
                 "model": {"layers": [4, 16, 2]}, "checkpoint_every_steps": 10000000}
-        if nm:
-            spec["neuromodulation"] = nm
-        rs = [run(a.bin, spec, s) for s in rseeds]
-        print(f"| {name} | {ms([r['trials_to_criterion']['mean'] for r in rs], pct=False)} | "
-              f"{ms([r['trials_to_criterion']['not_reached'] for r in rs], pct=False)} | {ms([r['correct_rate'] for r in rs])} | "
-              f"{ms([r['perseverative_errors']['total'] for r in rs], pct=False)} |", flush=True)
-    print(f"\n(total {time.time() - started:.0f} s)")
+    names, tables, wall = study(a.bin, reversal, [("neuromodulation", REWARD)], a.reward_seeds,
+                                ["trials_to_criterion.mean", "correct_rate", "perseverative_errors.total"], a.workers)
+    table("Go/No-Go reversal (4 stimuli, flipped every 200 trials, 4000 trials, MLP 4-16-2)", names, tables,
+          [("trials_to_criterion.mean", "trials to criterion", 1), ("correct_rate", "correct %", 100),
+           ("perseverative_errors.total", "perseverative errors", 1)], wall)
+    print(f"(total {time.time() - started:.0f} s)")
 
 
 if __name__ == "__main__":
