@@ -71,10 +71,14 @@ extension Store {
     }
 
     /// Cancels a study: its queued runs at once, its running ones at their next step (their ids
-    /// are returned so in-process workers can be told).
+    /// are returned so in-process workers can be told). A study whose runs have all ended is a
+    /// conflict: there is nothing left to cancel.
     public func cancelStudy(id: String) throws -> [String] {
         try pool.write { db in
             guard try db.execute("SELECT 1 FROM studies WHERE id = ?", id).first != nil else { throw StoreError.notFound("study \(id)") }
+            guard try db.execute("SELECT 1 FROM runs WHERE study_id = ? AND state IN ('queued', 'running') LIMIT 1", id).first != nil else {
+                throw StoreError.conflict("study \(id) has already ended")
+            }
             let now = Store.now()
             try db.execute("UPDATE studies SET cancel_requested = 1 WHERE id = ?", id)
             try db.execute("""
