@@ -8,6 +8,8 @@ public struct TrainingTask: Sendable {
     /// Indices into the training / test dataset.
     public let trainIndices: [Int32]
     public let testIndices: [Int32]
+    /// Indices into the training dataset held out for validation (`data.validation`; empty: none).
+    public var validationIndices: [Int32] = []
     /// Class label → network target (identity, or class mod 2 in the domain-incremental scenario).
     public let labelMap: [Int32]
     /// Outputs the softmax runs over (task-incremental); nil for all.
@@ -19,6 +21,25 @@ public struct TrainingTask: Sendable {
 /// Builds the tasks of a protocol over a dataset, deterministically from the seed.
 public enum TaskSequence {
     public static func make(spec: ExperimentSpec, train: Dataset, test: Dataset) -> [TrainingTask] {
+        let tasks = makeWithoutValidation(spec: spec, train: train, test: test)
+        guard let fraction = spec.data.validation else { return tasks }
+        return tasks.map { task in
+            // A seeded, per-task hold-out (the same images for every task of a permuted protocol,
+            // whose tasks share them): the same seed holds out the same images in every cell of a study.
+            let stream: UInt64 = spec.protocol.kind == .split ? 6000 + UInt64(task.index) : 6000
+            var rng = RandomSource(seed: spec.seed, stream: stream)
+            let order = rng.permutation(task.trainIndices.count)
+            let held = Int((Double(task.trainIndices.count) * fraction).rounded())
+            let validation = order.prefix(held).map { task.trainIndices[Int($0)] }.sorted()
+            let training = order.dropFirst(held).map { task.trainIndices[Int($0)] }.sorted()
+            var t = TrainingTask(index: task.index, name: task.name, trainIndices: training, testIndices: task.testIndices,
+                                 labelMap: task.labelMap, allowedOutputs: task.allowedOutputs, permutation: task.permutation)
+            t.validationIndices = validation
+            return t
+        }
+    }
+
+    static func makeWithoutValidation(spec: ExperimentSpec, train: Dataset, test: Dataset) -> [TrainingTask] {
         let p = spec.protocol
         let trainCount = min(spec.trainCount, train.count)
         let testCount = min(spec.data.testLimit ?? test.count, test.count)
@@ -56,6 +77,16 @@ public enum TaskSequence {
 }
 
 extension TaskSequence {
+    /// All tasks' training (and validation) images as one task, for joint training. The tasks must
+    /// share their label map and outputs (domain- and class-incremental split).
+    public static func merged(_ tasks: [TrainingTask]) -> TrainingTask {
+        var t = TrainingTask(index: 0, name: "all tasks (joint)", trainIndices: tasks.flatMap(\.trainIndices).sorted(),
+                             testIndices: tasks.flatMap(\.testIndices).sorted(), labelMap: tasks[0].labelMap,
+                             allowedOutputs: nil, permutation: nil)
+        t.validationIndices = tasks.flatMap(\.validationIndices).sorted()
+        return t
+    }
+
     /// The pixel permutation of task `task` of a permuted protocol (nil for task 0, which sees the
     /// images as they are, and for every other protocol). Training and serving share it.
     public static func permutation(spec: ExperimentSpec, task: Int, features: Int) -> [Int32]? {

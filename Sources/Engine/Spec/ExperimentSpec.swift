@@ -22,7 +22,10 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
         public var dataset: String
         public var trainLimit: Int?
         public var testLimit: Int?
-        enum CodingKeys: String, CodingKey { case dataset, trainLimit = "train_limit", testLimit = "test_limit" }
+        /// The fraction of each task's training images held out for validation (selection of
+        /// couplings, λ and the best checkpoint happens there, never on test); nil: none.
+        public var validation: Double?
+        enum CodingKeys: String, CodingKey { case dataset, trainLimit = "train_limit", testLimit = "test_limit", validation }
     }
 
     public enum Activation: String, Sendable, Codable, CaseIterable { case relu, tanh, sigmoid }
@@ -152,9 +155,10 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
         let ds = datasets[datasetName]!
         let trainLimit = try d.optionalInt("train_limit", in: 1...min(limits.maxTrainLimit, ds.train))
         let testLimit = try d.optionalInt("test_limit", in: 1...min(limits.maxTestLimit, ds.test))
+        let validation: Double? = d.raw("validation") == nil ? nil : try d.double("validation", in: 0...0.5, openLower: true)
         try d.rejectUnknown()
-        if proto.isReward && (trainLimit != nil || testLimit != nil) {
-            throw SpecError("data", "reward protocols generate their own trials; remove train_limit/test_limit")
+        if proto.isReward && (trainLimit != nil || testLimit != nil || validation != nil) {
+            throw SpecError("data", "reward protocols generate their own trials; remove train_limit/test_limit/validation")
         }
 
         // The model's input and output widths follow from the protocol.
@@ -244,6 +248,9 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
             throw SpecError("neuromodulation", "in the distal-reward task dopamine is the reward itself (rstdp.reward, rstdp.tau_dopamine)")
         }
         let consolidation = try ConsolidationSpec.parse(root.object("consolidation"))
+        if isSpiking && validation != nil {
+            throw SpecError("data.validation", "spiking networks do not hold out a validation split yet (MLP runs do)")
+        }
         if isSpiking && usesMLPOnlyMechanisms(root.object["neuromodulation"]) {
             throw SpecError("neuromodulation", "spiking networks take dopamine, noradrenaline, acetylcholine and serotonin channels (no gating or modulatory gate)")
         }
@@ -268,7 +275,7 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
 
         var spec = ExperimentSpec(
             name: name, seed: UInt64(seed),
-            data: DataSpec(dataset: datasetName, trainLimit: trainLimit, testLimit: testLimit),
+            data: DataSpec(dataset: datasetName, trainLimit: trainLimit, testLimit: testLimit, validation: validation),
             protocol: proto, model: model,
             optimizer: OptimizerSpec(kind: optKind, learningRate: lr, batchSize: batch, beta1: beta1, beta2: beta2, epsilon: eps),
             consolidation: consolidation, neuromodulation: neuromodulation, rstdp: rstdp,

@@ -56,6 +56,7 @@ public struct ProtocolSpec: Sendable, Equatable, Codable {
         case kind, epochs, tasks, scenario, trials, arms, change, stimuli, temperature
         case epochsPerTask = "epochs_per_task", changeEvery = "change_every", driftSD = "drift_sd", reverseEvery = "reverse_every"
         case inputs, inputRate = "input_rate"
+        case labelsTrick = "labels_trick", joint
     }
 
     public var isReward: Bool { kind == .bandit || kind == .reversal || kind == .distalReward }
@@ -63,6 +64,12 @@ public struct ProtocolSpec: Sendable, Equatable, Codable {
     public var inputs: Int = 50
     public var inputRate: Double = 0.01
     public var isContinual: Bool { kind == .split || kind == .permuted }
+    /// split, class-incremental: while training a task, the softmax runs over that task's classes
+    /// only (the "labels trick"); evaluation uses every output.
+    public var labelsTrick = false
+    /// split: train on every task's images at once (the upper bound of a task sequence), then
+    /// score each task; the same sample budget as training the tasks in turn.
+    public var joint = false
 
     /// A protocol of `kind` with every field at its neutral value (fields other kinds use).
     static func neutral(_ kind: Kind) -> ProtocolSpec {
@@ -75,7 +82,7 @@ public struct ProtocolSpec: Sendable, Equatable, Codable {
     static func fields(of kind: Kind) -> [CodingKeys] {
         switch kind {
         case .single: return [.epochs]
-        case .split: return [.tasks, .scenario, .epochsPerTask]
+        case .split: return [.tasks, .scenario, .epochsPerTask, .labelsTrick, .joint]
         case .permuted: return [.tasks, .epochsPerTask]
         case .bandit: return [.trials, .arms, .changeEvery, .change, .driftSD, .temperature]
         case .reversal: return [.trials, .reverseEvery, .stimuli, .temperature]
@@ -95,6 +102,15 @@ public struct ProtocolSpec: Sendable, Equatable, Codable {
             spec.scenario = Scenario(rawValue: try p.string("scenario", default: Scenario.taskIncremental.rawValue,
                                                             oneOf: Scenario.allCases.map(\.rawValue)))!
             spec.epochsPerTask = try p.int("epochs_per_task", default: 1, in: 1...limits.maxEpochs)
+            spec.labelsTrick = try p.bool("labels_trick", default: false)
+            spec.joint = try p.bool("joint", default: false)
+            if spec.labelsTrick && spec.scenario != .classIncremental {
+                throw SpecError("protocol.labels_trick", "applies to the class-incremental scenario (the other scenarios restrict or share outputs already)")
+            }
+            if spec.joint && spec.scenario == .taskIncremental {
+                throw SpecError("protocol.joint", "joint training needs one shared head: use the domain- or class-incremental scenario")
+            }
+            if spec.joint && spec.labelsTrick { throw SpecError("protocol.joint", "joint training sees every class at once; drop labels_trick") }
         case .permuted:
             spec.tasks = try p.int("tasks", default: 5, in: 2...20)
             spec.epochsPerTask = try p.int("epochs_per_task", default: 1, in: 1...limits.maxEpochs)
@@ -141,6 +157,8 @@ extension ProtocolSpec {
         temperature = try c.decodeIfPresent(Double.self, forKey: .temperature) ?? temperature
         inputs = try c.decodeIfPresent(Int.self, forKey: .inputs) ?? inputs
         inputRate = try c.decodeIfPresent(Double.self, forKey: .inputRate) ?? inputRate
+        labelsTrick = try c.decodeIfPresent(Bool.self, forKey: .labelsTrick) ?? false
+        joint = try c.decodeIfPresent(Bool.self, forKey: .joint) ?? false
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -162,6 +180,8 @@ extension ProtocolSpec {
             case .temperature: try c.encode(temperature, forKey: key)
             case .inputs: try c.encode(inputs, forKey: key)
             case .inputRate: try c.encode(inputRate, forKey: key)
+            case .labelsTrick: if labelsTrick { try c.encode(true, forKey: key) }
+            case .joint: if joint { try c.encode(true, forKey: key) }
             case .kind: break
             }
         }

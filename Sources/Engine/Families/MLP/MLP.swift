@@ -204,9 +204,10 @@ public final class MLP {
 
     /// Adds the batch's per-sample squared gradients (the empirical diagonal Fisher, unnormalised)
     /// to `fisherW`/`fisherB`: for a layer, Σₛ (xₛ ⊗ δₛ)² = (X∘X)ᵀ (Δ∘Δ), one GEMM.
-    public func accumulateSquaredGradients(batch: Int, labels: UnsafePointer<Int32>, fisherW: [FloatBuffer], fisherB: [FloatBuffer]) {
+    public func accumulateSquaredGradients(batch: Int, labels: UnsafePointer<Int32>, fisherW: [FloatBuffer], fisherB: [FloatBuffer],
+                                           sampleWeights: UnsafePointer<Float>? = nil) {
         forward(batch: batch)
-        computeOutputDelta(batch: batch, labels: labels, scale: 1 / modulation.temperature, sampleWeights: nil)
+        computeOutputDelta(batch: batch, labels: labels, scale: 1 / modulation.temperature, sampleWeights: sampleWeights)
         for l in stride(from: layerCount - 1, through: 0, by: -1) {
             let nIn = sizes[l], nOut = sizes[l + 1]
             if l > 0 { backpropagate(into: l - 1, from: l, batch: batch) }
@@ -311,6 +312,35 @@ public final class MLP {
             }
             let inv = 1 / s
             for c in 0..<cols { row[c] *= inv }
+        }
+    }
+}
+
+extension MLP {
+    /// Adds the batch's exact (expected) diagonal Fisher, Σ_r Σ_c p(c|x_r)·(∂ log p(c|x_r)/∂θ)², to
+    /// `fisherW`/`fisherB`: one weighted squared-gradient pass per output class, with sample weights
+    /// √p(c|x_r) (the output delta, and so the gradient, is linear in the weight). Reads the inputs
+    /// already in the input buffer.
+    public func accumulateExpectedFisher(batch: Int, fisherW: [FloatBuffer], fisherB: [FloatBuffer]) {
+        let classes = sizes[layerCount]
+        let p = forward(batch: batch)
+        let probabilities = Array(UnsafeBufferPointer(start: p, count: batch * classes))
+        var labels = [Int32](repeating: 0, count: batch)
+        var weights = [Float](repeating: 0, count: batch)
+        for c in 0..<classes {
+            var any = false
+            for r in 0..<batch {
+                labels[r] = Int32(c)
+                weights[r] = probabilities[r * classes + c].squareRoot()
+                any = any || weights[r] > 0
+            }
+            guard any else { continue }   // an output masked off for every sample (task-incremental heads)
+            labels.withUnsafeBufferPointer { l in
+                weights.withUnsafeBufferPointer { w in
+                    accumulateSquaredGradients(batch: batch, labels: l.baseAddress!, fisherW: fisherW, fisherB: fisherB,
+                                               sampleWeights: w.baseAddress!)
+                }
+            }
         }
     }
 }

@@ -14,7 +14,10 @@ public final class MLPFamily: SupervisedFamily {
     public let spec: ExperimentSpec
     public let train: Dataset
     public let test: Dataset
+    /// The tasks scored (rows of the accuracy matrix) …
     public let tasks: [TrainingTask]
+    /// … and the tasks trained in turn: the same, or for joint training all of them merged into one.
+    public let trainingTasks: [TrainingTask]
     public let model: MLP
     public let optimizer: Optimizer
     public let consolidator: Consolidator
@@ -26,7 +29,16 @@ public final class MLPFamily: SupervisedFamily {
     /// Accuracy matrix rows (one per finished task) and the untrained network's accuracy per task.
     public private(set) var accuracyMatrix: [[Double]] = []
     public private(set) var initialAccuracy: [Double] = []
+    /// The same on the validation split (`data.validation`); empty without one.
+    public private(set) var validationMatrix: [[Double]] = []
     private var finalTest: Evaluation?
+    private var finalValidation: Evaluation?
+
+    /// Which held-out images an evaluation uses.
+    public enum Split: Sendable { case test, validation }
+
+    /// Whether the run holds out a validation split.
+    var validates: Bool { spec.data.validation != nil }
     private var permutation: [Int32] = []
     private var permutationKey = -1
     private var labelBuffer: [Int32] = []
@@ -36,6 +48,7 @@ public final class MLPFamily: SupervisedFamily {
         self.train = train
         self.test = test
         tasks = TaskSequence.make(spec: spec, train: train, test: test)
+        trainingTasks = spec.protocol.joint ? [TaskSequence.merged(tasks)] : tasks
         var rng = RandomSource(seed: spec.seed, stream: 1)
         model = MLP(sizes: spec.model.layers, activation: spec.model.activation, rng: &rng)
         optimizer = Optimizer(spec: spec.optimizer, sizes: spec.model.layers)
@@ -47,7 +60,7 @@ public final class MLPFamily: SupervisedFamily {
         neuromodulators = NeuromodulatorSystem(spec: spec.neuromodulation)
         let b = spec.optimizer.batchSize
         let epochs = spec.protocol.kind == .single ? spec.protocol.epochs : spec.protocol.epochsPerTask
-        schedule = TrainingSchedule(stepsPerEpoch: tasks.map { ($0.trainIndices.count + b - 1) / b }, epochsPerTask: epochs)
+        schedule = TrainingSchedule(stepsPerEpoch: trainingTasks.map { ($0.trainIndices.count + b - 1) / b }, epochsPerTask: epochs)
         // Context-dependent gating: each task keeps a fixed random fraction of each hidden layer.
         gates = tasks.indices.map { ContextGating.unitMasks(spec: spec, task: $0) }
         labelBuffer = [Int32](repeating: 0, count: b)
@@ -57,7 +70,11 @@ public final class MLPFamily: SupervisedFamily {
 
     public var replayableModulators: NeuromodulatorSystem? { neuromodulators }
 
-    public var selectionMetric: String? { isContinual ? "continual.average_accuracy" : "test.accuracy" }
+    /// Checkpoints are ranked on validation when the run has a validation split, else on test.
+    public var selectionMetric: String? {
+        isContinual ? (validates ? "continual.val_average_accuracy" : "continual.average_accuracy")
+                    : (validates ? "val.accuracy" : "test.accuracy")
+    }
 
     public func willTrain() {
         openblas_set_num_threads(1)
@@ -68,7 +85,7 @@ public final class MLPFamily: SupervisedFamily {
 
     public func trainStep(_ step: Int, at position: TrainingSchedule.Position, sums: inout MetricSums) -> StepReport {
         let (t, epoch, b) = (position.task, position.epoch, position.batch)
-        let task = tasks[t]
+        let task = trainingTasks[t]
         let batchSize = spec.optimizer.batchSize
         let features = train.features
         if b == 0 && epoch == 0 {
@@ -90,7 +107,7 @@ public final class MLPFamily: SupervisedFamily {
             labelBuffer[r] = task.labelMap[Int(train.labels[i])]
         }
         neuromodulators.beginStep(step)
-        applyModulation(task: t)
+        applyModulation(task: t, training: true)
         optimizer.beginStep()
         let stats = labelBuffer.withUnsafeBufferPointer { model.forwardStatistics(batch: count, labels: $0.baseAddress!) }
         var detected = false
@@ -122,7 +139,13 @@ public final class MLPFamily: SupervisedFamily {
         guard !isContinual else { return [] }
         let test = evaluate(task: 0)
         finalTest = test
-        return SupervisedMetrics.epochEnd(step: step, epoch: position.epoch, sums, test: test)
+        var m = SupervisedMetrics.epochEnd(step: step, epoch: position.epoch, sums, test: test)
+        if validates {
+            let v = evaluate(task: 0, on: .validation)
+            finalValidation = v
+            m += [MetricSample(key: "val.loss", step: step, value: v.loss), MetricSample(key: "val.accuracy", step: step, value: v.accuracy)]
+        }
+        return m
     }
 
     /// After task t: a row of the accuracy matrix, consolidation, metrics.
@@ -134,18 +157,27 @@ public final class MLPFamily: SupervisedFamily {
             consolidator.endTask(model, fisher: consolidator.needsFisher ? fisher(task: t) : nil)
         }
         var m = row.enumerated().map { MetricSample(key: "task.\($0.offset).accuracy", step: step, value: $0.element) }
-        let seen = row.prefix(t + 1)
+        let seen = spec.protocol.joint ? row[...] : row.prefix(t + 1)   // joint training has seen every task
         m.append(MetricSample(key: "continual.average_accuracy", step: step, value: seen.reduce(0, +) / Double(seen.count)))
+        if validates {
+            let validationRow = tasks.indices.map { evaluate(task: $0, on: .validation).accuracy }
+            validationMatrix.append(validationRow)
+            m += validationRow.enumerated().map { MetricSample(key: "task.\($0.offset).val_accuracy", step: step, value: $0.element) }
+            let seenValidation = spec.protocol.joint ? validationRow[...] : validationRow.prefix(t + 1)
+            m.append(MetricSample(key: "continual.val_average_accuracy", step: step,
+                                  value: seenValidation.reduce(0, +) / Double(seenValidation.count)))
+        }
         m.append(MetricSample(key: "continual.tasks_done", step: step, value: Double(t + 1)))
         return m
     }
 
-    /// Mean squared per-sample gradient over the first `fisher_samples` training samples of task t.
+    /// Task t's diagonal Fisher over its first `fisher_samples` training samples: exact (the
+    /// expectation over the model's predictive distribution) or empirical (the observed labels).
     func fisher(task t: Int) -> (w: [FloatBuffer], b: [FloatBuffer]) {
         let sizes = spec.model.layers
         let fw = (0..<(sizes.count - 1)).map { FloatBuffer(count: sizes[$0] * sizes[$0 + 1]) }
         let fb = (0..<(sizes.count - 1)).map { FloatBuffer(count: sizes[$0 + 1]) }
-        let task = tasks[t]
+        let task = trainingTasks[t]
         let n = min(spec.consolidation.fisherSamples, task.trainIndices.count)
         applyModulation(task: t)
         var labels = [Int32](repeating: 0, count: 256)
@@ -158,7 +190,11 @@ public final class MLPFamily: SupervisedFamily {
                 copyInput(i, from: train, permutation: task.permutation, to: x + r * train.features)
                 labels[r] = task.labelMap[Int(train.labels[i])]
             }
-            labels.withUnsafeBufferPointer { model.accumulateSquaredGradients(batch: count, labels: $0.baseAddress!, fisherW: fw, fisherB: fb) }
+            if spec.consolidation.fisher == .exact {
+                model.accumulateExpectedFisher(batch: count, fisherW: fw, fisherB: fb)
+            } else {
+                labels.withUnsafeBufferPointer { model.accumulateSquaredGradients(batch: count, labels: $0.baseAddress!, fisherW: fw, fisherB: fb) }
+            }
             begin += count
         }
         let inv = 1 / Float(max(n, 1))
@@ -166,14 +202,20 @@ public final class MLPFamily: SupervisedFamily {
         return (fw, fb)
     }
 
-    private func applyModulation(task t: Int) {
+    /// The forward pass's modulation for task t: the neuromodulators' gain, threshold and
+    /// temperature, the task's gates and output group — and, training with the labels trick, the
+    /// task's own classes only.
+    private func applyModulation(task t: Int, training: Bool = false) {
         var m = Modulation()
         let e = neuromodulators.effects
         m.gain = Float(e.gain)
         m.threshold = Float(e.threshold)
         m.temperature = Float(e.temperature)
-        m.unitMasks = gates[t]
-        m.allowedOutputs = tasks[t].allowedOutputs
+        m.unitMasks = gates.indices.contains(t) ? gates[t] : []
+        m.allowedOutputs = tasks.indices.contains(t) ? tasks[t].allowedOutputs : nil
+        if training && spec.protocol.labelsTrick {
+            m.allowedOutputs = (0..<model.sizes.last!).map { $0 / 2 == t }
+        }
         model.modulation = m
     }
 
@@ -188,9 +230,10 @@ public final class MLPFamily: SupervisedFamily {
     }
 
     /// Mean cross-entropy and accuracy on task t's test set (its gates, its outputs), batches of 1,000.
-    public func evaluate(task t: Int) -> Evaluation {
+    public func evaluate(task t: Int, on split: Split = .test) -> Evaluation {
         let task = tasks[t]
-        let n = task.testIndices.count
+        let (indices, data) = split == .test ? (task.testIndices, test) : (task.validationIndices, train)
+        let n = indices.count
         guard n > 0 else { return Evaluation(loss: 0, accuracy: 0) }
         applyModulation(task: t)
         model.modulation.temperature = 1
@@ -202,11 +245,11 @@ public final class MLPFamily: SupervisedFamily {
         while begin < n {
             let count = min(1000, n - begin)
             let x = model.inputBuffer(batch: count)
-            for r in 0..<count { copyInput(Int(task.testIndices[begin + r]), from: test, permutation: task.permutation, to: x + r * test.features) }
+            for r in 0..<count { copyInput(Int(indices[begin + r]), from: data, permutation: task.permutation, to: x + r * data.features) }
             let p = model.forward(batch: count)
             for r in 0..<count {
                 let row = p + r * classes
-                let y = Int(task.labelMap[Int(test.labels[Int(task.testIndices[begin + r])])])
+                let y = Int(task.labelMap[Int(data.labels[Int(indices[begin + r])])])
                 var best = 0
                 for c in 1..<classes where row[c] > row[best] { best = c }
                 if best == y { correct += 1 }
@@ -225,18 +268,37 @@ public final class MLPFamily: SupervisedFamily {
             s["test_accuracy"] = .number(f.accuracy)
             s["test_loss"] = .number(f.loss)
         }
+        if let v = finalValidation {
+            s["val_accuracy"] = .number(v.accuracy)
+            s["val_loss"] = .number(v.loss)
+        }
+        if isContinual && validates && !validationMatrix.isEmpty {
+            let row = validationMatrix[validationMatrix.count - 1]
+            let last = spec.protocol.joint ? row[...] : row.prefix(validationMatrix.count)
+            s["val_accuracy_matrix"] = .array(validationMatrix.map { .numbers($0) })
+            s["val_average_accuracy"] = .number(last.reduce(0, +) / Double(last.count))
+        }
         if isContinual {
             s["scenario"] = spec.protocol.scenario.map { .string($0.rawValue) } ?? .string("domain-incremental")
             s["tasks"] = .array(tasks.map { .string($0.name) })
             s["initial_accuracy"] = .numbers(initialAccuracy)
             s["accuracy_matrix"] = .array(accuracyMatrix.map { .numbers($0) })
-            if !accuracyMatrix.isEmpty {
+            if spec.protocol.joint, let row = accuracyMatrix.last {
+                // One row, every task trained at once: the upper bound; transfer and forgetting are undefined.
+                s["average_accuracy"] = .number(row.reduce(0, +) / Double(row.count))
+                s["backward_transfer"] = .null
+                s["forward_transfer"] = .null
+                s["forgetting"] = .null
+                s["complete"] = .bool(true)
+                s["joint"] = .bool(true)
+            } else if !accuracyMatrix.isEmpty {
                 let square = accuracyMatrix.count == tasks.count
                 let m = ContinualMetrics(matrix: accuracyMatrix.map { Array($0.prefix(accuracyMatrix.count)) },
                                          initial: Array(initialAccuracy.prefix(accuracyMatrix.count)))
                 s["average_accuracy"] = .number(m.averageAccuracy)
                 s["backward_transfer"] = .number(m.backwardTransfer)
-                s["forward_transfer"] = .number(m.forwardTransfer)
+                // Undefined in the class-incremental scenario: classes not yet seen score 0 by construction.
+                s["forward_transfer"] = spec.protocol.scenario == .classIncremental ? .null : .number(m.forwardTransfer)
                 s["forgetting"] = .number(m.forgetting)
                 s["complete"] = .bool(square)
             }
@@ -265,6 +327,10 @@ public final class MLPFamily: SupervisedFamily {
         w.state("accuracy_matrix", accuracyMatrix)
         w.state("initial_accuracy", initialAccuracy)
         w.state("final_test", finalTest)
+        if validates {
+            w.state("validation_matrix", validationMatrix)
+            w.state("final_validation", finalValidation)
+        }
         w.state("neuromodulators", neuromodulators.state)
         neuromodulators.saveTrace(to: &w)
     }
@@ -283,6 +349,10 @@ public final class MLPFamily: SupervisedFamily {
         accuracyMatrix = try r.state("accuracy_matrix")
         initialAccuracy = try r.state("initial_accuracy")
         finalTest = try r.state("final_test")
+        if validates {
+            validationMatrix = try r.state("validation_matrix")
+            finalValidation = try r.state("final_validation")
+        }
         try neuromodulators.restore(try r.state("neuromodulators"))
         try neuromodulators.loadTrace(from: r)
         permutationKey = -1
