@@ -26,16 +26,13 @@ public final class MLPFamily: SupervisedFamily {
     /// Per task, per hidden layer: the context gate (nil without gating).
     let gates: [[FloatBuffer?]]
 
-    /// Accuracy matrix rows (one per finished task) and the untrained network's accuracy per task.
-    public private(set) var accuracyMatrix: [[Double]] = []
-    public private(set) var initialAccuracy: [Double] = []
-    /// The same on the validation split (`data.validation`); empty without one.
-    public private(set) var validationMatrix: [[Double]] = []
+    /// The accuracy matrices of a task sequence.
+    public private(set) var continual: ContinualRecord
+    public var accuracyMatrix: [[Double]] { continual.accuracyMatrix }
+    public var initialAccuracy: [Double] { continual.initialAccuracy }
+    public var validationMatrix: [[Double]] { continual.validationMatrix }
     private var finalTest: Evaluation?
     private var finalValidation: Evaluation?
-
-    /// Which held-out images an evaluation uses.
-    public enum Split: Sendable { case test, validation }
 
     /// Whether the run holds out a validation split.
     var validates: Bool { spec.data.validation != nil }
@@ -49,6 +46,7 @@ public final class MLPFamily: SupervisedFamily {
         self.test = test
         tasks = TaskSequence.make(spec: spec, train: train, test: test)
         trainingTasks = spec.protocol.joint ? [TaskSequence.merged(tasks)] : tasks
+        continual = ContinualRecord(spec: spec, taskNames: tasks.map(\.name))
         var rng = RandomSource(seed: spec.seed, stream: 1)
         model = MLP(sizes: spec.model.layers, activation: spec.model.activation, rng: &rng)
         optimizer = Optimizer(spec: spec.optimizer, sizes: spec.model.layers)
@@ -72,15 +70,12 @@ public final class MLPFamily: SupervisedFamily {
 
     /// Checkpoints are ranked on validation when the run has a validation split, else on test.
     public var selectionMetric: String? {
-        isContinual ? (validates ? "continual.val_average_accuracy" : "continual.average_accuracy")
-                    : (validates ? "val.accuracy" : "test.accuracy")
+        isContinual ? continual.selectionMetric : (validates ? "val.accuracy" : "test.accuracy")
     }
 
     public func willTrain() {
         openblas_set_num_threads(1)
-        if isContinual && initialAccuracy.isEmpty {
-            initialAccuracy = tasks.indices.map { evaluate(task: $0).accuracy }
-        }
+        if isContinual { continual.start { evaluate(task: $0).accuracy } }
     }
 
     public func trainStep(_ step: Int, at position: TrainingSchedule.Position, sums: inout MetricSums) -> StepReport {
@@ -151,23 +146,10 @@ public final class MLPFamily: SupervisedFamily {
     /// After task t: a row of the accuracy matrix, consolidation, metrics.
     public func taskEnded(_ t: Int, step: Int) -> [MetricSample] {
         guard isContinual else { return [] }
-        let row = tasks.indices.map { evaluate(task: $0).accuracy }
-        accuracyMatrix.append(row)
+        let m = continual.taskEnded(t, step: step) { evaluate(task: $0, on: $1).accuracy }
         if consolidator.spec.kind != .none {
             consolidator.endTask(model, fisher: consolidator.needsFisher ? fisher(task: t) : nil)
         }
-        var m = row.enumerated().map { MetricSample(key: "task.\($0.offset).accuracy", step: step, value: $0.element) }
-        let seen = spec.protocol.joint ? row[...] : row.prefix(t + 1)   // joint training has seen every task
-        m.append(MetricSample(key: "continual.average_accuracy", step: step, value: seen.reduce(0, +) / Double(seen.count)))
-        if validates {
-            let validationRow = tasks.indices.map { evaluate(task: $0, on: .validation).accuracy }
-            validationMatrix.append(validationRow)
-            m += validationRow.enumerated().map { MetricSample(key: "task.\($0.offset).val_accuracy", step: step, value: $0.element) }
-            let seenValidation = spec.protocol.joint ? validationRow[...] : validationRow.prefix(t + 1)
-            m.append(MetricSample(key: "continual.val_average_accuracy", step: step,
-                                  value: seenValidation.reduce(0, +) / Double(seenValidation.count)))
-        }
-        m.append(MetricSample(key: "continual.tasks_done", step: step, value: Double(t + 1)))
         return m
     }
 
@@ -230,7 +212,7 @@ public final class MLPFamily: SupervisedFamily {
     }
 
     /// Mean cross-entropy and accuracy on task t's test set (its gates, its outputs), batches of 1,000.
-    public func evaluate(task t: Int, on split: Split = .test) -> Evaluation {
+    public func evaluate(task t: Int, on split: EvaluationSplit = .test) -> Evaluation {
         let task = tasks[t]
         let (indices, data) = split == .test ? (task.testIndices, test) : (task.validationIndices, train)
         let n = indices.count
@@ -272,37 +254,7 @@ public final class MLPFamily: SupervisedFamily {
             s["val_accuracy"] = .number(v.accuracy)
             s["val_loss"] = .number(v.loss)
         }
-        if isContinual && validates && !validationMatrix.isEmpty {
-            let row = validationMatrix[validationMatrix.count - 1]
-            let last = spec.protocol.joint ? row[...] : row.prefix(validationMatrix.count)
-            s["val_accuracy_matrix"] = .array(validationMatrix.map { .numbers($0) })
-            s["val_average_accuracy"] = .number(last.reduce(0, +) / Double(last.count))
-        }
-        if isContinual {
-            s["scenario"] = spec.protocol.scenario.map { .string($0.rawValue) } ?? .string("domain-incremental")
-            s["tasks"] = .array(tasks.map { .string($0.name) })
-            s["initial_accuracy"] = .numbers(initialAccuracy)
-            s["accuracy_matrix"] = .array(accuracyMatrix.map { .numbers($0) })
-            if spec.protocol.joint, let row = accuracyMatrix.last {
-                // One row, every task trained at once: the upper bound; transfer and forgetting are undefined.
-                s["average_accuracy"] = .number(row.reduce(0, +) / Double(row.count))
-                s["backward_transfer"] = .null
-                s["forward_transfer"] = .null
-                s["forgetting"] = .null
-                s["complete"] = .bool(true)
-                s["joint"] = .bool(true)
-            } else if !accuracyMatrix.isEmpty {
-                let square = accuracyMatrix.count == tasks.count
-                let m = ContinualMetrics(matrix: accuracyMatrix.map { Array($0.prefix(accuracyMatrix.count)) },
-                                         initial: Array(initialAccuracy.prefix(accuracyMatrix.count)))
-                s["average_accuracy"] = .number(m.averageAccuracy)
-                s["backward_transfer"] = .number(m.backwardTransfer)
-                // Undefined in the class-incremental scenario: classes not yet seen score 0 by construction.
-                s["forward_transfer"] = spec.protocol.scenario == .classIncremental ? .null : .number(m.forwardTransfer)
-                s["forgetting"] = .number(m.forgetting)
-                s["complete"] = .bool(square)
-            }
-        }
+        if isContinual { continual.summarize(into: &s) }
         if neuromodulators.isActive || neuromodulators.detectedBoundaries > 0 {
             s["neuromodulators"] = .object(neuromodulators.runMeans.mapValues { .number($0) })
             s["detected_boundaries"] = .number(Double(neuromodulators.detectedBoundaries))
@@ -324,13 +276,9 @@ public final class MLPFamily: SupervisedFamily {
             w.tensor("modulatory_gate.weight", gate.weights, shape: [gate.inputs, gate.units])
             w.tensor("modulatory_gate.bias", gate.bias)
         }
-        w.state("accuracy_matrix", accuracyMatrix)
-        w.state("initial_accuracy", initialAccuracy)
+        continual.save(to: &w)
         w.state("final_test", finalTest)
-        if validates {
-            w.state("validation_matrix", validationMatrix)
-            w.state("final_validation", finalValidation)
-        }
+        if validates { w.state("final_validation", finalValidation) }
         w.state("neuromodulators", neuromodulators.state)
         neuromodulators.saveTrace(to: &w)
     }
@@ -346,13 +294,9 @@ public final class MLPFamily: SupervisedFamily {
             try r.tensor("modulatory_gate.weight", into: gate.weights)
             try r.tensor("modulatory_gate.bias", into: gate.bias)
         }
-        accuracyMatrix = try r.state("accuracy_matrix")
-        initialAccuracy = try r.state("initial_accuracy")
+        try continual.load(from: r)
         finalTest = try r.state("final_test")
-        if validates {
-            validationMatrix = try r.state("validation_matrix")
-            finalValidation = try r.state("final_validation")
-        }
+        if validates { finalValidation = try r.state("final_validation") }
         try neuromodulators.restore(try r.state("neuromodulators"))
         try neuromodulators.loadTrace(from: r)
         permutationKey = -1
