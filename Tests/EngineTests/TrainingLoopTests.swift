@@ -99,6 +99,7 @@ final class TrainingLoopTests: XCTestCase {
             (#"{"protocol": {"kind": "bandit"}}"#, "reward"),
             (#"{"protocol": {"kind": "reversal"}, "model": {"layers": [4, 8, 2]}}"#, "reward"),
             (#"{"protocol": {"kind": "distal_reward"}}"#, "rstdp"),
+            (#"{"model": {"kind": "slda", "layers": [784, 10]}, "protocol": {"kind": "split", "scenario": "class-incremental"}}"#, "slda"),
         ]
         for (text, kind) in cases {
             let spec = try parseSpec(text)

@@ -39,14 +39,17 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
         public var activation: Activation
         /// The spiking network's neurons, encoder and readout (kind `snn`).
         public var snn: SpikingSpec?
+        /// Streaming LDA's shrinkage (kind `slda`).
+        public var slda: SLDASpec?
 
-        enum CodingKeys: String, CodingKey { case kind, layers, activation, snn }
+        enum CodingKeys: String, CodingKey { case kind, layers, activation, snn, slda }
 
-        public init(kind: String, layers: [Int], activation: Activation, snn: SpikingSpec?) {
+        public init(kind: String, layers: [Int], activation: Activation, snn: SpikingSpec?, slda: SLDASpec? = nil) {
             self.kind = kind
             self.layers = layers
             self.activation = activation
             self.snn = snn
+            self.slda = slda
         }
 
         public init(from decoder: Decoder) throws {
@@ -55,6 +58,7 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
             layers = try c.decode([Int].self, forKey: .layers)
             activation = try c.decodeIfPresent(Activation.self, forKey: .activation) ?? .relu
             snn = try c.decodeIfPresent(SpikingSpec.self, forKey: .snn)
+            slda = try c.decodeIfPresent(SLDASpec.self, forKey: .slda)
         }
 
         public func encode(to encoder: Encoder) throws {
@@ -63,6 +67,7 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
             try c.encode(layers, forKey: .layers)
             if kind == "mlp" { try c.encode(activation, forKey: .activation) }
             try c.encodeIfPresent(snn, forKey: .snn)
+            try c.encodeIfPresent(slda, forKey: .slda)
         }
     }
 
@@ -188,11 +193,21 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
         } else {
             guard root.object["model"] != nil else { throw SpecError("model", "is required") }
             var m = try FieldReader(root.object("model"), path: "model")
-            let modelKind = try m.string("kind", default: "mlp", oneOf: ["mlp", "snn"])
+            let modelKind = try m.string("kind", default: "mlp", oneOf: ["mlp", "snn", "slda"])
             let layers = try m.intArray("layers", count: 2...limits.maxLayers, each: 1...limits.maxUnitsPerLayer)
             var snn: SpikingSpec?
+            var slda: SLDASpec?
             var activationName = "relu"
-            if modelKind == "snn" {
+            if modelKind == "slda" {
+                guard proto.kind == .single || proto.kind == .split || proto.kind == .permuted else {
+                    throw SpecError("model.kind", "streaming LDA learns supervised protocols (single, split, permuted)")
+                }
+                guard layers.count == 2 else { throw SpecError("model.layers", "streaming LDA has no hidden layer: give [inputs, classes]") }
+                slda = try SLDASpec.parse(&m)
+                for section in ["neuromodulation", "consolidation"] where root.object[section] != nil {
+                    throw SpecError(section, "streaming LDA has no gradient to modulate or consolidate; remove \(section)")
+                }
+            } else if modelKind == "snn" {
                 guard proto.kind == .single else {
                     throw SpecError("model.kind", "spiking networks run the single protocol for now (not \(proto.kind.rawValue))")
                 }
@@ -219,7 +234,7 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
             if parameters > limits.maxParameters {
                 throw SpecError("model.layers", "has \(parameters) parameters; the limit is \(limits.maxParameters)")
             }
-            model = ModelSpec(kind: modelKind, layers: layers, activation: Activation(rawValue: activationName)!, snn: snn)
+            model = ModelSpec(kind: modelKind, layers: layers, activation: Activation(rawValue: activationName)!, snn: snn, slda: slda)
         }
 
         var o = try FieldReader(root.object("optimizer"), path: "optimizer")

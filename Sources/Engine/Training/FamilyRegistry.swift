@@ -28,6 +28,7 @@ public enum FamilyRegistry {
         DistalRewardFamily.registration,
         RewardFamily.registration,
         SpikingFamily.registration,
+        SLDAFamily.registration,
         MLPFamily.registration,
     ]
 

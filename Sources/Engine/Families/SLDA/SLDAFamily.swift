@@ -1,0 +1,204 @@
+import Foundation
+import Support
+
+/// The streaming-LDA family (`model.kind` `slda`): class means and one shared covariance of the
+/// raw pixels, updated batch by batch as the task sequence streams by — no gradient, no replay of
+/// stored images. A reference point for continual learning (Hayes & Kanan, 2020): it cannot forget
+/// what it has seen, only be confused by what comes later.
+public final class SLDAFamily: SupervisedFamily {
+    public static let kind = "slda"
+    public let spec: ExperimentSpec
+    public let train: Dataset
+    public let test: Dataset
+    public let tasks: [TrainingTask]
+    public let trainingTasks: [TrainingTask]
+    public let lda: StreamingLDA
+    public let schedule: TrainingSchedule
+    public private(set) var continual: ContinualRecord
+    private var finalTest: Evaluation?
+    private var finalValidation: Evaluation?
+    private var order: [Int32] = []
+    private var orderKey = -1
+    private var batch: [Float] = []
+
+    public init(spec: ExperimentSpec, train: Dataset, test: Dataset) {
+        self.spec = spec
+        self.train = train
+        self.test = test
+        tasks = TaskSequence.make(spec: spec, train: train, test: test)
+        trainingTasks = spec.protocol.joint ? [TaskSequence.merged(tasks)] : tasks
+        lda = StreamingLDA(features: spec.model.layers[0], classes: spec.model.layers[1], shrinkage: spec.model.slda?.shrinkage ?? 1e-4)
+        let b = spec.optimizer.batchSize
+        let epochs = spec.protocol.kind == .single ? spec.protocol.epochs : spec.protocol.epochsPerTask
+        schedule = TrainingSchedule(stepsPerEpoch: trainingTasks.map { ($0.trainIndices.count + b - 1) / b }, epochsPerTask: epochs)
+        continual = ContinualRecord(spec: spec, taskNames: tasks.map(\.name))
+    }
+
+    var isContinual: Bool { spec.protocol.isContinual }
+    var validates: Bool { spec.data.validation != nil }
+
+    public var selectionMetric: String? {
+        isContinual ? continual.selectionMetric : (validates ? "val.accuracy" : "test.accuracy")
+    }
+
+    public func willTrain() {
+        if isContinual { continual.start { evaluate(task: $0).accuracy } }
+    }
+
+    /// One batch into the statistics (the same seeded order per task and epoch as the MLP family).
+    public func trainStep(_ step: Int, at position: TrainingSchedule.Position, sums: inout MetricSums) -> StepReport {
+        let task = trainingTasks[position.task]
+        let key = position.task * 100_000 + position.epoch
+        if orderKey != key {
+            var rng = RandomSource(seed: spec.seed, stream: 1000 + UInt64(position.task) * 10_000 + UInt64(position.epoch))
+            order = rng.permutation(task.trainIndices.count)
+            orderKey = key
+        }
+        let d = train.features, begin = position.batch * spec.optimizer.batchSize
+        let count = min(spec.optimizer.batchSize, task.trainIndices.count - begin)
+        if batch.count < count * d { batch = [Float](repeating: 0, count: count * d) }
+        var labels = [Int](repeating: 0, count: count)
+        batch.withUnsafeMutableBufferPointer { x in
+            for r in 0..<count {
+                let i = Int(task.trainIndices[Int(order[begin + r])])
+                copyInput(i, from: train, permutation: task.permutation, to: x.baseAddress! + r * d)
+                labels[r] = Int(task.labelMap[Int(train.labels[i])])
+            }
+            lda.update(x.baseAddress!, labels: labels, count: count)
+        }
+        sums.add("seen", Double(count))
+        return StepReport(samples: count)
+    }
+
+    public func windowMetrics(step: Int, sums: MetricSums.Span, elapsed: Double) -> [MetricSample] {
+        elapsed > 0 ? [MetricSample(key: "train.samples_per_s", step: step, value: sums["seen"] / elapsed)] : []
+    }
+
+    public func epochEnded(_ position: TrainingSchedule.Position, step: Int, sums: MetricSums.Span) -> [MetricSample] {
+        guard !isContinual else { return [] }
+        let t = evaluate(task: 0)
+        finalTest = t
+        var m = [MetricSample(key: "epoch", step: step, value: Double(position.epoch + 1)),
+                 MetricSample(key: "test.loss", step: step, value: t.loss), MetricSample(key: "test.accuracy", step: step, value: t.accuracy)]
+        if validates {
+            let v = evaluate(task: 0, on: .validation)
+            finalValidation = v
+            m += [MetricSample(key: "val.loss", step: step, value: v.loss), MetricSample(key: "val.accuracy", step: step, value: v.accuracy)]
+        }
+        return m
+    }
+
+    public func taskEnded(_ t: Int, step: Int) -> [MetricSample] {
+        guard isContinual else { return [] }
+        return continual.taskEnded(t, step: step) { evaluate(task: $0, on: $1).accuracy }
+    }
+
+    /// Loss (softmax cross-entropy of the LDA scores) and accuracy on task t's held-out images,
+    /// over the task's outputs (task-incremental) or all.
+    public func evaluate(task t: Int, on split: EvaluationSplit = .test) -> Evaluation {
+        let task = tasks[t]
+        let (indices, data) = split == .test ? (task.testIndices, test) : (task.validationIndices, train)
+        guard !indices.isEmpty else { return Evaluation(loss: 0, accuracy: 0) }
+        let d = data.features, classes = lda.classes
+        var loss = 0.0, correct = 0, begin = 0
+        var x = [Float](repeating: 0, count: min(1000, indices.count) * d)
+        while begin < indices.count {
+            let count = min(1000, indices.count - begin)
+            x.withUnsafeMutableBufferPointer { p in
+                for r in 0..<count { copyInput(Int(indices[begin + r]), from: data, permutation: task.permutation, to: p.baseAddress! + r * d) }
+            }
+            let scores = x.withUnsafeBufferPointer { lda.scores($0.baseAddress!, count: count) }
+            for r in 0..<count {
+                let y = Int(task.labelMap[Int(data.labels[Int(indices[begin + r])])])
+                var row = Array(scores[(r * classes)..<((r + 1) * classes)])
+                if let allowed = task.allowedOutputs { for c in 0..<classes where !allowed[c] { row[c] = -.infinity } }
+                let top = row.max() ?? 0
+                let best = row.firstIndex(of: top) ?? 0
+                if best == y { correct += 1 }
+                let z = top.isFinite ? row.reduce(0.0) { $0 + ($1.isFinite ? Foundation.exp(Double($1 - top)) : 0) } : 1
+                loss += top.isFinite && row[y].isFinite ? Foundation.log(z) - Double(row[y] - top) : 30
+            }
+            begin += count
+        }
+        return Evaluation(loss: loss / Double(indices.count), accuracy: Double(correct) / Double(indices.count))
+    }
+
+    @inline(__always)
+    private func copyInput(_ i: Int, from data: Dataset, permutation: [Int32]?, to dst: UnsafeMutablePointer<Float>) {
+        let src = data.inputs.pointer + i * data.features
+        if let p = permutation {
+            for j in 0..<data.features { dst[j] = src[Int(p[j])] }
+        } else {
+            dst.update(from: src, count: data.features)
+        }
+    }
+
+    public func summarize(into s: inout [String: JSONValue], sums: MetricSums) {
+        s["protocol"] = .string(spec.protocol.kind.rawValue)
+        s["model"] = .string("slda")
+        if let f = finalTest { s["test_accuracy"] = .number(f.accuracy); s["test_loss"] = .number(f.loss) }
+        if let v = finalValidation { s["val_accuracy"] = .number(v.accuracy); s["val_loss"] = .number(v.loss) }
+        if isContinual { continual.summarize(into: &s) }
+    }
+
+    public func save(to w: inout CheckpointWriter) {
+        w.describe("layers", spec.model.layers.map(String.init).joined(separator: ","))
+        w.describe("labels", train.labelNames.joined(separator: "|"))
+        w.tensor("slda.counts", lda.counts)
+        w.tensor("slda.means", lda.means, shape: [lda.classes, lda.features])
+        w.tensor("slda.scatter", lda.scatter, shape: [lda.features, lda.features])
+        continual.save(to: &w)
+        w.state("final_test", finalTest)
+        if validates { w.state("final_validation", finalValidation) }
+    }
+
+    public func load(from r: CheckpointReader) throws {
+        try r.tensor("slda.counts", into: lda.counts)
+        try r.tensor("slda.means", into: lda.means)
+        try r.tensor("slda.scatter", into: lda.scatter)
+        lda.invalidate()
+        try continual.load(from: r)
+        finalTest = try r.state("final_test")
+        if validates { finalValidation = try r.state("final_validation") }
+        orderKey = -1
+    }
+}
+
+/// The LDA classifier of a checkpoint, served: softmax of its scores (over a task-incremental
+/// model's task outputs when a task is given).
+final class SLDAServable: ServableNetwork {
+    let lda: StreamingLDA
+    let spec: ExperimentSpec
+    var parameterBytes: Int { (lda.scatter.count + lda.means.count + lda.counts.count) * 4 }
+    var taskCount: Int { spec.protocol.kind == .split && (spec.protocol.scenario ?? .taskIncremental) == .taskIncremental ? spec.protocol.tasks : 0 }
+    var requiresTask: Bool { false }
+
+    init(spec: ExperimentSpec, file: Safetensors.File) throws {
+        self.spec = spec
+        lda = StreamingLDA(features: spec.model.layers[0], classes: spec.model.layers[1], shrinkage: spec.model.slda?.shrinkage ?? 1e-4)
+        try file.load("slda.counts", into: lda.counts)
+        try file.load("slda.means", into: lda.means)
+        try file.load("slda.scatter", into: lda.scatter)
+    }
+
+    func forward(_ inputs: [[Float]], task: Int?) -> [[Float]] {
+        let d = lda.features, k = lda.classes
+        let flat = inputs.flatMap { $0 }
+        let scores = flat.withUnsafeBufferPointer { lda.scores($0.baseAddress!, count: inputs.count) }
+        return (0..<inputs.count).map { r in
+            var row = Array(scores[(r * k)..<((r + 1) * k)])
+            if let task { for c in 0..<k where c / 2 != task { row[c] = -.infinity } }
+            let top = row.max() ?? 0
+            let e = row.map { top.isFinite && $0.isFinite ? Foundation.exp($0 - top) : 0 }
+            let z = e.reduce(0, +)
+            _ = d
+            return z > 0 ? e.map { $0 / z } : [Float](repeating: 1 / Float(k), count: k)
+        }
+    }
+}
+
+extension SLDAFamily {
+    /// Streaming linear discriminant analysis on raw inputs (`model.kind` `slda`).
+    public static let registration = supervisedRegistration(accepts: { $0.model.kind == "slda" },
+                                                            makeServable: { try SLDAServable(spec: $0, file: $1) })
+}
