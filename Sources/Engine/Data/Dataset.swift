@@ -129,3 +129,16 @@ public final class DatasetLibrary: @unchecked Sendable {
         return out
     }
 }
+
+extension Dataset {
+    /// Copies input `i` to `dst`, through a pixel permutation (`dst[j] = x[permutation[j]]`) when given.
+    @inline(__always)
+    public func copyInput(_ i: Int, permutation: [Int32]?, to dst: UnsafeMutablePointer<Float>) {
+        let src = inputs.pointer + i * features
+        if let p = permutation {
+            for j in 0..<features { dst[j] = src[Int(p[j])] }
+        } else {
+            dst.update(from: src, count: features)
+        }
+    }
+}

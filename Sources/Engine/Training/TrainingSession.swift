@@ -81,6 +81,11 @@ enum SupervisedMetrics {
         return m
     }
 
+    /// `val.loss` and `val.accuracy` (runs with `data.validation`).
+    static func validation(step: Int, _ v: Evaluation) -> [MetricSample] {
+        [MetricSample(key: "val.loss", step: step, value: v.loss), MetricSample(key: "val.accuracy", step: step, value: v.accuracy)]
+    }
+
     /// `epoch`, `epoch.train_loss`, `epoch.train_accuracy`, `test.loss`, `test.accuracy` at an epoch's end.
     static func epochEnd(step: Int, epoch: Int, _ sums: MetricSums.Span, test: Evaluation) -> [MetricSample] {
         [

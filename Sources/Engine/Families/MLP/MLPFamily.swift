@@ -98,7 +98,7 @@ public final class MLPFamily: SupervisedFamily {
         let x = model.inputBuffer(batch: count)
         for r in 0..<count {
             let i = Int(task.trainIndices[Int(permutation[begin + r])])
-            copyInput(i, from: train, permutation: task.permutation, to: x + r * features)
+            train.copyInput(i, permutation: task.permutation, to: x + r * features)
             labelBuffer[r] = task.labelMap[Int(train.labels[i])]
         }
         neuromodulators.beginStep(step)
@@ -138,7 +138,7 @@ public final class MLPFamily: SupervisedFamily {
         if validates {
             let v = evaluate(task: 0, on: .validation)
             finalValidation = v
-            m += [MetricSample(key: "val.loss", step: step, value: v.loss), MetricSample(key: "val.accuracy", step: step, value: v.accuracy)]
+            m += SupervisedMetrics.validation(step: step, v)
         }
         return m
     }
@@ -169,7 +169,7 @@ public final class MLPFamily: SupervisedFamily {
             let x = model.inputBuffer(batch: count)
             for r in 0..<count {
                 let i = Int(task.trainIndices[begin + r])
-                copyInput(i, from: train, permutation: task.permutation, to: x + r * train.features)
+                train.copyInput(i, permutation: task.permutation, to: x + r * train.features)
                 labels[r] = task.labelMap[Int(train.labels[i])]
             }
             if spec.consolidation.fisher == .exact {
@@ -201,15 +201,6 @@ public final class MLPFamily: SupervisedFamily {
         model.modulation = m
     }
 
-    @inline(__always)
-    private func copyInput(_ i: Int, from data: Dataset, permutation: [Int32]?, to dst: UnsafeMutablePointer<Float>) {
-        let src = data.inputs.pointer + i * data.features
-        if let p = permutation {
-            for j in 0..<data.features { dst[j] = src[Int(p[j])] }
-        } else {
-            dst.update(from: src, count: data.features)
-        }
-    }
 
     /// Mean cross-entropy and accuracy on task t's test set (its gates, its outputs), batches of 1,000.
     public func evaluate(task t: Int, on split: EvaluationSplit = .test) -> Evaluation {
@@ -227,7 +218,7 @@ public final class MLPFamily: SupervisedFamily {
         while begin < n {
             let count = min(1000, n - begin)
             let x = model.inputBuffer(batch: count)
-            for r in 0..<count { copyInput(Int(indices[begin + r]), from: data, permutation: task.permutation, to: x + r * data.features) }
+            for r in 0..<count { data.copyInput(Int(indices[begin + r]), permutation: task.permutation, to: x + r * data.features) }
             let p = model.forward(batch: count)
             for r in 0..<count {
                 let row = p + r * classes

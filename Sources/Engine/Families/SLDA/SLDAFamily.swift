@@ -61,7 +61,7 @@ public final class SLDAFamily: SupervisedFamily {
         batch.withUnsafeMutableBufferPointer { x in
             for r in 0..<count {
                 let i = Int(task.trainIndices[Int(order[begin + r])])
-                copyInput(i, from: train, permutation: task.permutation, to: x.baseAddress! + r * d)
+                train.copyInput(i, permutation: task.permutation, to: x.baseAddress! + r * d)
                 labels[r] = Int(task.labelMap[Int(train.labels[i])])
             }
             lda.update(x.baseAddress!, labels: labels, count: count)
@@ -83,7 +83,7 @@ public final class SLDAFamily: SupervisedFamily {
         if validates {
             let v = evaluate(task: 0, on: .validation)
             finalValidation = v
-            m += [MetricSample(key: "val.loss", step: step, value: v.loss), MetricSample(key: "val.accuracy", step: step, value: v.accuracy)]
+            m += SupervisedMetrics.validation(step: step, v)
         }
         return m
     }
@@ -105,7 +105,7 @@ public final class SLDAFamily: SupervisedFamily {
         while begin < indices.count {
             let count = min(1000, indices.count - begin)
             x.withUnsafeMutableBufferPointer { p in
-                for r in 0..<count { copyInput(Int(indices[begin + r]), from: data, permutation: task.permutation, to: p.baseAddress! + r * d) }
+                for r in 0..<count { data.copyInput(Int(indices[begin + r]), permutation: task.permutation, to: p.baseAddress! + r * d) }
             }
             let scores = x.withUnsafeBufferPointer { lda.scores($0.baseAddress!, count: count) }
             for r in 0..<count {
@@ -123,15 +123,6 @@ public final class SLDAFamily: SupervisedFamily {
         return Evaluation(loss: loss / Double(indices.count), accuracy: Double(correct) / Double(indices.count))
     }
 
-    @inline(__always)
-    private func copyInput(_ i: Int, from data: Dataset, permutation: [Int32]?, to dst: UnsafeMutablePointer<Float>) {
-        let src = data.inputs.pointer + i * data.features
-        if let p = permutation {
-            for j in 0..<data.features { dst[j] = src[Int(p[j])] }
-        } else {
-            dst.update(from: src, count: data.features)
-        }
-    }
 
     public func summarize(into s: inout [String: JSONValue], sums: MetricSums) {
         s["protocol"] = .string(spec.protocol.kind.rawValue)
