@@ -73,10 +73,17 @@ public struct NeuromodulationSpec: Sendable, Equatable, Codable {
         public var minGap: Int
         /// Context-dependent gating: fraction of hidden units a task may use (nil: no gating).
         public var gatingKeep: Double?
+        /// Context inference over the gated sub-networks (nil: the task identity picks the gate):
+        /// each context has its own unit mask and output group (the classes trained in it); a new
+        /// context opens at each boundary (protocol, or detected by noradrenergic surprise); at test
+        /// the context is chosen per input — `entropy` (acetylcholine's expected uncertainty: the
+        /// context whose head is least uncertain), `oracle` (the context the input's task was
+        /// trained in: the upper bound) or `random` (the control).
+        public var inference: String?
         enum CodingKeys: String, CodingKey {
-            case boundaries, surpriseThreshold = "surprise_threshold", minGap = "min_gap", gatingKeep = "gating_keep"
+            case boundaries, surpriseThreshold = "surprise_threshold", minGap = "min_gap", gatingKeep = "gating_keep", inference
         }
-        public static let standard = Context(boundaries: "protocol", surpriseThreshold: 4, minGap: 50, gatingKeep: nil)
+        public static let standard = Context(boundaries: "protocol", surpriseThreshold: 4, minGap: 50, gatingKeep: nil, inference: nil)
     }
 
     /// An input-driven plasticity gate on the first hidden layer (ANML-like): σ(W_m·x + b_m).
@@ -121,6 +128,12 @@ public struct NeuromodulationSpec: Sendable, Equatable, Codable {
             context.minGap = try cr.int("min_gap", default: 50, in: 1...1_000_000)
             if cr.raw("gating_keep") != nil {
                 context.gatingKeep = try cr.double("gating_keep", in: 0...1, openLower: true)
+            }
+            if cr.raw("inference") != nil {
+                context.inference = try cr.string("inference", oneOf: ["entropy", "oracle", "random"])
+                if context.gatingKeep == nil {
+                    throw SpecError("neuromodulation.context.inference", "infers which gated sub-network to use: set gating_keep too")
+                }
             }
             try cr.rejectUnknown()
         }

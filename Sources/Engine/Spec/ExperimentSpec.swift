@@ -273,7 +273,11 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
             throw SpecError("consolidation.kind", "consolidation needs a task sequence (protocol split or permuted)")
         }
         let neuromodulation = try NeuromodulationSpec.parse(root.object("neuromodulation"), reward: proto.isReward)
-        if neuromodulation.context.gatingKeep != nil && !(proto.kind == .split && proto.scenario == .taskIncremental) {
+        if neuromodulation.context.inference != nil && !proto.isContinual {
+            throw SpecError("neuromodulation.context.inference", "infers contexts of a task sequence: use protocol split or permuted")
+        }
+        if neuromodulation.context.inference == nil && neuromodulation.context.gatingKeep != nil
+            && !(proto.kind == .split && proto.scenario == .taskIncremental) {
             // The gate of a task is chosen by its identity, which only the task-incremental scenario gives at test time.
             throw SpecError("neuromodulation.context.gating_keep",
                             "context gating needs the task identity at test time: use protocol split with scenario task-incremental")

@@ -33,6 +33,8 @@ public final class MLPFamily: SupervisedFamily {
     public var validationMatrix: [[Double]] { continual.validationMatrix }
     private var finalTest: Evaluation?
     private var finalValidation: Evaluation?
+    /// Context inference over gated sub-networks (`neuromodulation.context.inference`).
+    public private(set) var contexts: ContextInference?
 
     /// Whether the run holds out a validation split.
     var validates: Bool { spec.data.validation != nil }
@@ -47,6 +49,10 @@ public final class MLPFamily: SupervisedFamily {
         tasks = TaskSequence.make(spec: spec, train: train, test: test)
         trainingTasks = spec.protocol.joint ? [TaskSequence.merged(tasks)] : tasks
         continual = ContinualRecord(spec: spec, taskNames: tasks.map(\.name))
+        let taskCount = tasks.count, outputs = spec.model.layers.last!
+        contexts = spec.neuromodulation.context.inference.flatMap(ContextInference.Selection.init(rawValue:)).map {
+            ContextInference(selection: $0, maxContexts: taskCount, outputs: outputs)
+        }
         var rng = RandomSource(seed: spec.seed, stream: 1)
         model = MLP(sizes: spec.model.layers, activation: spec.model.activation, rng: &rng)
         optimizer = Optimizer(spec: spec.optimizer, sizes: spec.model.layers)
@@ -86,6 +92,13 @@ public final class MLPFamily: SupervisedFamily {
         if b == 0 && epoch == 0 {
             consolidator.beginTask(model)
             if t > 0 { neuromodulators.protocolBoundary() }
+            if t > 0, contexts != nil {
+                switch spec.neuromodulation.context.boundaries {
+                case "protocol": contexts!.enter(t)          // the oracle schedule: context = task
+                case "both": contexts!.openContext()
+                default: break                               // task-free: only surprise opens contexts
+                }
+            }
         }
         let key = t * 100_000 + epoch
         if permutationKey != key {
@@ -103,6 +116,10 @@ public final class MLPFamily: SupervisedFamily {
         }
         neuromodulators.beginStep(step)
         applyModulation(task: t, training: true)
+        if contexts != nil {
+            contexts!.add(outputs: (0..<count).map { Int(labelBuffer[$0]) })
+            applyContext(contexts!.current)
+        }
         optimizer.beginStep()
         let stats = labelBuffer.withUnsafeBufferPointer { model.forwardStatistics(batch: count, labels: $0.baseAddress!) }
         var detected = false
@@ -118,6 +135,9 @@ public final class MLPFamily: SupervisedFamily {
                                     consolidator: consolidator)
         }
         neuromodulators.endStep()
+        if detected, contexts != nil, spec.neuromodulation.context.boundaries != "protocol" {
+            contexts!.openContext()   // a surprise spike: the next batches train a new sub-network
+        }
         SupervisedMetrics.add(&sums, loss: stats.loss, correct: stats.correct, seen: count)
         return StepReport(samples: count, boundaryDetected: detected)
     }
@@ -146,7 +166,15 @@ public final class MLPFamily: SupervisedFamily {
     /// After task t: a row of the accuracy matrix, consolidation, metrics.
     public func taskEnded(_ t: Int, step: Int) -> [MetricSample] {
         guard isContinual else { return [] }
-        let m = continual.taskEnded(t, step: step) { evaluate(task: $0, on: $1).accuracy }
+        contexts?.taskTrained(t)
+        selectionHits = (0, 0)
+        var m = continual.taskEnded(t, step: step) { evaluate(task: $0, on: $1).accuracy }
+        if contexts != nil && selectionHits.total > 0 {
+            let share = Double(selectionHits.right) / Double(selectionHits.total)
+            contexts!.record(selectionAccuracy: share)
+            m.append(MetricSample(key: "context.selection_accuracy", step: step, value: share))
+            m.append(MetricSample(key: "context.used", step: step, value: Double(contexts!.used)))
+        }
         if consolidator.spec.kind != .none {
             consolidator.endTask(model, fisher: consolidator.needsFisher ? fisher(task: t) : nil)
         }
@@ -204,6 +232,7 @@ public final class MLPFamily: SupervisedFamily {
 
     /// Mean cross-entropy and accuracy on task t's test set (its gates, its outputs), batches of 1,000.
     public func evaluate(task t: Int, on split: EvaluationSplit = .test) -> Evaluation {
+        if contexts != nil { return evaluateInferringContext(task: t, on: split) }
         let task = tasks[t]
         let (indices, data) = split == .test ? (task.testIndices, test) : (task.validationIndices, train)
         let n = indices.count
@@ -233,6 +262,80 @@ public final class MLPFamily: SupervisedFamily {
         return Evaluation(loss: loss / Double(n), accuracy: Double(correct) / Double(n))
     }
 
+    // MARK: - Context inference
+
+    /// Test inputs given their own task's context, of those scored since the last task end.
+    private var selectionHits = (right: 0, total: 0)
+
+    /// The forward pass of context c: its unit masks and its output group.
+    private func applyContext(_ c: Int) {
+        model.modulation.unitMasks = gates.indices.contains(c) ? gates[c] : []
+        let group = contexts!.groups[c]
+        model.modulation.allowedOutputs = group.contains(true) ? group : nil   // an untrained context: every output
+    }
+
+    /// Scores task t's held-out images choosing each input's context by the spec's selection: one
+    /// forward pass per context in use (entropy), or one (oracle, random).
+    private func evaluateInferringContext(task t: Int, on split: EvaluationSplit) -> Evaluation {
+        guard let contexts else { return Evaluation(loss: 0, accuracy: 0) }
+        let task = tasks[t]
+        let (indices, data) = split == .test ? (task.testIndices, test) : (task.validationIndices, train)
+        guard !indices.isEmpty else { return Evaluation(loss: 0, accuracy: 0) }
+        applyModulation(task: t)
+        model.modulation.temperature = 1
+        model.gate?.recordsStatistics = false
+        defer { model.gate?.recordsStatistics = true }
+        let classes = model.sizes.last!
+        let own = contexts.contextOfTask[t]
+        let candidates = Array(0..<contexts.used).filter { c in contexts.groups[c].contains(true) }
+        var rng = RandomSource(seed: spec.seed, stream: 90_000 + UInt64(t))
+        var loss = 0.0, correct = 0, begin = 0
+        while begin < indices.count {
+            let count = min(1000, indices.count - begin)
+            // Per row: the chosen context's probabilities and its uncertainty.
+            var chosen = [Int](repeating: -1, count: count)
+            var best = [Double](repeating: .infinity, count: count)
+            var probabilities = [Float](repeating: 0, count: count * classes)
+            let pool: [Int]
+            switch contexts.selection {
+            case .entropy: pool = candidates
+            case .oracle: pool = [own ?? candidates.first ?? 0]
+            case .random: pool = candidates.isEmpty ? [0] : candidates
+            }
+            let pick: [Int] = contexts.selection == .random ? (0..<count).map { _ in pool[rng.below(pool.count)] } : []
+            for c in pool {
+                if contexts.selection == .random && !pick.contains(c) { continue }
+                let x = model.inputBuffer(batch: count)
+                for r in 0..<count { data.copyInput(Int(indices[begin + r]), permutation: task.permutation, to: x + r * data.features) }
+                applyContext(c)
+                let p = model.forward(batch: count)
+                for r in 0..<count {
+                    let row = p + r * classes
+                    let u = contexts.selection == .entropy ? ContextInference.uncertainty(row, group: contexts.groups[c]) : 0
+                    let wanted = contexts.selection == .random ? pick[r] == c : u < best[r]
+                    if wanted {
+                        best[r] = u
+                        chosen[r] = c
+                        for k in 0..<classes { probabilities[r * classes + k] = row[k] }
+                    }
+                }
+            }
+            for r in 0..<count {
+                let y = Int(task.labelMap[Int(data.labels[Int(indices[begin + r])])])
+                let row = Array(probabilities[(r * classes)..<((r + 1) * classes)])
+                let top = row.indices.max { row[$0] < row[$1] } ?? 0
+                if top == y { correct += 1 }
+                loss -= Foundation.log(Double(row[y]) + 1e-12)
+                if split == .test, let own {
+                    selectionHits.total += 1
+                    if chosen[r] == own { selectionHits.right += 1 }
+                }
+            }
+            begin += count
+        }
+        return Evaluation(loss: loss / Double(indices.count), accuracy: Double(correct) / Double(indices.count))
+    }
+
     // MARK: - Summary
 
     public func summarize(into s: inout [String: JSONValue], sums: MetricSums) {
@@ -246,6 +349,13 @@ public final class MLPFamily: SupervisedFamily {
             s["val_loss"] = .number(v.loss)
         }
         if isContinual { continual.summarize(into: &s) }
+        if let contexts {
+            s["contexts"] = .object([
+                "selection": .string(contexts.selection.rawValue), "used": .number(Double(contexts.used)),
+                "context_of_task": .object(Dictionary(uniqueKeysWithValues: contexts.contextOfTask.map { (String($0.key), JSONValue.number(Double($0.value))) })),
+                "selection_accuracy": contexts.lastSelectionAccuracy.map { .number($0) } ?? .null,
+            ])
+        }
         if neuromodulators.isActive || neuromodulators.detectedBoundaries > 0 {
             s["neuromodulators"] = .object(neuromodulators.runMeans.mapValues { .number($0) })
             s["detected_boundaries"] = .number(Double(neuromodulators.detectedBoundaries))
@@ -268,6 +378,7 @@ public final class MLPFamily: SupervisedFamily {
             w.tensor("modulatory_gate.bias", gate.bias)
         }
         continual.save(to: &w)
+        if let contexts { w.state("contexts", contexts) }
         w.state("final_test", finalTest)
         if validates { w.state("final_validation", finalValidation) }
         w.state("neuromodulators", neuromodulators.state)
@@ -286,6 +397,7 @@ public final class MLPFamily: SupervisedFamily {
             try r.tensor("modulatory_gate.bias", into: gate.bias)
         }
         try continual.load(from: r)
+        if contexts != nil { contexts = try r.state("contexts") }
         finalTest = try r.state("final_test")
         if validates { finalValidation = try r.state("final_validation") }
         try neuromodulators.restore(try r.state("neuromodulators"))

@@ -13,6 +13,9 @@ final class MLPServable: ServableNetwork {
     private var permutations: [Int: [Int32]] = [:]
 
     init(spec: ExperimentSpec, file: Safetensors.File) throws {
+        guard spec.neuromodulation.context.inference == nil else {
+            throw InferenceModel.Failure.unsupported("serving models that infer their context is not supported yet (train and score them through runs)")
+        }
         self.spec = spec
         var rng = RandomSource(seed: 0)
         model = MLP(sizes: spec.model.layers, activation: spec.model.activation, rng: &rng)
