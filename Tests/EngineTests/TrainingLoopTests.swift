@@ -100,6 +100,7 @@ final class TrainingLoopTests: XCTestCase {
             (#"{"protocol": {"kind": "reversal"}, "model": {"layers": [4, 8, 2]}}"#, "reward"),
             (#"{"protocol": {"kind": "distal_reward"}}"#, "rstdp"),
             (#"{"model": {"kind": "slda", "layers": [784, 10]}, "protocol": {"kind": "split", "scenario": "class-incremental"}}"#, "slda"),
+            (#"{"model": {"kind": "sparse", "layers": [784, 100, 10]}, "protocol": {"kind": "split", "scenario": "class-incremental"}}"#, "sparse"),
         ]
         for (text, kind) in cases {
             let spec = try parseSpec(text)

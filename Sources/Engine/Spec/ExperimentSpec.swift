@@ -41,15 +41,18 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
         public var snn: SpikingSpec?
         /// Streaming LDA's shrinkage (kind `slda`).
         public var slda: SLDASpec?
+        /// The sparse code's activity and fan-in (kind `sparse`).
+        public var sparse: SparseSpec?
 
-        enum CodingKeys: String, CodingKey { case kind, layers, activation, snn, slda }
+        enum CodingKeys: String, CodingKey { case kind, layers, activation, snn, slda, sparse }
 
-        public init(kind: String, layers: [Int], activation: Activation, snn: SpikingSpec?, slda: SLDASpec? = nil) {
+        public init(kind: String, layers: [Int], activation: Activation, snn: SpikingSpec?, slda: SLDASpec? = nil, sparse: SparseSpec? = nil) {
             self.kind = kind
             self.layers = layers
             self.activation = activation
             self.snn = snn
             self.slda = slda
+            self.sparse = sparse
         }
 
         public init(from decoder: Decoder) throws {
@@ -59,6 +62,7 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
             activation = try c.decodeIfPresent(Activation.self, forKey: .activation) ?? .relu
             snn = try c.decodeIfPresent(SpikingSpec.self, forKey: .snn)
             slda = try c.decodeIfPresent(SLDASpec.self, forKey: .slda)
+            sparse = try c.decodeIfPresent(SparseSpec.self, forKey: .sparse)
         }
 
         public func encode(to encoder: Encoder) throws {
@@ -68,6 +72,7 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
             if kind == "mlp" { try c.encode(activation, forKey: .activation) }
             try c.encodeIfPresent(snn, forKey: .snn)
             try c.encodeIfPresent(slda, forKey: .slda)
+            try c.encodeIfPresent(sparse, forKey: .sparse)
         }
     }
 
@@ -193,12 +198,22 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
         } else {
             guard root.object["model"] != nil else { throw SpecError("model", "is required") }
             var m = try FieldReader(root.object("model"), path: "model")
-            let modelKind = try m.string("kind", default: "mlp", oneOf: ["mlp", "snn", "slda"])
+            let modelKind = try m.string("kind", default: "mlp", oneOf: ["mlp", "snn", "slda", "sparse"])
             let layers = try m.intArray("layers", count: 2...limits.maxLayers, each: 1...limits.maxUnitsPerLayer)
             var snn: SpikingSpec?
             var slda: SLDASpec?
+            var sparse: SparseSpec?
             var activationName = "relu"
-            if modelKind == "slda" {
+            if modelKind == "sparse" {
+                guard proto.kind == .single || proto.kind == .split || proto.kind == .permuted else {
+                    throw SpecError("model.kind", "the sparse code learns supervised protocols (single, split, permuted)")
+                }
+                guard layers.count == 3 else { throw SpecError("model.layers", "the sparse code has one code layer: give [inputs, code units, classes]") }
+                sparse = try SparseSpec.parse(&m, inputs: layers[0])
+                for section in ["neuromodulation", "consolidation"] where root.object[section] != nil {
+                    throw SpecError(section, "the sparse code's dopamine gating is built in; remove \(section)")
+                }
+            } else if modelKind == "slda" {
                 guard proto.kind == .single || proto.kind == .split || proto.kind == .permuted else {
                     throw SpecError("model.kind", "streaming LDA learns supervised protocols (single, split, permuted)")
                 }
@@ -234,7 +249,7 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
             if parameters > limits.maxParameters {
                 throw SpecError("model.layers", "has \(parameters) parameters; the limit is \(limits.maxParameters)")
             }
-            model = ModelSpec(kind: modelKind, layers: layers, activation: Activation(rawValue: activationName)!, snn: snn, slda: slda)
+            model = ModelSpec(kind: modelKind, layers: layers, activation: Activation(rawValue: activationName)!, snn: snn, slda: slda, sparse: sparse)
         }
 
         var o = try FieldReader(root.object("optimizer"), path: "optimizer")

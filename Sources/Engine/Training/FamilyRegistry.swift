@@ -29,6 +29,7 @@ public enum FamilyRegistry {
         RewardFamily.registration,
         SpikingFamily.registration,
         SLDAFamily.registration,
+        SparseFamily.registration,
         MLPFamily.registration,
     ]
 

@@ -1,0 +1,185 @@
+import Foundation
+import Support
+
+/// The dopamine-gated sparse-plasticity family (`model.kind` `sparse`): ``SparseCode`` trained on a
+/// supervised protocol, one sample at a time within each batch, task-free (it is never told the
+/// task; in the task-incremental scenario the softmax runs over the task's outputs, as for MLPs).
+public final class SparseFamily: SupervisedFamily {
+    public static let kind = "sparse"
+    public let spec: ExperimentSpec
+    public let train: Dataset
+    public let test: Dataset
+    public let tasks: [TrainingTask]
+    public let trainingTasks: [TrainingTask]
+    public let network: SparseCode
+    public let schedule: TrainingSchedule
+    public private(set) var continual: ContinualRecord
+    private var finalTest: Evaluation?
+    private var finalValidation: Evaluation?
+    private var order: [Int32] = []
+    private var orderKey = -1
+    private var batch: [Float] = []
+
+    public init(spec: ExperimentSpec, train: Dataset, test: Dataset) {
+        self.spec = spec
+        self.train = train
+        self.test = test
+        tasks = TaskSequence.make(spec: spec, train: train, test: test)
+        trainingTasks = spec.protocol.joint ? [TaskSequence.merged(tasks)] : tasks
+        let l = spec.model.layers
+        network = SparseCode(inputs: l[0], units: l[1], classes: l[2], spec: spec.model.sparse!, seed: spec.seed)
+        let b = spec.optimizer.batchSize
+        let epochs = spec.protocol.kind == .single ? spec.protocol.epochs : spec.protocol.epochsPerTask
+        schedule = TrainingSchedule(stepsPerEpoch: trainingTasks.map { ($0.trainIndices.count + b - 1) / b }, epochsPerTask: epochs)
+        continual = ContinualRecord(spec: spec, taskNames: tasks.map(\.name))
+    }
+
+    var isContinual: Bool { spec.protocol.isContinual }
+    var validates: Bool { spec.data.validation != nil }
+
+    public var selectionMetric: String? {
+        isContinual ? continual.selectionMetric : (validates ? "val.accuracy" : "test.accuracy")
+    }
+
+    public func willTrain() {
+        if isContinual { continual.start { evaluate(task: $0).accuracy } }
+    }
+
+    public func trainStep(_ step: Int, at position: TrainingSchedule.Position, sums: inout MetricSums) -> StepReport {
+        let task = trainingTasks[position.task]
+        let key = position.task * 100_000 + position.epoch
+        if orderKey != key {
+            var rng = RandomSource(seed: spec.seed, stream: 1000 + UInt64(position.task) * 10_000 + UInt64(position.epoch))
+            order = rng.permutation(task.trainIndices.count)
+            orderKey = key
+        }
+        let d = train.features, begin = position.batch * spec.optimizer.batchSize
+        let count = min(spec.optimizer.batchSize, task.trainIndices.count - begin)
+        if batch.count < count * d { batch = [Float](repeating: 0, count: count * d) }
+        var labels = [Int](repeating: 0, count: count)
+        let codes = batch.withUnsafeMutableBufferPointer { x -> [[Int]] in
+            for r in 0..<count {
+                let i = Int(task.trainIndices[Int(order[begin + r])])
+                train.copyInput(i, permutation: task.permutation, to: x.baseAddress! + r * d)
+                labels[r] = Int(task.labelMap[Int(train.labels[i])])
+            }
+            return network.code(x.baseAddress!, count: count)
+        }
+        let rate = Float(spec.optimizer.learningRate)
+        var loss = 0.0, correct = 0, dopamine = 0.0
+        for r in 0..<count {
+            let outcome = network.learn(codes[r], label: labels[r], rate: rate, allowed: task.allowedOutputs)
+            loss += outcome.loss
+            if outcome.correct { correct += 1 }
+            dopamine += outcome.dopamine
+        }
+        SupervisedMetrics.add(&sums, loss: loss, correct: correct, seen: count)
+        sums.add("dopamine", dopamine)
+        return StepReport(samples: count)
+    }
+
+    public func windowMetrics(step: Int, sums: MetricSums.Span, elapsed: Double) -> [MetricSample] {
+        SupervisedMetrics.window(step: step, sums, elapsed: elapsed)
+            + [MetricSample(key: "nm.dopamine.rpe", step: step, value: sums.ratio("dopamine", per: "seen"))]
+    }
+
+    public func epochEnded(_ position: TrainingSchedule.Position, step: Int, sums: MetricSums.Span) -> [MetricSample] {
+        guard !isContinual else { return [] }
+        let t = evaluate(task: 0)
+        finalTest = t
+        var m = SupervisedMetrics.epochEnd(step: step, epoch: position.epoch, sums, test: t)
+        if validates {
+            let v = evaluate(task: 0, on: .validation)
+            finalValidation = v
+            m += SupervisedMetrics.validation(step: step, v)
+        }
+        return m
+    }
+
+    public func taskEnded(_ t: Int, step: Int) -> [MetricSample] {
+        guard isContinual else { return [] }
+        return continual.taskEnded(t, step: step) { evaluate(task: $0, on: $1).accuracy }
+    }
+
+    public func evaluate(task t: Int, on split: EvaluationSplit = .test) -> Evaluation {
+        let task = tasks[t]
+        let (indices, data) = split == .test ? (task.testIndices, test) : (task.validationIndices, train)
+        guard !indices.isEmpty else { return Evaluation(loss: 0, accuracy: 0) }
+        let d = data.features
+        var loss = 0.0, correct = 0, begin = 0
+        var x = [Float](repeating: 0, count: min(1000, indices.count) * d)
+        while begin < indices.count {
+            let count = min(1000, indices.count - begin)
+            let codes = x.withUnsafeMutableBufferPointer { p -> [[Int]] in
+                for r in 0..<count { data.copyInput(Int(indices[begin + r]), permutation: task.permutation, to: p.baseAddress! + r * d) }
+                return network.code(p.baseAddress!, count: count)
+            }
+            for r in 0..<count {
+                let y = Int(task.labelMap[Int(data.labels[Int(indices[begin + r])])])
+                let p = network.probabilities(codes[r], allowed: task.allowedOutputs)
+                if (p.indices.max { p[$0] < p[$1] } ?? 0) == y { correct += 1 }
+                loss -= Foundation.log(Double(p[y]) + 1e-12)
+            }
+            begin += count
+        }
+        return Evaluation(loss: loss / Double(indices.count), accuracy: Double(correct) / Double(indices.count))
+    }
+
+    public func summarize(into s: inout [String: JSONValue], sums: MetricSums) {
+        s["protocol"] = .string(spec.protocol.kind.rawValue)
+        s["model"] = .string("sparse")
+        s["mean_dopamine"] = .number(sums.run.ratio("dopamine", per: "seen"))
+        if let f = finalTest { s["test_accuracy"] = .number(f.accuracy); s["test_loss"] = .number(f.loss) }
+        if let v = finalValidation { s["val_accuracy"] = .number(v.accuracy); s["val_loss"] = .number(v.loss) }
+        if isContinual { continual.summarize(into: &s) }
+    }
+
+    public func save(to w: inout CheckpointWriter) {
+        w.describe("layers", spec.model.layers.map(String.init).joined(separator: ","))
+        w.describe("labels", train.labelNames.joined(separator: "|"))
+        w.tensor("sparse.projection", network.projection, shape: [network.inputs, network.units])
+        w.tensor("sparse.readout", network.readout, shape: [network.units, network.classes])
+        continual.save(to: &w)
+        w.state("final_test", finalTest)
+        if validates { w.state("final_validation", finalValidation) }
+    }
+
+    public func load(from r: CheckpointReader) throws {
+        try r.tensor("sparse.readout", into: network.readout)
+        try continual.load(from: r)
+        finalTest = try r.state("final_test")
+        if validates { finalValidation = try r.state("final_validation") }
+        orderKey = -1
+    }
+}
+
+/// A sparse-code checkpoint, served: the softmax of its readout's scores.
+final class SparseServable: ServableNetwork {
+    let network: SparseCode
+    let spec: ExperimentSpec
+    var parameterBytes: Int { (network.projection.count + network.readout.count) * 4 }
+    var taskCount: Int { spec.protocol.kind == .split && (spec.protocol.scenario ?? .taskIncremental) == .taskIncremental ? spec.protocol.tasks : 0 }
+    var requiresTask: Bool { false }
+
+    init(spec: ExperimentSpec, file: Safetensors.File) throws {
+        guard let sparse = spec.model.sparse else { throw CheckpointError("the spec of a sparse checkpoint lacks model.sparse") }
+        self.spec = spec
+        let l = spec.model.layers
+        network = SparseCode(inputs: l[0], units: l[1], classes: l[2], spec: sparse, seed: spec.seed)
+        try file.load("sparse.projection", into: network.projection)
+        try file.load("sparse.readout", into: network.readout)
+    }
+
+    func forward(_ inputs: [[Float]], task: Int?) -> [[Float]] {
+        let flat = inputs.flatMap { $0 }
+        let codes = flat.withUnsafeBufferPointer { network.code($0.baseAddress!, count: inputs.count) }
+        let allowed = task.map { t in (0..<network.classes).map { $0 / 2 == t } }
+        return codes.map { network.probabilities($0, allowed: allowed) }
+    }
+}
+
+extension SparseFamily {
+    /// Dopamine-gated sparse plasticity (`model.kind` `sparse`).
+    public static let registration = supervisedRegistration(accepts: { $0.model.kind == "sparse" },
+                                                            makeServable: { try SparseServable(spec: $0, file: $1) })
+}
