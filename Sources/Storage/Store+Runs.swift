@@ -66,12 +66,12 @@ extension Store {
     /// `leaseSeconds` from now. The reason of its last interruption stays in `failure_reason`
     /// until the attempt ends.
     ///
-    /// Fair queue: runs are grouped by submission — a study's runs form one group, every single
-    /// run is a group of its own. Among runs whose retry backoff has passed (and, for a yoked
-    /// control, whose source run has succeeded) the next one comes from the group with the fewest
-    /// runs running now, then the group served least recently (never served first), then the
-    /// oldest run. So a run submitted after a 500-run study starts as soon as a worker frees up,
-    /// and two studies share the workers in turns. Yoked controls whose source run failed or was
+    /// Fair queue: runs are grouped — a study's runs form one group, and so do the single runs of
+    /// one experiment. Among runs whose retry backoff has passed (and, for a yoked control, whose
+    /// source run has succeeded) the next one comes from the group with the fewest runs running
+    /// now, then the group served least recently (never served first), then the oldest run. So a
+    /// run submitted after a 500-run study starts as soon as a worker frees up, and studies and
+    /// experiments share the workers in turns. Yoked controls whose source run failed or was
     /// canceled fail at once.
     public func leaseNextRun(owner: String, leaseSeconds: Double) throws -> RunRecord? {
         try pool.write { db in
@@ -85,14 +85,17 @@ extension Store {
                 """, now, now)
             guard let id = try db.execute("""
                 WITH eligible AS (
-                    SELECT r.id, r.seq, r.study_id, COALESCE(r.study_id, r.id) AS g FROM runs r
+                    SELECT r.id, r.seq, r.study_id, r.experiment_id, COALESCE(r.study_id, 'exp:' || r.experiment_id) AS g FROM runs r
                     WHERE r.state = 'queued' AND (r.not_before IS NULL OR r.not_before <= ?)
                       AND (r.after_run IS NULL OR (SELECT s.state FROM runs s WHERE s.id = r.after_run) = 'succeeded')),
-                groups AS (SELECT g, MIN(seq) AS first_seq, MAX(study_id) AS study FROM eligible GROUP BY g),
+                groups AS (SELECT g, MIN(seq) AS first_seq, MAX(study_id) AS study, MAX(experiment_id) AS experiment
+                           FROM eligible GROUP BY g),
                 ranked AS (
                     SELECT first_seq,
-                           (SELECT COUNT(*) FROM runs x WHERE x.state = 'running' AND COALESCE(x.study_id, x.id) = groups.g) AS running,
-                           CASE WHEN study IS NULL THEN COALESCE((SELECT leased_at FROM runs x WHERE x.id = groups.g), 0)
+                           (SELECT COUNT(*) FROM runs x WHERE x.state = 'running'
+                              AND COALESCE(x.study_id, 'exp:' || x.experiment_id) = groups.g) AS running,
+                           CASE WHEN study IS NULL
+                                THEN COALESCE((SELECT MAX(leased_at) FROM runs x WHERE x.experiment_id = groups.experiment AND x.study_id IS NULL), 0)
                                 ELSE COALESCE((SELECT MAX(leased_at) FROM runs x WHERE x.study_id = groups.study), 0) END AS served
                     FROM groups)
                 SELECT e.id FROM ranked JOIN eligible e ON e.seq = ranked.first_seq

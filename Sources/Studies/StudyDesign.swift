@@ -126,8 +126,13 @@ public struct StudyDesign: Sendable, Equatable {
         var metrics: [String] = []
         if let m = o["metrics"], m != .null {
             guard case .array(let items) = m, (1...20).contains(items.count) else { throw StudyError("metrics", "must be a list of 1 to 20 summary paths") }
+            let reserved: Set<String> = ["run_id", "cell", "cell_name", "kind", "seed", "state", "spec_hash", "engine_version"]
             for (i, item) in items.enumerated() {
                 guard case .string(let s) = item, (1...200).contains(s.count) else { throw StudyError("metrics[\(i)]", "must be a summary path, e.g. average_accuracy") }
+                guard !metrics.contains(s) else { throw StudyError("metrics[\(i)]", "\(s) is listed twice") }
+                guard !reserved.contains(s), !factors.contains(where: { $0.path == s }) else {
+                    throw StudyError("metrics[\(i)]", "\(s) would name two columns of the results (a run field or a factor path)")
+                }
                 metrics.append(s)
             }
         }

@@ -225,6 +225,7 @@ public struct StudyPlan: Sendable {
             if m == "context_gating" {
                 if case .object(var context)? = nm["context"] {
                     context["gating_keep"] = nil
+                    context["inference"] = nil   // inference chooses among gated sub-networks: gone with them
                     nm["context"] = context.isEmpty ? nil : .object(context)
                 }
             } else {

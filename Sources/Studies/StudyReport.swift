@@ -86,7 +86,7 @@ public enum StudyReport {
         if open > 0 {
             return (counts[.queued] ?? 0) == total ? "queued" : "running"
         }
-        if cancelRequested { return "canceled" }
+        if cancelRequested && (counts[.canceled] ?? 0) > 0 { return "canceled" }
         return (counts[.succeeded] ?? 0) == total ? "succeeded" : "failed"
     }
 }

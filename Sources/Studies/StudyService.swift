@@ -166,7 +166,7 @@ public final class StudyService: @unchecked Sendable {
             case .string(let s): text = s
             default: text = v.serializedString
             }
-            guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
+            guard text.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline }) else { return text }
             return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
         }
         var out = columns.map { cell(.string($0)) }.joined(separator: ",") + "\r\n"
@@ -176,6 +176,6 @@ public final class StudyService: @unchecked Sendable {
 
     /// One JSON object per line.
     public static func jsonl(columns: [String], rows: [[JSONValue]]) -> String {
-        rows.map { JSONValue.object(Dictionary(uniqueKeysWithValues: zip(columns, $0))).serializedString + "\n" }.joined()
+        rows.map { JSONValue.object(Dictionary(zip(columns, $0), uniquingKeysWith: { first, _ in first })).serializedString + "\n" }.joined()
     }
 }

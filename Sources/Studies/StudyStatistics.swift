@@ -9,7 +9,7 @@ public enum StudyStatistics {
     /// Bootstrap resamples per interval.
     public static let bootstrapResamples = 10_000
     /// Pairs up to which the sign-flip test enumerates all 2ⁿ sign patterns.
-    public static let exactSignFlipLimit = 20
+    public static let exactSignFlipLimit = 16
     /// Random sign patterns drawn beyond that.
     public static let monteCarloFlips = 100_000
 

@@ -113,4 +113,29 @@ final class StoreTests: XCTestCase {
         XCTAssertNil(try store.run(id: hostile))
         XCTAssertEqual(try store.countRuns(state: .queued), 0)
     }
+
+    /// The fair queue: a study and an experiment's single runs take turns; a yoked control waits
+    /// for its source run and fails with it.
+    func testStudiesAndSingleRunsTakeTurnsAndControlsWaitForTheirSource() throws {
+        let store = try makeStore()
+        let (exp, _) = try store.createExperiment(name: "fair", description: "")
+        for _ in 0..<6 {
+            _ = try store.createRun(experimentID: exp.id, spec: "{}", specHash: "h", progressTotal: 1, progressUnit: "steps")
+        }
+        let plans = (0..<3).map { StudyRunPlan(cell: 0, seed: $0, spec: "{}", specHash: "s", progressTotal: 1, progressUnit: "steps") }
+            + [StudyRunPlan(cell: 1, seed: 0, spec: "{}", specHash: "y", progressTotal: 1, progressUnit: "steps", after: 0)]
+        let (study, _) = try store.createStudy(experimentID: exp.id, name: "s", design: "{}", cells: "[]", metrics: "[]", controlCell: 0, runs: plans)
+        var order: [String] = []
+        while let run = try store.leaseNextRun(owner: "w", leaseSeconds: 60) {
+            order.append(run.studyID == nil ? "single" : (run.afterRun == nil ? "study" : "control"))
+            // The study's first run fails: its yoked control must not start, and fails with it.
+            let fail = run.studyID != nil && run.studySeed == 0 && run.afterRun == nil
+            try store.finishRun(runID: run.id, owner: "w", state: fail ? .failed : .succeeded)
+        }
+        XCTAssertEqual(Array(order.prefix(6)), ["single", "study", "single", "study", "single", "study"], "turns: \(order)")
+        XCTAssertFalse(order.contains("control"))
+        let control = try XCTUnwrap(try store.studyRuns(studyID: study.id).first { $0.afterRun != nil })
+        XCTAssertEqual(control.state, .failed)
+        XCTAssertTrue(control.failureReason?.contains("ended failed") ?? false, control.failureReason ?? "")
+    }
 }

@@ -48,6 +48,11 @@ final class StudyPlanTests: XCTestCase {
         XCTAssertTrue(ablation.runs.first { $0.cell == 9 }!.spec.neuromodulation.channels.isEmpty)
         XCTAssertEqual(ablation.runs.first { $0.cell == 5 }!.spec.neuromodulation.channels.map(\.modulator.rawValue), ["dopamine"])
         XCTAssertEqual(try plan(#"{"base": \#(modulatedBase), "ablate": ["dopamine"], "seeds": 2}"#).cells.map(\.name), ["all on", "none"])
+        // Ablating context gating takes context inference with it (it chooses among the gated sub-networks).
+        let inferring = #"{"data": {"train_limit": 640}, "protocol": {"kind": "split", "scenario": "class-incremental"}, "model": {"layers": [784, 16, 10]}, "neuromodulation": {"dopamine": {"targets": {"learning_rate": 0.5}}, "context": {"gating_keep": 0.5, "inference": "entropy"}}}"#
+        let gated = try plan(#"{"base": \#(inferring), "ablate": true, "seeds": 1}"#)
+        XCTAssertEqual(gated.cells.map(\.name), ["all on", "without dopamine", "without context_gating", "only dopamine", "only context_gating", "none"])
+        XCTAssertNil(gated.runs.last!.spec.neuromodulation.context.inference)
 
         let yoked = try plan(#"{"base": \#(modulatedBase), "ablate": true, "controls": ["yoked"], "seeds": 3}"#)
         // Every modulated cell (all but "none") gets a shuffled and a mean partner.
@@ -83,6 +88,9 @@ final class StudyPlanTests: XCTestCase {
         XCTAssertEqual(error(#"{"factors": []}"#)?.field, "base")
         XCTAssertEqual(error(#"{"base": \#(base), "seeds": [1, 1]}"#)?.field, "seeds[1]")
         XCTAssertEqual(error(#"{"base": \#(base), "max_runs": 20000}"#)?.field, "max_runs")
+        XCTAssertEqual(error(#"{"base": \#(base), "metrics": ["test_accuracy", "test_accuracy"]}"#)?.field, "metrics[1]")
+        XCTAssertEqual(error(#"{"base": \#(base), "metrics": ["seed"]}"#)?.field, "metrics[0]", "a metric may not shadow a results column")
+        XCTAssertEqual(error(#"{"base": \#(base), "factors": [{"path": "optimizer.learning_rate", "values": [0.1]}], "metrics": ["optimizer.learning_rate"]}"#)?.field, "metrics[0]")
     }
 }
 
@@ -102,5 +110,19 @@ final class ExampleStudyTests: XCTestCase {
             XCTAssertEqual(plan.cells.count, expected[f]?.0, f)
             XCTAssertEqual(plan.runs.count, expected[f]?.1, f)
         }
+    }
+}
+
+final class StudyExportTests: XCTestCase {
+    /// CSV quoting (RFC 4180) covers commas, quotes and every newline, CRLF included; the study
+    /// state is `canceled` only when a run was canceled.
+    func testCSVQuotingAndStudyState() {
+        let csv = StudyService.csv(columns: ["a", "b"], rows: [[.string("x,y"), .string("line\r\nbreak")], [.string("say \"hi\""), .number(2)]])
+        XCTAssertEqual(csv, "a,b\r\n\"x,y\",\"line\r\nbreak\"\r\n\"say \"\"hi\"\"\",2\r\n")
+        XCTAssertEqual(StudyReport.state(counts: [.succeeded: 4], cancelRequested: true), "succeeded", "a cancel that stopped nothing")
+        XCTAssertEqual(StudyReport.state(counts: [.succeeded: 2, .canceled: 2], cancelRequested: true), "canceled")
+        XCTAssertEqual(StudyReport.state(counts: [.succeeded: 2, .failed: 1], cancelRequested: false), "failed")
+        XCTAssertEqual(StudyReport.state(counts: [.queued: 3], cancelRequested: false), "queued")
+        XCTAssertEqual(StudyReport.state(counts: [.queued: 3, .succeeded: 1], cancelRequested: false), "running")
     }
 }

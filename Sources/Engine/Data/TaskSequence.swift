@@ -29,7 +29,9 @@ public enum TaskSequence {
             let stream: UInt64 = spec.protocol.kind == .split ? 6000 + UInt64(task.index) : 6000
             var rng = RandomSource(seed: spec.seed, stream: stream)
             let order = rng.permutation(task.trainIndices.count)
-            let held = Int((Double(task.trainIndices.count) * fraction).rounded())
+            // At least one image on each side whenever the task has two.
+            let n = task.trainIndices.count
+            let held = n < 2 ? 0 : min(max(Int((Double(n) * fraction).rounded()), 1), n - 1)
             let validation = order.prefix(held).map { task.trainIndices[Int($0)] }.sorted()
             let training = order.dropFirst(held).map { task.trainIndices[Int($0)] }.sorted()
             var t = TrainingTask(index: task.index, name: task.name, trainIndices: training, testIndices: task.testIndices,

@@ -14,3 +14,19 @@ public protocol ServableNetwork: AnyObject {
     /// are already validated.
     func forward(_ inputs: [[Float]], task: Int?) -> [[Float]]
 }
+
+/// The inputs of a permuted-protocol model's task `task`, as training fed them (`x'[j] = x[perm[j]]`);
+/// unchanged for task 0, no task, or any other protocol.
+func inputsOfTask(_ inputs: [[Float]], spec: ExperimentSpec, task: Int?) -> [[Float]] {
+    guard let task, let perm = TaskSequence.permutation(spec: spec, task: task, features: spec.model.layers[0]) else { return inputs }
+    return inputs.map { x in perm.map { x[Int($0)] } }
+}
+
+/// Tasks a family's servable takes: those of a task-incremental split (output groups) or of a
+/// permuted protocol (pixel permutations); 0 otherwise.
+func servableTaskCount(_ spec: ExperimentSpec) -> Int {
+    let p = spec.protocol
+    if p.kind == .permuted { return p.tasks }
+    if p.kind == .split && (p.scenario ?? .taskIncremental) == .taskIncremental { return p.tasks }
+    return 0
+}

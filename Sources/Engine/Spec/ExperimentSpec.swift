@@ -297,6 +297,18 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
             throw SpecError("neuromodulation.context.gating_keep",
                             "context gating needs the task identity at test time: use protocol split with scenario task-incremental")
         }
+        if proto.labelsTrick && model.kind != "mlp" {
+            throw SpecError("protocol.labels_trick", "masks an MLP's softmax while it trains; \(model.kind) models have no such softmax to mask")
+        }
+        if proto.labelsTrick && neuromodulation.context.inference != nil {
+            throw SpecError("protocol.labels_trick", "context inference gives each context its own output group already")
+        }
+        if proto.joint && consolidation.kind != .none {
+            throw SpecError("consolidation.kind", "joint training is one task: there is nothing earlier to consolidate")
+        }
+        if proto.joint && neuromodulation.context.inference != nil {
+            throw SpecError("neuromodulation.context.inference", "joint training is one task: there is one context")
+        }
         if neuromodulation.modulatoryGate != nil && model.layers.count < 3 {
             throw SpecError("neuromodulation.modulatory_gate", "gates the first hidden layer: model.layers needs one")
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Support
+import CBLAS
 
 /// The streaming-LDA family (`model.kind` `slda`): class means and one shared covariance of the
 /// raw pixels, updated batch by batch as the task sequence streams by — no gradient, no replay of
@@ -42,6 +43,7 @@ public final class SLDAFamily: SupervisedFamily {
     }
 
     public func willTrain() {
+        openblas_set_num_threads(1)
         if isContinual { continual.start { evaluate(task: $0).accuracy } }
     }
 
@@ -161,7 +163,9 @@ final class SLDAServable: ServableNetwork {
     let lda: StreamingLDA
     let spec: ExperimentSpec
     var parameterBytes: Int { (lda.scatter.count + lda.means.count + lda.counts.count) * 4 }
-    var taskCount: Int { spec.protocol.kind == .split && (spec.protocol.scenario ?? .taskIncremental) == .taskIncremental ? spec.protocol.tasks : 0 }
+    var taskCount: Int { servableTaskCount(spec) }
+    /// Whether a task restricts the outputs (task-incremental split) rather than permuting inputs.
+    var taskSelectsOutputs: Bool { spec.protocol.kind == .split }
     var requiresTask: Bool { false }
 
     init(spec: ExperimentSpec, file: Safetensors.File) throws {
@@ -174,11 +178,11 @@ final class SLDAServable: ServableNetwork {
 
     func forward(_ inputs: [[Float]], task: Int?) -> [[Float]] {
         let d = lda.features, k = lda.classes
-        let flat = inputs.flatMap { $0 }
+        let flat = inputsOfTask(inputs, spec: spec, task: task).flatMap { $0 }
         let scores = flat.withUnsafeBufferPointer { lda.scores($0.baseAddress!, count: inputs.count) }
         return (0..<inputs.count).map { r in
             var row = Array(scores[(r * k)..<((r + 1) * k)])
-            if let task { for c in 0..<k where c / 2 != task { row[c] = -.infinity } }
+            if let task, taskSelectsOutputs { for c in 0..<k where c / 2 != task { row[c] = -.infinity } }
             let top = row.max() ?? 0
             let e = row.map { top.isFinite && $0.isFinite ? Foundation.exp($0 - top) : 0 }
             let z = e.reduce(0, +)

@@ -1,5 +1,6 @@
 import Foundation
 import Support
+import CBLAS
 
 /// The dopamine-gated sparse-plasticity family (`model.kind` `sparse`): ``SparseCode`` trained on a
 /// supervised protocol, one sample at a time within each batch, task-free (it is never told the
@@ -42,6 +43,7 @@ public final class SparseFamily: SupervisedFamily {
     }
 
     public func willTrain() {
+        openblas_set_num_threads(1)
         if isContinual { continual.start { evaluate(task: $0).accuracy } }
     }
 
@@ -158,7 +160,9 @@ final class SparseServable: ServableNetwork {
     let network: SparseCode
     let spec: ExperimentSpec
     var parameterBytes: Int { (network.projection.count + network.readout.count) * 4 }
-    var taskCount: Int { spec.protocol.kind == .split && (spec.protocol.scenario ?? .taskIncremental) == .taskIncremental ? spec.protocol.tasks : 0 }
+    var taskCount: Int { servableTaskCount(spec) }
+    /// Whether a task restricts the outputs (task-incremental split) rather than permuting inputs.
+    var taskSelectsOutputs: Bool { spec.protocol.kind == .split }
     var requiresTask: Bool { false }
 
     init(spec: ExperimentSpec, file: Safetensors.File) throws {
@@ -171,9 +175,9 @@ final class SparseServable: ServableNetwork {
     }
 
     func forward(_ inputs: [[Float]], task: Int?) -> [[Float]] {
-        let flat = inputs.flatMap { $0 }
+        let flat = inputsOfTask(inputs, spec: spec, task: task).flatMap { $0 }
         let codes = flat.withUnsafeBufferPointer { network.code($0.baseAddress!, count: inputs.count) }
-        let allowed = task.map { t in (0..<network.classes).map { $0 / 2 == t } }
+        let allowed = taskSelectsOutputs ? task.map { t in (0..<network.classes).map { $0 / 2 == t } } : nil
         return codes.map { network.probabilities($0, allowed: allowed) }
     }
 }
