@@ -97,3 +97,45 @@ public struct ContinualRecord: Sendable, Equatable {
         if validates { validationMatrix = try r.state("validation_matrix") }
     }
 }
+
+/// The latest held-out scores of a single-task run — test, and validation with `data.validation` —
+/// with their epoch-end metrics, summary fields and checkpoint state. Shared by the supervised families.
+public struct HeldOutScores: Sendable, Equatable {
+    public private(set) var test: Evaluation?
+    public private(set) var validation: Evaluation?
+    let validates: Bool
+
+    init(validates: Bool) { self.validates = validates }
+
+    /// Scores the held-out splits at the end of epoch `epoch`: `epoch`, the training sums' epoch
+    /// metrics when the family has them (else none), `test.*`, and `val.*` with a validation split.
+    mutating func epochEnded(step: Int, epoch: Int, sums: MetricSums.Span?, evaluate: (EvaluationSplit) -> Evaluation) -> [MetricSample] {
+        let t = evaluate(.test)
+        test = t
+        var m = sums.map { SupervisedMetrics.epochEnd(step: step, epoch: epoch, $0, test: t) }
+            ?? [MetricSample(key: "epoch", step: step, value: Double(epoch + 1)),
+                MetricSample(key: "test.loss", step: step, value: t.loss), MetricSample(key: "test.accuracy", step: step, value: t.accuracy)]
+        if validates {
+            let v = evaluate(.validation)
+            validation = v
+            m += SupervisedMetrics.validation(step: step, v)
+        }
+        return m
+    }
+
+    func summarize(into s: inout [String: JSONValue]) {
+        if let t = test { s["test_accuracy"] = .number(t.accuracy); s["test_loss"] = .number(t.loss) }
+        if let v = validation { s["val_accuracy"] = .number(v.accuracy); s["val_loss"] = .number(v.loss) }
+    }
+
+    /// Checkpoint state `final_test` (and `final_validation`).
+    func save(to w: inout CheckpointWriter) {
+        w.state("final_test", test)
+        if validates { w.state("final_validation", validation) }
+    }
+
+    mutating func load(from r: CheckpointReader) throws {
+        test = try r.state("final_test")
+        if validates { validation = try r.state("final_validation") }
+    }
+}

@@ -31,15 +31,13 @@ public final class MLPFamily: SupervisedFamily {
     public var accuracyMatrix: [[Double]] { continual.accuracyMatrix }
     public var initialAccuracy: [Double] { continual.initialAccuracy }
     public var validationMatrix: [[Double]] { continual.validationMatrix }
-    private var finalTest: Evaluation?
-    private var finalValidation: Evaluation?
+    private var scores: HeldOutScores
     /// Context inference over gated sub-networks (`neuromodulation.context.inference`).
     public private(set) var contexts: ContextInference?
 
     /// Whether the run holds out a validation split.
     var validates: Bool { spec.data.validation != nil }
-    private var permutation: [Int32] = []
-    private var permutationKey = -1
+    private var order = MinibatchOrder()
     private var labelBuffer: [Int32] = []
 
     public init(spec: ExperimentSpec, train: Dataset, test: Dataset) {
@@ -49,6 +47,7 @@ public final class MLPFamily: SupervisedFamily {
         tasks = TaskSequence.make(spec: spec, train: train, test: test)
         trainingTasks = spec.protocol.joint ? [TaskSequence.merged(tasks)] : tasks
         continual = ContinualRecord(spec: spec, taskNames: tasks.map(\.name))
+        scores = HeldOutScores(validates: spec.data.validation != nil)
         let taskCount = tasks.count, outputs = spec.model.layers.last!
         contexts = spec.neuromodulation.context.inference.flatMap(ContextInference.Selection.init(rawValue:)).map {
             ContextInference(selection: $0, maxContexts: taskCount, outputs: outputs)
@@ -100,17 +99,10 @@ public final class MLPFamily: SupervisedFamily {
                 }
             }
         }
-        let key = t * 100_000 + epoch
-        if permutationKey != key {
-            var rng = RandomSource(seed: spec.seed, stream: 1000 + UInt64(t) * 10_000 + UInt64(epoch))
-            permutation = rng.permutation(task.trainIndices.count)
-            permutationKey = key
-        }
-        let begin = b * batchSize
-        let count = min(batchSize, task.trainIndices.count - begin)
+        let batch = order.indices(of: task, at: position, batchSize: batchSize, seed: spec.seed)
+        let count = batch.count
         let x = model.inputBuffer(batch: count)
-        for r in 0..<count {
-            let i = Int(task.trainIndices[Int(permutation[begin + r])])
+        for (r, i) in batch.enumerated() {
             train.copyInput(i, permutation: task.permutation, to: x + r * features)
             labelBuffer[r] = task.labelMap[Int(train.labels[i])]
         }
@@ -152,15 +144,7 @@ public final class MLPFamily: SupervisedFamily {
 
     public func epochEnded(_ position: TrainingSchedule.Position, step: Int, sums: MetricSums.Span) -> [MetricSample] {
         guard !isContinual else { return [] }
-        let test = evaluate(task: 0)
-        finalTest = test
-        var m = SupervisedMetrics.epochEnd(step: step, epoch: position.epoch, sums, test: test)
-        if validates {
-            let v = evaluate(task: 0, on: .validation)
-            finalValidation = v
-            m += SupervisedMetrics.validation(step: step, v)
-        }
-        return m
+        return scores.epochEnded(step: step, epoch: position.epoch, sums: sums) { evaluate(task: 0, on: $0) }
     }
 
     /// After task t: a row of the accuracy matrix, consolidation, metrics.
@@ -340,14 +324,7 @@ public final class MLPFamily: SupervisedFamily {
 
     public func summarize(into s: inout [String: JSONValue], sums: MetricSums) {
         s["protocol"] = .string(spec.protocol.kind.rawValue)
-        if let f = finalTest {
-            s["test_accuracy"] = .number(f.accuracy)
-            s["test_loss"] = .number(f.loss)
-        }
-        if let v = finalValidation {
-            s["val_accuracy"] = .number(v.accuracy)
-            s["val_loss"] = .number(v.loss)
-        }
+        scores.summarize(into: &s)
         if isContinual { continual.summarize(into: &s) }
         if let contexts {
             s["contexts"] = .object([
@@ -379,8 +356,7 @@ public final class MLPFamily: SupervisedFamily {
         }
         continual.save(to: &w)
         if let contexts { w.state("contexts", contexts) }
-        w.state("final_test", finalTest)
-        if validates { w.state("final_validation", finalValidation) }
+        scores.save(to: &w)
         w.state("neuromodulators", neuromodulators.state)
         neuromodulators.saveTrace(to: &w)
     }
@@ -398,11 +374,10 @@ public final class MLPFamily: SupervisedFamily {
         }
         try continual.load(from: r)
         if contexts != nil { contexts = try r.state("contexts") }
-        finalTest = try r.state("final_test")
-        if validates { finalValidation = try r.state("final_validation") }
+        try scores.load(from: r)
         try neuromodulators.restore(try r.state("neuromodulators"))
         try neuromodulators.loadTrace(from: r)
-        permutationKey = -1
+        order.reset()
     }
 }
 

@@ -16,10 +16,8 @@ public final class SLDAFamily: SupervisedFamily {
     public let lda: StreamingLDA
     public let schedule: TrainingSchedule
     public private(set) var continual: ContinualRecord
-    private var finalTest: Evaluation?
-    private var finalValidation: Evaluation?
-    private var order: [Int32] = []
-    private var orderKey = -1
+    private var scores: HeldOutScores
+    private var order = MinibatchOrder()
     private var batch: [Float] = []
 
     public init(spec: ExperimentSpec, train: Dataset, test: Dataset) {
@@ -33,6 +31,7 @@ public final class SLDAFamily: SupervisedFamily {
         let epochs = spec.protocol.kind == .single ? spec.protocol.epochs : spec.protocol.epochsPerTask
         schedule = TrainingSchedule(stepsPerEpoch: trainingTasks.map { ($0.trainIndices.count + b - 1) / b }, epochsPerTask: epochs)
         continual = ContinualRecord(spec: spec, taskNames: tasks.map(\.name))
+        scores = HeldOutScores(validates: spec.data.validation != nil)
     }
 
     var isContinual: Bool { spec.protocol.isContinual }
@@ -50,19 +49,12 @@ public final class SLDAFamily: SupervisedFamily {
     /// One batch into the statistics (the same seeded order per task and epoch as the MLP family).
     public func trainStep(_ step: Int, at position: TrainingSchedule.Position, sums: inout MetricSums) -> StepReport {
         let task = trainingTasks[position.task]
-        let key = position.task * 100_000 + position.epoch
-        if orderKey != key {
-            var rng = RandomSource(seed: spec.seed, stream: 1000 + UInt64(position.task) * 10_000 + UInt64(position.epoch))
-            order = rng.permutation(task.trainIndices.count)
-            orderKey = key
-        }
-        let d = train.features, begin = position.batch * spec.optimizer.batchSize
-        let count = min(spec.optimizer.batchSize, task.trainIndices.count - begin)
+        let indices = order.indices(of: task, at: position, batchSize: spec.optimizer.batchSize, seed: spec.seed)
+        let d = train.features, count = indices.count
         if batch.count < count * d { batch = [Float](repeating: 0, count: count * d) }
         var labels = [Int](repeating: 0, count: count)
         batch.withUnsafeMutableBufferPointer { x in
-            for r in 0..<count {
-                let i = Int(task.trainIndices[Int(order[begin + r])])
+            for (r, i) in indices.enumerated() {
                 train.copyInput(i, permutation: task.permutation, to: x.baseAddress! + r * d)
                 labels[r] = Int(task.labelMap[Int(train.labels[i])])
             }
@@ -78,16 +70,7 @@ public final class SLDAFamily: SupervisedFamily {
 
     public func epochEnded(_ position: TrainingSchedule.Position, step: Int, sums: MetricSums.Span) -> [MetricSample] {
         guard !isContinual else { return [] }
-        let t = evaluate(task: 0)
-        finalTest = t
-        var m = [MetricSample(key: "epoch", step: step, value: Double(position.epoch + 1)),
-                 MetricSample(key: "test.loss", step: step, value: t.loss), MetricSample(key: "test.accuracy", step: step, value: t.accuracy)]
-        if validates {
-            let v = evaluate(task: 0, on: .validation)
-            finalValidation = v
-            m += SupervisedMetrics.validation(step: step, v)
-        }
-        return m
+        return scores.epochEnded(step: step, epoch: position.epoch, sums: nil) { evaluate(task: 0, on: $0) }
     }
 
     public func taskEnded(_ t: Int, step: Int) -> [MetricSample] {
@@ -129,8 +112,7 @@ public final class SLDAFamily: SupervisedFamily {
     public func summarize(into s: inout [String: JSONValue], sums: MetricSums) {
         s["protocol"] = .string(spec.protocol.kind.rawValue)
         s["model"] = .string("slda")
-        if let f = finalTest { s["test_accuracy"] = .number(f.accuracy); s["test_loss"] = .number(f.loss) }
-        if let v = finalValidation { s["val_accuracy"] = .number(v.accuracy); s["val_loss"] = .number(v.loss) }
+        scores.summarize(into: &s)
         if isContinual { continual.summarize(into: &s) }
     }
 
@@ -141,8 +123,7 @@ public final class SLDAFamily: SupervisedFamily {
         w.tensor("slda.means", lda.means, shape: [lda.classes, lda.features])
         w.tensor("slda.scatter", lda.scatter, shape: [lda.features, lda.features])
         continual.save(to: &w)
-        w.state("final_test", finalTest)
-        if validates { w.state("final_validation", finalValidation) }
+        scores.save(to: &w)
     }
 
     public func load(from r: CheckpointReader) throws {
@@ -151,9 +132,8 @@ public final class SLDAFamily: SupervisedFamily {
         try r.tensor("slda.scatter", into: lda.scatter)
         lda.invalidate()
         try continual.load(from: r)
-        finalTest = try r.state("final_test")
-        if validates { finalValidation = try r.state("final_validation") }
-        orderKey = -1
+        try scores.load(from: r)
+        order.reset()
     }
 }
 

@@ -15,10 +15,8 @@ public final class SparseFamily: SupervisedFamily {
     public let network: SparseCode
     public let schedule: TrainingSchedule
     public private(set) var continual: ContinualRecord
-    private var finalTest: Evaluation?
-    private var finalValidation: Evaluation?
-    private var order: [Int32] = []
-    private var orderKey = -1
+    private var scores: HeldOutScores
+    private var order = MinibatchOrder()
     private var batch: [Float] = []
 
     public init(spec: ExperimentSpec, train: Dataset, test: Dataset) {
@@ -33,6 +31,7 @@ public final class SparseFamily: SupervisedFamily {
         let epochs = spec.protocol.kind == .single ? spec.protocol.epochs : spec.protocol.epochsPerTask
         schedule = TrainingSchedule(stepsPerEpoch: trainingTasks.map { ($0.trainIndices.count + b - 1) / b }, epochsPerTask: epochs)
         continual = ContinualRecord(spec: spec, taskNames: tasks.map(\.name))
+        scores = HeldOutScores(validates: spec.data.validation != nil)
     }
 
     var isContinual: Bool { spec.protocol.isContinual }
@@ -49,19 +48,12 @@ public final class SparseFamily: SupervisedFamily {
 
     public func trainStep(_ step: Int, at position: TrainingSchedule.Position, sums: inout MetricSums) -> StepReport {
         let task = trainingTasks[position.task]
-        let key = position.task * 100_000 + position.epoch
-        if orderKey != key {
-            var rng = RandomSource(seed: spec.seed, stream: 1000 + UInt64(position.task) * 10_000 + UInt64(position.epoch))
-            order = rng.permutation(task.trainIndices.count)
-            orderKey = key
-        }
-        let d = train.features, begin = position.batch * spec.optimizer.batchSize
-        let count = min(spec.optimizer.batchSize, task.trainIndices.count - begin)
+        let indices = order.indices(of: task, at: position, batchSize: spec.optimizer.batchSize, seed: spec.seed)
+        let d = train.features, count = indices.count
         if batch.count < count * d { batch = [Float](repeating: 0, count: count * d) }
         var labels = [Int](repeating: 0, count: count)
         let codes = batch.withUnsafeMutableBufferPointer { x -> [[Int]] in
-            for r in 0..<count {
-                let i = Int(task.trainIndices[Int(order[begin + r])])
+            for (r, i) in indices.enumerated() {
                 train.copyInput(i, permutation: task.permutation, to: x.baseAddress! + r * d)
                 labels[r] = Int(task.labelMap[Int(train.labels[i])])
             }
@@ -87,15 +79,7 @@ public final class SparseFamily: SupervisedFamily {
 
     public func epochEnded(_ position: TrainingSchedule.Position, step: Int, sums: MetricSums.Span) -> [MetricSample] {
         guard !isContinual else { return [] }
-        let t = evaluate(task: 0)
-        finalTest = t
-        var m = SupervisedMetrics.epochEnd(step: step, epoch: position.epoch, sums, test: t)
-        if validates {
-            let v = evaluate(task: 0, on: .validation)
-            finalValidation = v
-            m += SupervisedMetrics.validation(step: step, v)
-        }
-        return m
+        return scores.epochEnded(step: step, epoch: position.epoch, sums: sums) { evaluate(task: 0, on: $0) }
     }
 
     public func taskEnded(_ t: Int, step: Int) -> [MetricSample] {
@@ -131,8 +115,7 @@ public final class SparseFamily: SupervisedFamily {
         s["protocol"] = .string(spec.protocol.kind.rawValue)
         s["model"] = .string("sparse")
         s["mean_dopamine"] = .number(sums.run.ratio("dopamine", per: "seen"))
-        if let f = finalTest { s["test_accuracy"] = .number(f.accuracy); s["test_loss"] = .number(f.loss) }
-        if let v = finalValidation { s["val_accuracy"] = .number(v.accuracy); s["val_loss"] = .number(v.loss) }
+        scores.summarize(into: &s)
         if isContinual { continual.summarize(into: &s) }
     }
 
@@ -142,16 +125,14 @@ public final class SparseFamily: SupervisedFamily {
         w.tensor("sparse.projection", network.projection, shape: [network.inputs, network.units])
         w.tensor("sparse.readout", network.readout, shape: [network.units, network.classes])
         continual.save(to: &w)
-        w.state("final_test", finalTest)
-        if validates { w.state("final_validation", finalValidation) }
+        scores.save(to: &w)
     }
 
     public func load(from r: CheckpointReader) throws {
         try r.tensor("sparse.readout", into: network.readout)
         try continual.load(from: r)
-        finalTest = try r.state("final_test")
-        if validates { finalValidation = try r.state("final_validation") }
-        orderKey = -1
+        try scores.load(from: r)
+        order.reset()
     }
 }
 

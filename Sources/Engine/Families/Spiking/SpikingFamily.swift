@@ -18,7 +18,7 @@ public final class SpikingFamily: SupervisedFamily {
     let trainCount: Int
     let testCount: Int
 
-    private var finalTest: Evaluation?
+    private var scores = HeldOutScores(validates: false)
     private var permutation: [Int32] = []
     private var permutationEpoch = -1
     private var labels: [Int32] = []
@@ -151,9 +151,7 @@ public final class SpikingFamily: SupervisedFamily {
     }
 
     public func epochEnded(_ position: TrainingSchedule.Position, step: Int, sums: MetricSums.Span) -> [MetricSample] {
-        let test = evaluate(epoch: position.epoch)
-        finalTest = test
-        return SupervisedMetrics.epochEnd(step: step, epoch: position.epoch, sums, test: test)
+        scores.epochEnded(step: step, epoch: position.epoch, sums: sums) { _ in evaluate(epoch: position.epoch) }
     }
 
     /// Test loss and accuracy (its own spike-encoding stream per epoch), batches of 256.
@@ -204,10 +202,7 @@ public final class SpikingFamily: SupervisedFamily {
         s["synops_per_sample"] = .number(run.ratio("synops", per: "batches"))
         s["time_constants"] = .array((0..<network.hiddenCount).map { Self.distribution(network.timeConstants(layer: $0)) })
         s["thresholds"] = .array((0..<network.hiddenCount).map { Self.distribution(network.theta[$0].array.map(Double.init)) })
-        if let f = finalTest {
-            s["test_accuracy"] = .number(f.accuracy)
-            s["test_loss"] = .number(f.loss)
-        }
+        scores.summarize(into: &s)
         if neuromodulators.isActive { s["neuromodulators"] = .object(neuromodulators.runMeans.mapValues { .number($0) }) }
     }
 
@@ -231,7 +226,7 @@ public final class SpikingFamily: SupervisedFamily {
             w.tensor("optimizer.\(name).v", optimizer.second[k])
         }
         w.state("optimizer.t", optimizer.t)
-        w.state("final_test", finalTest)
+        scores.save(to: &w)
         w.state("neuromodulators", neuromodulators.state)
         neuromodulators.saveTrace(to: &w)
     }
@@ -247,7 +242,7 @@ public final class SpikingFamily: SupervisedFamily {
             try r.tensor("optimizer.\(name).v", into: optimizer.second[k])
         }
         optimizer.t = try r.state("optimizer.t")
-        finalTest = try r.state("final_test")
+        try scores.load(from: r)
         try neuromodulators.restore(try r.state("neuromodulators"))
         try neuromodulators.loadTrace(from: r)
         permutationEpoch = -1
