@@ -14,15 +14,16 @@ public final class MLPFamily: SupervisedFamily {
     public let spec: ExperimentSpec
     public let train: Dataset
     public let test: Dataset
-    /// The tasks scored (rows of the accuracy matrix) …
-    public let tasks: [TrainingTask]
-    /// … and the tasks trained in turn: the same, or for joint training all of them merged into one.
-    public let trainingTasks: [TrainingTask]
+    /// The tasks scored (rows of the accuracy matrix), the tasks trained in turn (for joint
+    /// training all merged into one), the schedule and the minibatch order.
+    private var stream: TaskStream
+    public var tasks: [TrainingTask] { stream.tasks }
+    public var trainingTasks: [TrainingTask] { stream.trainingTasks }
     public let model: MLP
     public let optimizer: Optimizer
     public let consolidator: Consolidator
     public let neuromodulators: NeuromodulatorSystem
-    public let schedule: TrainingSchedule
+    public var schedule: TrainingSchedule { stream.schedule }
     /// Per task, per hidden layer: the context gate (nil without gating).
     let gates: [[FloatBuffer?]]
 
@@ -36,19 +37,16 @@ public final class MLPFamily: SupervisedFamily {
     public private(set) var contexts: ContextInference?
 
     /// Whether the run holds out a validation split.
-    var validates: Bool { spec.data.validation != nil }
-    private var order = MinibatchOrder()
-    private var labelBuffer: [Int32] = []
 
     public init(spec: ExperimentSpec, train: Dataset, test: Dataset) {
         self.spec = spec
         self.train = train
         self.test = test
-        tasks = TaskSequence.make(spec: spec, train: train, test: test)
-        trainingTasks = spec.protocol.joint ? [TaskSequence.merged(tasks)] : tasks
-        continual = ContinualRecord(spec: spec, taskNames: tasks.map(\.name))
+        let stream = TaskStream(spec: spec, train: train, test: test)
+        self.stream = stream
+        continual = ContinualRecord(spec: spec, taskNames: stream.tasks.map(\.name))
         scores = HeldOutScores(validates: spec.data.validation != nil)
-        let taskCount = tasks.count, outputs = spec.model.layers.last!
+        let taskCount = stream.tasks.count, outputs = spec.model.layers.last!
         contexts = spec.neuromodulation.context.inference.flatMap(ContextInference.Selection.init(rawValue:)).map {
             ContextInference(selection: $0, maxContexts: taskCount, outputs: outputs)
         }
@@ -61,12 +59,8 @@ public final class MLPFamily: SupervisedFamily {
         }
         consolidator = Consolidator(spec: spec.consolidation, sizes: spec.model.layers)
         neuromodulators = NeuromodulatorSystem(spec: spec.neuromodulation)
-        let b = spec.optimizer.batchSize
-        let epochs = spec.protocol.kind == .single ? spec.protocol.epochs : spec.protocol.epochsPerTask
-        schedule = TrainingSchedule(stepsPerEpoch: trainingTasks.map { ($0.trainIndices.count + b - 1) / b }, epochsPerTask: epochs)
         // Context-dependent gating: each task keeps a fixed random fraction of each hidden layer.
-        gates = tasks.indices.map { ContextGating.unitMasks(spec: spec, task: $0) }
-        labelBuffer = [Int32](repeating: 0, count: b)
+        gates = stream.tasks.indices.map { ContextGating.unitMasks(spec: spec, task: $0) }
     }
 
     var isContinual: Bool { spec.protocol.isContinual }
@@ -74,9 +68,7 @@ public final class MLPFamily: SupervisedFamily {
     public var replayableModulators: NeuromodulatorSystem? { neuromodulators }
 
     /// Checkpoints are ranked on validation when the run has a validation split, else on test.
-    public var selectionMetric: String? {
-        isContinual ? continual.selectionMetric : (validates ? "val.accuracy" : "test.accuracy")
-    }
+    public var selectionMetric: String? { spec.supervisedSelectionMetric }
 
     public func willTrain() {
         openblas_set_num_threads(1)
@@ -85,9 +77,6 @@ public final class MLPFamily: SupervisedFamily {
 
     public func trainStep(_ step: Int, at position: TrainingSchedule.Position, sums: inout MetricSums) -> StepReport {
         let (t, epoch, b) = (position.task, position.epoch, position.batch)
-        let task = trainingTasks[t]
-        let batchSize = spec.optimizer.batchSize
-        let features = train.features
         if b == 0 && epoch == 0 {
             consolidator.beginTask(model)
             if t > 0 { neuromodulators.protocolBoundary() }
@@ -99,13 +88,9 @@ public final class MLPFamily: SupervisedFamily {
                 }
             }
         }
-        let batch = order.indices(of: task, at: position, batchSize: batchSize, seed: spec.seed)
-        let count = batch.count
-        let x = model.inputBuffer(batch: count)
-        for (r, i) in batch.enumerated() {
-            train.copyInput(i, permutation: task.permutation, to: x + r * features)
-            labelBuffer[r] = task.labelMap[Int(train.labels[i])]
-        }
+        let batch = stream.minibatch(at: position)
+        let count = batch.indices.count
+        let labelBuffer = TaskStream.load(batch, from: train, into: model.inputBuffer(batch: count))
         neuromodulators.beginStep(step)
         applyModulation(task: t, training: true)
         if contexts != nil {
@@ -377,7 +362,7 @@ public final class MLPFamily: SupervisedFamily {
         try scores.load(from: r)
         try neuromodulators.restore(try r.state("neuromodulators"))
         try neuromodulators.loadTrace(from: r)
-        order.reset()
+        stream.reset()
     }
 }
 

@@ -11,35 +11,27 @@ public final class SLDAFamily: SupervisedFamily {
     public let spec: ExperimentSpec
     public let train: Dataset
     public let test: Dataset
-    public let tasks: [TrainingTask]
-    public let trainingTasks: [TrainingTask]
+    private var stream: TaskStream
+    public var tasks: [TrainingTask] { stream.tasks }
     public let lda: StreamingLDA
-    public let schedule: TrainingSchedule
+    public var schedule: TrainingSchedule { stream.schedule }
     public private(set) var continual: ContinualRecord
     private var scores: HeldOutScores
-    private var order = MinibatchOrder()
-    private var batch: [Float] = []
+    private var buffer: [Float] = []
 
     public init(spec: ExperimentSpec, train: Dataset, test: Dataset) {
         self.spec = spec
         self.train = train
         self.test = test
-        tasks = TaskSequence.make(spec: spec, train: train, test: test)
-        trainingTasks = spec.protocol.joint ? [TaskSequence.merged(tasks)] : tasks
+        stream = TaskStream(spec: spec, train: train, test: test)
         lda = StreamingLDA(features: spec.model.layers[0], classes: spec.model.layers[1], shrinkage: spec.model.slda?.shrinkage ?? 1e-4)
-        let b = spec.optimizer.batchSize
-        let epochs = spec.protocol.kind == .single ? spec.protocol.epochs : spec.protocol.epochsPerTask
-        schedule = TrainingSchedule(stepsPerEpoch: trainingTasks.map { ($0.trainIndices.count + b - 1) / b }, epochsPerTask: epochs)
-        continual = ContinualRecord(spec: spec, taskNames: tasks.map(\.name))
+        continual = ContinualRecord(spec: spec, taskNames: stream.tasks.map(\.name))
         scores = HeldOutScores(validates: spec.data.validation != nil)
     }
 
     var isContinual: Bool { spec.protocol.isContinual }
-    var validates: Bool { spec.data.validation != nil }
 
-    public var selectionMetric: String? {
-        isContinual ? continual.selectionMetric : (validates ? "val.accuracy" : "test.accuracy")
-    }
+    public var selectionMetric: String? { spec.supervisedSelectionMetric }
 
     public func willTrain() {
         openblas_set_num_threads(1)
@@ -48,16 +40,11 @@ public final class SLDAFamily: SupervisedFamily {
 
     /// One batch into the statistics (the same seeded order per task and epoch as the MLP family).
     public func trainStep(_ step: Int, at position: TrainingSchedule.Position, sums: inout MetricSums) -> StepReport {
-        let task = trainingTasks[position.task]
-        let indices = order.indices(of: task, at: position, batchSize: spec.optimizer.batchSize, seed: spec.seed)
-        let d = train.features, count = indices.count
-        if batch.count < count * d { batch = [Float](repeating: 0, count: count * d) }
-        var labels = [Int](repeating: 0, count: count)
-        batch.withUnsafeMutableBufferPointer { x in
-            for (r, i) in indices.enumerated() {
-                train.copyInput(i, permutation: task.permutation, to: x.baseAddress! + r * d)
-                labels[r] = Int(task.labelMap[Int(train.labels[i])])
-            }
+        let batch = stream.minibatch(at: position)
+        let count = batch.indices.count, d = train.features
+        if buffer.count < count * d { buffer = [Float](repeating: 0, count: count * d) }
+        buffer.withUnsafeMutableBufferPointer { x in
+            let labels = TaskStream.load(batch, from: train, into: x.baseAddress!).map(Int.init)
             lda.update(x.baseAddress!, labels: labels, count: count)
         }
         sums.add("seen", Double(count))
@@ -133,7 +120,7 @@ public final class SLDAFamily: SupervisedFamily {
         lda.invalidate()
         try continual.load(from: r)
         try scores.load(from: r)
-        order.reset()
+        stream.reset()
     }
 }
 

@@ -10,36 +10,28 @@ public final class SparseFamily: SupervisedFamily {
     public let spec: ExperimentSpec
     public let train: Dataset
     public let test: Dataset
-    public let tasks: [TrainingTask]
-    public let trainingTasks: [TrainingTask]
+    private var stream: TaskStream
+    public var tasks: [TrainingTask] { stream.tasks }
     public let network: SparseCode
-    public let schedule: TrainingSchedule
+    public var schedule: TrainingSchedule { stream.schedule }
     public private(set) var continual: ContinualRecord
     private var scores: HeldOutScores
-    private var order = MinibatchOrder()
-    private var batch: [Float] = []
+    private var buffer: [Float] = []
 
     public init(spec: ExperimentSpec, train: Dataset, test: Dataset) {
         self.spec = spec
         self.train = train
         self.test = test
-        tasks = TaskSequence.make(spec: spec, train: train, test: test)
-        trainingTasks = spec.protocol.joint ? [TaskSequence.merged(tasks)] : tasks
+        stream = TaskStream(spec: spec, train: train, test: test)
         let l = spec.model.layers
         network = SparseCode(inputs: l[0], units: l[1], classes: l[2], spec: spec.model.sparse!, seed: spec.seed)
-        let b = spec.optimizer.batchSize
-        let epochs = spec.protocol.kind == .single ? spec.protocol.epochs : spec.protocol.epochsPerTask
-        schedule = TrainingSchedule(stepsPerEpoch: trainingTasks.map { ($0.trainIndices.count + b - 1) / b }, epochsPerTask: epochs)
-        continual = ContinualRecord(spec: spec, taskNames: tasks.map(\.name))
+        continual = ContinualRecord(spec: spec, taskNames: stream.tasks.map(\.name))
         scores = HeldOutScores(validates: spec.data.validation != nil)
     }
 
     var isContinual: Bool { spec.protocol.isContinual }
-    var validates: Bool { spec.data.validation != nil }
 
-    public var selectionMetric: String? {
-        isContinual ? continual.selectionMetric : (validates ? "val.accuracy" : "test.accuracy")
-    }
+    public var selectionMetric: String? { spec.supervisedSelectionMetric }
 
     public func willTrain() {
         openblas_set_num_threads(1)
@@ -47,22 +39,18 @@ public final class SparseFamily: SupervisedFamily {
     }
 
     public func trainStep(_ step: Int, at position: TrainingSchedule.Position, sums: inout MetricSums) -> StepReport {
-        let task = trainingTasks[position.task]
-        let indices = order.indices(of: task, at: position, batchSize: spec.optimizer.batchSize, seed: spec.seed)
-        let d = train.features, count = indices.count
-        if batch.count < count * d { batch = [Float](repeating: 0, count: count * d) }
-        var labels = [Int](repeating: 0, count: count)
-        let codes = batch.withUnsafeMutableBufferPointer { x -> [[Int]] in
-            for (r, i) in indices.enumerated() {
-                train.copyInput(i, permutation: task.permutation, to: x.baseAddress! + r * d)
-                labels[r] = Int(task.labelMap[Int(train.labels[i])])
-            }
+        let batch = stream.minibatch(at: position)
+        let count = batch.indices.count, d = train.features
+        if buffer.count < count * d { buffer = [Float](repeating: 0, count: count * d) }
+        var labels: [Int] = []
+        let codes = buffer.withUnsafeMutableBufferPointer { x -> [[Int]] in
+            labels = TaskStream.load(batch, from: train, into: x.baseAddress!).map(Int.init)
             return network.code(x.baseAddress!, count: count)
         }
         let rate = Float(spec.optimizer.learningRate)
         var loss = 0.0, correct = 0, dopamine = 0.0
         for r in 0..<count {
-            let outcome = network.learn(codes[r], label: labels[r], rate: rate, allowed: task.allowedOutputs)
+            let outcome = network.learn(codes[r], label: labels[r], rate: rate, allowed: batch.task.allowedOutputs)
             loss += outcome.loss
             if outcome.correct { correct += 1 }
             dopamine += outcome.dopamine
@@ -132,7 +120,7 @@ public final class SparseFamily: SupervisedFamily {
         try r.tensor("sparse.readout", into: network.readout)
         try continual.load(from: r)
         try scores.load(from: r)
-        order.reset()
+        stream.reset()
     }
 }
 

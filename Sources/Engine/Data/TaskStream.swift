@@ -1,0 +1,47 @@
+/// A supervised protocol as a family trains it: the tasks it is scored on, the tasks it trains in
+/// turn (all of them merged into one for joint training), the step schedule, and each step's
+/// minibatch in its seeded order. Shared by the MLP, streaming-LDA and sparse families.
+public struct TaskStream {
+    public let tasks: [TrainingTask]
+    public let trainingTasks: [TrainingTask]
+    public let schedule: TrainingSchedule
+    private var order = MinibatchOrder()
+    private let batchSize: Int
+    private let seed: UInt64
+
+    init(spec: ExperimentSpec, train: Dataset, test: Dataset) {
+        tasks = TaskSequence.make(spec: spec, train: train, test: test)
+        trainingTasks = spec.protocol.joint ? [TaskSequence.merged(tasks)] : tasks
+        batchSize = spec.optimizer.batchSize
+        seed = spec.seed
+        let b = batchSize
+        let epochs = spec.protocol.kind == .single ? spec.protocol.epochs : spec.protocol.epochsPerTask
+        schedule = TrainingSchedule(stepsPerEpoch: trainingTasks.map { ($0.trainIndices.count + b - 1) / b }, epochsPerTask: epochs)
+    }
+
+    /// The minibatch at `position`: its training task and the training-set indices, in order.
+    mutating func minibatch(at position: TrainingSchedule.Position) -> (task: TrainingTask, indices: [Int]) {
+        let task = trainingTasks[position.task]
+        return (task, order.indices(of: task, at: position, batchSize: batchSize, seed: seed))
+    }
+
+    /// Copies a minibatch's inputs (through its task's pixel permutation) to `x`, row by row, and
+    /// returns their targets (the task's label map applied).
+    static func load(_ batch: (task: TrainingTask, indices: [Int]), from data: Dataset, into x: UnsafeMutablePointer<Float>) -> [Int32] {
+        batch.indices.enumerated().map { r, i in
+            data.copyInput(i, permutation: batch.task.permutation, to: x + r * data.features)
+            return batch.task.labelMap[Int(data.labels[i])]
+        }
+    }
+
+    /// Forgets the cached order (after a restore).
+    mutating func reset() { order.reset() }
+}
+
+extension ExperimentSpec {
+    /// The metric that ranks a supervised run's checkpoints: on validation when it holds one out.
+    var supervisedSelectionMetric: String {
+        `protocol`.isContinual ? (data.validation != nil ? "continual.val_average_accuracy" : "continual.average_accuracy")
+                               : (data.validation != nil ? "val.accuracy" : "test.accuracy")
+    }
+}
