@@ -102,7 +102,8 @@ final class ExampleStudyTests: XCTestCase {
         let expected = ["ablation-split-domain.json": (10, 50), "na-coupling-sweep.json": (8, 40), "ablation-yoked.json": (28, 140),
                         "ewc-fisher-class-incremental.json": (10, 50), "references-class-incremental.json": (4, 20),
                         "context-inference-class-incremental.json": (6, 30),
-                        "sparse-plasticity-class-incremental.json": (4, 20)]
+                        "sparse-plasticity-class-incremental.json": (4, 20),
+                        "stability-gap-na-gain.json": (4, 20)]
         let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".json") }
         XCTAssertEqual(Set(files), Set(expected.keys))
         for f in files {

@@ -56,7 +56,7 @@ public struct ProtocolSpec: Sendable, Equatable, Codable {
         case kind, epochs, tasks, scenario, trials, arms, change, stimuli, temperature
         case epochsPerTask = "epochs_per_task", changeEvery = "change_every", driftSD = "drift_sd", reverseEvery = "reverse_every"
         case inputs, inputRate = "input_rate"
-        case labelsTrick = "labels_trick", joint
+        case labelsTrick = "labels_trick", joint, stabilityProbe = "stability_probe"
     }
 
     public var isReward: Bool { kind == .bandit || kind == .reversal || kind == .distalReward }
@@ -70,6 +70,14 @@ public struct ProtocolSpec: Sendable, Equatable, Codable {
     /// split: train on every task's images at once (the upper bound of a task sequence), then
     /// score each task; the same sample budget as training the tasks in turn.
     public var joint = false
+    /// split, permuted: score every earlier task every `every` steps for the first `steps` steps
+    /// of each new task (the stability gap); nil: no probe.
+    public var stabilityProbe: StabilityProbe?
+
+    public struct StabilityProbe: Sendable, Equatable, Codable {
+        public var every: Int
+        public var steps: Int
+    }
 
     /// A protocol of `kind` with every field at its neutral value (fields other kinds use).
     static func neutral(_ kind: Kind) -> ProtocolSpec {
@@ -82,8 +90,8 @@ public struct ProtocolSpec: Sendable, Equatable, Codable {
     static func fields(of kind: Kind) -> [CodingKeys] {
         switch kind {
         case .single: return [.epochs]
-        case .split: return [.tasks, .scenario, .epochsPerTask, .labelsTrick, .joint]
-        case .permuted: return [.tasks, .epochsPerTask]
+        case .split: return [.tasks, .scenario, .epochsPerTask, .labelsTrick, .joint, .stabilityProbe]
+        case .permuted: return [.tasks, .epochsPerTask, .stabilityProbe]
         case .bandit: return [.trials, .arms, .changeEvery, .change, .driftSD, .temperature]
         case .reversal: return [.trials, .reverseEvery, .stimuli, .temperature]
         case .distalReward: return [.trials, .inputs, .inputRate]
@@ -111,9 +119,12 @@ public struct ProtocolSpec: Sendable, Equatable, Codable {
                 throw SpecError("protocol.joint", "joint training needs one shared head: use the domain- or class-incremental scenario")
             }
             if spec.joint && spec.labelsTrick { throw SpecError("protocol.joint", "joint training sees every class at once; drop labels_trick") }
+            spec.stabilityProbe = try StabilityProbe.parse(p.raw("stability_probe"))
+            if spec.joint && spec.stabilityProbe != nil { throw SpecError("protocol.stability_probe", "joint training has no task switch to probe") }
         case .permuted:
             spec.tasks = try p.int("tasks", default: 5, in: 2...20)
             spec.epochsPerTask = try p.int("epochs_per_task", default: 1, in: 1...limits.maxEpochs)
+            spec.stabilityProbe = try StabilityProbe.parse(p.raw("stability_probe"))
         case .bandit:
             spec.trials = try p.int("trials", default: 2000, in: 10...limits.maxTrials)
             spec.arms = try p.int("arms", default: 10, in: 2...100)
@@ -159,6 +170,7 @@ extension ProtocolSpec {
         inputRate = try c.decodeIfPresent(Double.self, forKey: .inputRate) ?? inputRate
         labelsTrick = try c.decodeIfPresent(Bool.self, forKey: .labelsTrick) ?? false
         joint = try c.decodeIfPresent(Bool.self, forKey: .joint) ?? false
+        stabilityProbe = try c.decodeIfPresent(StabilityProbe.self, forKey: .stabilityProbe)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -182,8 +194,22 @@ extension ProtocolSpec {
             case .inputRate: try c.encode(inputRate, forKey: key)
             case .labelsTrick: if labelsTrick { try c.encode(true, forKey: key) }
             case .joint: if joint { try c.encode(true, forKey: key) }
+            case .stabilityProbe: try c.encodeIfPresent(stabilityProbe, forKey: key)
             case .kind: break
             }
         }
+    }
+}
+
+extension ProtocolSpec.StabilityProbe {
+    static func parse(_ value: JSONValue?) throws(SpecError) -> Self? {
+        guard let value, value != .null else { return nil }
+        var r = try FieldReader(value, path: "protocol.stability_probe")
+        let probe = Self(every: try r.int("every", default: 10, in: 1...10_000), steps: try r.int("steps", default: 200, in: 1...100_000))
+        try r.rejectUnknown()
+        if probe.steps / probe.every > 1000 {
+            throw SpecError("protocol.stability_probe", "scores earlier tasks \(probe.steps / probe.every) times per switch; at most 1000")
+        }
+        return probe
     }
 }

@@ -33,6 +33,8 @@ public final class MLPFamily: SupervisedFamily {
     public var initialAccuracy: [Double] { continual.initialAccuracy }
     public var validationMatrix: [[Double]] { continual.validationMatrix }
     private var scores: HeldOutScores
+    /// Probes of earlier tasks after each switch (`protocol.stability_probe`).
+    public private(set) var stability = StabilityGap()
     /// Context inference over gated sub-networks (`neuromodulation.context.inference`).
     public private(set) var contexts: ContextInference?
 
@@ -116,7 +118,16 @@ public final class MLPFamily: SupervisedFamily {
             contexts!.openContext()   // a surprise spike: the next batches train a new sub-network
         }
         SupervisedMetrics.add(&sums, loss: stats.loss, correct: stats.correct, seen: count)
-        return StepReport(samples: count, boundaryDetected: detected)
+        var report = StepReport(samples: count, boundaryDetected: detected)
+        let since = step + 1 - schedule.taskStart[t]
+        if t > 0, StabilityGap.due(spec.protocol.stabilityProbe, since: since) {
+            for j in 0..<t {
+                let accuracy = evaluate(task: j).accuracy
+                stability.record(boundary: t, task: j, step: since, accuracy: accuracy)
+                report.events.append(("stability.task\(j).accuracy", accuracy))
+            }
+        }
+        return report
     }
 
     public func windowMetrics(step: Int, sums: MetricSums.Span, elapsed: Double) -> [MetricSample] {
@@ -311,6 +322,7 @@ public final class MLPFamily: SupervisedFamily {
         s["protocol"] = .string(spec.protocol.kind.rawValue)
         scores.summarize(into: &s)
         if isContinual { continual.summarize(into: &s) }
+        if spec.protocol.stabilityProbe != nil { s["stability_gap"] = stability.summary(accuracyMatrix: accuracyMatrix) }
         if let contexts {
             s["contexts"] = .object([
                 "selection": .string(contexts.selection.rawValue), "used": .number(Double(contexts.used)),
@@ -341,6 +353,7 @@ public final class MLPFamily: SupervisedFamily {
         }
         continual.save(to: &w)
         if let contexts { w.state("contexts", contexts) }
+        if spec.protocol.stabilityProbe != nil { w.state("stability", stability) }
         scores.save(to: &w)
         w.state("neuromodulators", neuromodulators.state)
         neuromodulators.saveTrace(to: &w)
@@ -359,6 +372,7 @@ public final class MLPFamily: SupervisedFamily {
         }
         try continual.load(from: r)
         if contexts != nil { contexts = try r.state("contexts") }
+        if spec.protocol.stabilityProbe != nil { stability = try r.state("stability") }
         try scores.load(from: r)
         try neuromodulators.restore(try r.state("neuromodulators"))
         try neuromodulators.loadTrace(from: r)
