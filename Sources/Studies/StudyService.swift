@@ -75,7 +75,40 @@ public final class StudyService: @unchecked Sendable {
     public func report(id: String) throws -> JSONValue {
         let study = try study(id: id)
         let runs = try store.studyRuns(studyID: id)
-        return Self.report(study, runs: runs)
+        // The table's bootstrap and sign-flip statistics cost milliseconds to seconds on large
+        // studies: computed once per state of the study's runs, then served from memory.
+        let fingerprint = "\(study.cancelRequested)|\(runs.count)|\(runs.map(\.updatedAt).max() ?? 0)|\(runs.filter { $0.state == .succeeded }.count)"
+        if let hit = cache.value(study.id, fingerprint) { return hit }
+        let report = Self.report(study, runs: runs)
+        cache.store(study.id, fingerprint, report)
+        return report
+    }
+
+    private let cache = ReportCache()
+
+    /// The last report of recently read studies, each with the state of the runs it was made from.
+    final class ReportCache: @unchecked Sendable {
+        private let lock = NSLock()
+        private var entries: [String: (fingerprint: String, report: JSONValue, used: UInt64)] = [:]
+        private var clock: UInt64 = 0
+        static let capacity = 64
+
+        func value(_ id: String, _ fingerprint: String) -> JSONValue? {
+            lock.lock(); defer { lock.unlock() }
+            guard let e = entries[id], e.fingerprint == fingerprint else { return nil }
+            clock += 1
+            entries[id]?.used = clock
+            return e.report
+        }
+
+        func store(_ id: String, _ fingerprint: String, _ report: JSONValue) {
+            lock.lock(); defer { lock.unlock() }
+            clock += 1
+            entries[id] = (fingerprint, report, clock)
+            if entries.count > Self.capacity, let oldest = entries.min(by: { $0.value.used < $1.value.used })?.key {
+                entries[oldest] = nil
+            }
+        }
     }
 
     /// The report of a stored study and its runs.
