@@ -19,7 +19,9 @@ GATING = [("context gating (keep 0.5)", {"context": {"gating_keep": 0.5}})]
 RPE_DA = {"dopamine": {"signal": "rpe", "targets": {"learning_rate": 0.5}}}
 RPE_NA = {"noradrenaline": [{"signal": "surprise", "targets": {"learning_rate": 0.5}},
                             {"signal": "utility_decline", "targets": {"temperature": 0.5}}]}
-REWARD = [("DA only", RPE_DA), ("NA only", RPE_NA), ("DA + NA", {**RPE_DA, **RPE_NA})]
+# "DA" scales the delta rule's α by exp(k·RPE): an asymmetric learning rate on the reward-prediction error.
+REWARD = [("DA (asymmetric learning rate on the RPE)", RPE_DA), ("NA (surprise → lr, utility → temperature)", RPE_NA),
+          ("DA + NA", {**RPE_DA, **RPE_NA})]
 
 
 def study(binary, base, factors, seeds, metrics, workers):

@@ -103,7 +103,8 @@ final class ExampleStudyTests: XCTestCase {
                         "ewc-fisher-class-incremental.json": (10, 50), "references-class-incremental.json": (4, 20),
                         "context-inference-class-incremental.json": (6, 30),
                         "sparse-plasticity-class-incremental.json": (4, 20),
-                        "stability-gap-na-gain.json": (4, 20)]
+                        "stability-gap-na-gain.json": (4, 20),
+                        "bandit-arms.json": (4, 40)]
         let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".json") }
         XCTAssertEqual(Set(files), Set(expected.keys))
         for f in files {
