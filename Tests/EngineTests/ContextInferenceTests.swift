@@ -36,9 +36,22 @@ final class ContextInferenceTests: XCTestCase {
         let entropy = try train(try spec("entropy", boundaries: "protocol"))
         XCTAssertGreaterThan(average(entropy), average(random))
         XCTAssertGreaterThan(entropy.family.contexts?.lastSelectionAccuracy ?? 0, 0.25)
+        // Served, a context-inference model chooses each image's context as the run scored it.
+        let model = try InferenceModel(checkpoint: entropy.checkpoint())
+        XCTAssertFalse(model.requiresTask)
+        let data = try FashionMNIST.load()
+        for j in [0, 3] {
+            let task = entropy.tasks[j]
+            let images = task.testIndices.map { i in Array(UnsafeBufferPointer(start: data.test.inputs.pointer + Int(i) * 784, count: 784)) }
+            let p = try model.predict(images)
+            let correct = zip(p, task.testIndices).filter { row, i in (row.indices.max { row[$0] < row[$1] } ?? -1) == Int(data.test.labels[Int(i)]) }.count
+            XCTAssertEqual(Double(correct) / Double(images.count), entropy.family.evaluate(task: j).accuracy, accuracy: 1e-12, "task \(j)")
+            let told = try model.predict(Array(images.prefix(50)), task: j)
+            let toldCorrect = zip(told, task.testIndices.prefix(50)).filter { row, i in (row.indices.max { row[$0] < row[$1] } ?? -1) == Int(data.test.labels[Int(i)]) }.count
+            XCTAssertGreaterThan(toldCorrect, 40, "given the task, the model uses that task's context")
+        }
         // Bit-for-bit resume with its context state.
         let first = try train(try spec("entropy", boundaries: "protocol"), stopAt: entropy.schedule.taskStart[2] + 3)
-        let data = try FashionMNIST.load()
         let resumed = TrainingLoop<MLPFamily>(spec: try spec("entropy", boundaries: "protocol"), train: data.train, test: data.test)
         try resumed.restore(from: first.checkpoint())
         _ = try resumed.run(observer: RecordingObserver())

@@ -9,12 +9,20 @@ final class MLPServable: ServableNetwork {
     let model: MLP
     let taskCount: Int
     let requiresTask: Bool
+    /// A context-inference model's contexts (their output groups, the context of each task).
+    let contexts: ContextInference?
     var parameterBytes: Int { model.parameterCount * 4 + (model.gate.map { ($0.weights.count + $0.bias.count) * 4 } ?? 0) }
     private var permutations: [Int: [Int32]] = [:]
 
     init(spec: ExperimentSpec, file: Safetensors.File) throws {
-        guard spec.neuromodulation.context.inference == nil else {
-            throw InferenceModel.Failure.unsupported("serving models that infer their context is not supported yet (train and score them through runs)")
+        if spec.neuromodulation.context.inference != nil {
+            guard let text = file.metadata["state.contexts"],
+                  let state = try? JSONDecoder().decode(ContextInference.self, from: Data(text.utf8)) else {
+                throw InferenceModel.Failure.unsupported("the checkpoint of a context-inference model lacks its contexts")
+            }
+            contexts = state
+        } else {
+            contexts = nil
         }
         self.spec = spec
         var rng = RandomSource(seed: 0)
@@ -32,8 +40,8 @@ final class MLPServable: ServableNetwork {
         }
         let p = spec.protocol
         model.linearOutput = p.kind == .reversal
-        requiresTask = spec.neuromodulation.context.gatingKeep != nil
-        taskCount = requiresTask || Self.isTaskIncremental(spec) || p.kind == .permuted ? max(p.tasks, 1) : 0
+        requiresTask = spec.neuromodulation.context.gatingKeep != nil && contexts == nil
+        taskCount = requiresTask || contexts != nil || Self.isTaskIncremental(spec) || p.kind == .permuted ? max(p.tasks, 1) : 0
     }
 
     private static func isTaskIncremental(_ spec: ExperimentSpec) -> Bool {
@@ -41,6 +49,7 @@ final class MLPServable: ServableNetwork {
     }
 
     func forward(_ inputs: [[Float]], task: Int?) -> [[Float]] {
+        if let contexts { return forwardInferringContext(inputs, contexts: contexts, task: task) }
         let k = spec.model.layers.last!, width = spec.model.layers[0]
         var m = Modulation()
         var permutation: [Int32]?
@@ -65,6 +74,34 @@ final class MLPServable: ServableNetwork {
         }
         let out = model.forward(batch: inputs.count)
         return (0..<inputs.count).map { r in Array(UnsafeBufferPointer(start: out + r * k, count: k)) }
+    }
+
+    /// Each input scored by the context whose head is least uncertain (normalised entropy over its
+    /// output group), as the run scored its test images — or, given a task, by the context that
+    /// task was trained in.
+    private func forwardInferringContext(_ inputs: [[Float]], contexts: ContextInference, task: Int?) -> [[Float]] {
+        let k = spec.model.layers.last!, width = spec.model.layers[0]
+        let pool = task.flatMap { contexts.contextOfTask[$0] }.map { [$0] }
+            ?? (0..<contexts.used).filter { contexts.groups[$0].contains(true) }
+        var best = [Double](repeating: .infinity, count: inputs.count)
+        var out = [[Float]](repeating: [Float](repeating: 1 / Float(k), count: k), count: inputs.count)
+        for c in pool {
+            var m = Modulation()
+            m.unitMasks = ContextGating.unitMasks(spec: spec, task: c)
+            m.allowedOutputs = contexts.groups[c]
+            model.modulation = m
+            let x = model.inputBuffer(batch: inputs.count)
+            for (r, row) in inputs.enumerated() { row.withUnsafeBufferPointer { (x + r * width).update(from: $0.baseAddress!, count: width) } }
+            let p = model.forward(batch: inputs.count)
+            for r in 0..<inputs.count {
+                let u = pool.count == 1 ? 0 : ContextInference.uncertainty(p + r * k, group: contexts.groups[c])
+                if u < best[r] {
+                    best[r] = u
+                    out[r] = Array(UnsafeBufferPointer(start: p + r * k, count: k))
+                }
+            }
+        }
+        return out
     }
 
     /// The descriptive metadata a reader outside Neuromod needs to rebuild the network
