@@ -5,21 +5,8 @@ import Storage
 
 /// JSON shapes of the /v1 resources (see openapi.yaml).
 enum Representation {
-    /// RFC 3339 UTC with milliseconds, e.g. `2026-11-30T01:21:44.755Z`.
-    static func timestamp(_ t: Double?) -> JSONValue {
-        guard let t else { return .null }
-        var seconds = time_t(t.rounded(.down))
-        var millis = Int(((t - Double(seconds)) * 1000).rounded(.down))
-        if millis >= 1000 { seconds += 1; millis -= 1000 }
-        var tm = tm()
-        gmtime_r(&seconds, &tm)
-        func pad(_ v: Int32, _ width: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, width - s.count)) + s
-        }
-        return .string("\(pad(tm.tm_year + 1900, 4))-\(pad(tm.tm_mon + 1, 2))-\(pad(tm.tm_mday, 2))T"
-            + "\(pad(tm.tm_hour, 2)):\(pad(tm.tm_min, 2)):\(pad(tm.tm_sec, 2)).\(pad(Int32(millis), 3))Z")
-    }
+    /// RFC 3339 UTC with milliseconds (``JSONValue/timestamp(_:)``).
+    static func timestamp(_ t: Double?) -> JSONValue { JSONValue.timestamp(t) }
 
     static func experiment(_ e: ExperimentRecord) -> JSONValue {
         .object([

@@ -119,7 +119,7 @@ public final class StudyService: @unchecked Sendable {
             o["id"] = .string(study.id)
             o["experiment_id"] = .string(study.experimentID)
             o["name"] = .string(study.name)
-            o["created_at"] = Self.timestamp(study.createdAt)
+            o["created_at"] = .timestamp(study.createdAt)
             o["design"] = .stored(study.design)
             report = .object(o)
         }
@@ -146,12 +146,6 @@ public final class StudyService: @unchecked Sendable {
             "metrics": .array(metrics.map { .string($0) }),
             "table": StudyReport.table(cells: cells, control: control, metrics: metrics, runs: finished),
         ])
-    }
-
-    static func timestamp(_ t: Double) -> JSONValue {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return .string(f.string(from: Date(timeIntervalSince1970: t)))
     }
 
     public func list(experimentID: String, after: Int?, limit: Int) throws -> Page<StudyRecord> {
