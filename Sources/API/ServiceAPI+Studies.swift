@@ -21,8 +21,7 @@ extension ServiceAPI {
         let (after, limit) = try paging(ctx, defaultLimit: 20)
         let page = try studies.list(experimentID: ctx.parameter("experiment_id"), after: after, limit: limit)
         let items: [JSONValue] = try page.items.map { study in
-            var counts: [RunState: Int] = [:]
-            for r in try store.studyRuns(studyID: study.id) { counts[r.state, default: 0] += 1 }
+            let counts = try store.studyRunCounts(studyID: study.id)
             return .object([
                 "id": .string(study.id), "name": .string(study.name), "experiment_id": .string(study.experimentID),
                 "state": .string(StudyReport.state(counts: counts, cancelRequested: study.cancelRequested)),

@@ -70,6 +70,17 @@ extension Store {
         }
     }
 
+    /// How many of a study's runs are in each state.
+    public func studyRunCounts(studyID: String) throws -> [RunState: Int] {
+        try pool.read { db in
+            var counts: [RunState: Int] = [:]
+            for row in try db.execute("SELECT state, COUNT(*) FROM runs WHERE study_id = ? GROUP BY state", studyID) {
+                if let state = RunState(rawValue: row.string(0)) { counts[state] = row.int(1) }
+            }
+            return counts
+        }
+    }
+
     /// Cancels a study: its queued runs at once, its running ones at their next step (their ids
     /// are returned so in-process workers can be told). A study whose runs have all ended is a
     /// conflict: there is nothing left to cancel.
