@@ -204,9 +204,11 @@ public final class MLP {
 
     /// Adds the batch's per-sample squared gradients (the empirical diagonal Fisher, unnormalised)
     /// to `fisherW`/`fisherB`: for a layer, Σₛ (xₛ ⊗ δₛ)² = (X∘X)ᵀ (Δ∘Δ), one GEMM.
+    /// `reuseForward`: the activations of this batch's forward pass are still in place (backward
+    /// passes read them and write only deltas), so it is not run again.
     public func accumulateSquaredGradients(batch: Int, labels: UnsafePointer<Int32>, fisherW: [FloatBuffer], fisherB: [FloatBuffer],
-                                           sampleWeights: UnsafePointer<Float>? = nil) {
-        forward(batch: batch)
+                                           sampleWeights: UnsafePointer<Float>? = nil, reuseForward: Bool = false) {
+        if !reuseForward { forward(batch: batch) }
         computeOutputDelta(batch: batch, labels: labels, scale: 1 / modulation.temperature, sampleWeights: sampleWeights)
         for l in stride(from: layerCount - 1, through: 0, by: -1) {
             let nIn = sizes[l], nOut = sizes[l + 1]
@@ -320,7 +322,7 @@ extension MLP {
     /// Adds the batch's exact (expected) diagonal Fisher, Σ_r Σ_c p(c|x_r)·(∂ log p(c|x_r)/∂θ)², to
     /// `fisherW`/`fisherB`: one weighted squared-gradient pass per output class, with sample weights
     /// √p(c|x_r) (the output delta, and so the gradient, is linear in the weight). Reads the inputs
-    /// already in the input buffer.
+    /// already in the input buffer; one forward pass serves every class.
     public func accumulateExpectedFisher(batch: Int, fisherW: [FloatBuffer], fisherB: [FloatBuffer]) {
         let classes = sizes[layerCount]
         let p = forward(batch: batch)
@@ -338,7 +340,7 @@ extension MLP {
             labels.withUnsafeBufferPointer { l in
                 weights.withUnsafeBufferPointer { w in
                     accumulateSquaredGradients(batch: batch, labels: l.baseAddress!, fisherW: fisherW, fisherB: fisherB,
-                                               sampleWeights: w.baseAddress!)
+                                               sampleWeights: w.baseAddress!, reuseForward: true)
                 }
             }
         }
