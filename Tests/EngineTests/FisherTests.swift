@@ -66,4 +66,17 @@ final class FisherTests: XCTestCase {
         XCTAssertNotEqual(a.w[0].array, b.w[0].array)
         XCTAssertGreaterThan(a.w[1].array.reduce(0, +), 0)
     }
+
+    /// Estimating a task's Fisher does not train the modulatory gate (its backward pass learns).
+    func testFisherEstimationLeavesTheGateUntouched() throws {
+        let spec = try parseSpec(#"{"seed": 1, "data": {"train_limit": 640, "test_limit": 100}, "protocol": {"kind": "split", "scenario": "domain-incremental"}, "model": {"layers": [784, 16, 2]}, "consolidation": {"kind": "ewc"}, "neuromodulation": {"modulatory_gate": {}}, "checkpoint_every_steps": 1000}"#)
+        let (train, test) = try FashionMNIST.load()
+        let loop = TrainingLoop<MLPFamily>(spec: spec, train: train, test: test)
+        let gate = try XCTUnwrap(loop.model.gate)
+        loop.model.gateLearningRate = 0.5
+        let before = gate.weights.array
+        _ = loop.family.fisher(task: 0)
+        XCTAssertEqual(gate.weights.array, before)
+        XCTAssertEqual(loop.model.gateLearningRate, 0.5, "restored for training")
+    }
 }

@@ -170,6 +170,10 @@ public final class MLPFamily: SupervisedFamily {
         let task = trainingTasks[t]
         let n = min(spec.consolidation.fisherSamples, task.trainIndices.count)
         applyModulation(task: t)
+        // Estimating the Fisher must not train: the modulatory gate learns in its backward pass.
+        let gateRate = model.gateLearningRate
+        model.gateLearningRate = 0
+        defer { model.gateLearningRate = gateRate }
         var labels = [Int32](repeating: 0, count: 256)
         var begin = 0
         while begin < n {
