@@ -45,3 +45,29 @@ extension ExperimentSpec {
                                : (data.validation != nil ? "val.accuracy" : "test.accuracy")
     }
 }
+
+extension TrainingTask {
+    /// Scores this task's held-out images — its test images, or its validation hold-out from the
+    /// training set — in chunks of at most 1,000: each chunk's inputs are copied (through the
+    /// task's pixel permutation) to `buffer(count)` (a scratch buffer when nil), and `score`
+    /// returns the chunk's summed loss and number of correct answers given its targets.
+    func evaluate(on split: EvaluationSplit, train: Dataset, test: Dataset,
+                  buffer: ((Int) -> UnsafeMutablePointer<Float>)? = nil,
+                  score: (UnsafeMutablePointer<Float>, [Int]) -> (loss: Double, correct: Int)) -> Evaluation {
+        let (indices, data) = split == .test ? (testIndices, test) : (validationIndices, train)
+        guard !indices.isEmpty else { return Evaluation(loss: 0, accuracy: 0) }
+        let scratch = buffer == nil ? FloatBuffer(count: min(1000, indices.count) * data.features) : nil
+        var loss = 0.0, correct = 0, begin = 0
+        while begin < indices.count {
+            let count = min(1000, indices.count - begin)
+            let x = buffer?(count) ?? scratch!.pointer
+            let chunk = indices[begin..<(begin + count)]
+            for (r, i) in chunk.enumerated() { data.copyInput(Int(i), permutation: permutation, to: x + r * data.features) }
+            let result = score(x, chunk.map { Int(labelMap[Int(data.labels[Int($0)])]) })
+            loss += result.loss
+            correct += result.correct
+            begin += count
+        }
+        return Evaluation(loss: loss / Double(indices.count), accuracy: Double(correct) / Double(indices.count))
+    }
+}

@@ -217,33 +217,23 @@ public final class MLPFamily: SupervisedFamily {
     /// Mean cross-entropy and accuracy on task t's test set (its gates, its outputs), batches of 1,000.
     public func evaluate(task t: Int, on split: EvaluationSplit = .test) -> Evaluation {
         if contexts != nil { return evaluateInferringContext(task: t, on: split) }
-        let task = tasks[t]
-        let (indices, data) = split == .test ? (task.testIndices, test) : (task.validationIndices, train)
-        let n = indices.count
-        guard n > 0 else { return Evaluation(loss: 0, accuracy: 0) }
         applyModulation(task: t)
         model.modulation.temperature = 1
         model.gate?.recordsStatistics = false
         defer { model.gate?.recordsStatistics = true }
-        var loss = 0.0, correct = 0
-        let classes = model.sizes.last!
-        var begin = 0
-        while begin < n {
-            let count = min(1000, n - begin)
-            let x = model.inputBuffer(batch: count)
-            for r in 0..<count { data.copyInput(Int(indices[begin + r]), permutation: task.permutation, to: x + r * data.features) }
-            let p = model.forward(batch: count)
-            for r in 0..<count {
+        let model = self.model, classes = model.sizes.last!
+        return tasks[t].evaluate(on: split, train: train, test: test, buffer: { model.inputBuffer(batch: $0) }) { _, targets in
+            let p = model.forward(batch: targets.count)
+            var loss = 0.0, correct = 0
+            for (r, y) in targets.enumerated() {
                 let row = p + r * classes
-                let y = Int(task.labelMap[Int(data.labels[Int(indices[begin + r])])])
                 var best = 0
                 for c in 1..<classes where row[c] > row[best] { best = c }
                 if best == y { correct += 1 }
                 loss -= Foundation.log(Double(row[y]) + 1e-12)
             }
-            begin += count
+            return (loss, correct)
         }
-        return Evaluation(loss: loss / Double(n), accuracy: Double(correct) / Double(n))
     }
 
     // MARK: - Context inference

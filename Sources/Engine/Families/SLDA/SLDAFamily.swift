@@ -69,32 +69,21 @@ public final class SLDAFamily: SupervisedFamily {
     /// over the task's outputs (task-incremental) or all.
     public func evaluate(task t: Int, on split: EvaluationSplit = .test) -> Evaluation {
         let task = tasks[t]
-        let (indices, data) = split == .test ? (task.testIndices, test) : (task.validationIndices, train)
-        guard !indices.isEmpty else { return Evaluation(loss: 0, accuracy: 0) }
-        let d = data.features, classes = lda.classes
-        var loss = 0.0, correct = 0, begin = 0
-        var x = [Float](repeating: 0, count: min(1000, indices.count) * d)
-        while begin < indices.count {
-            let count = min(1000, indices.count - begin)
-            x.withUnsafeMutableBufferPointer { p in
-                for r in 0..<count { data.copyInput(Int(indices[begin + r]), permutation: task.permutation, to: p.baseAddress! + r * d) }
-            }
-            let scores = x.withUnsafeBufferPointer { lda.scores($0.baseAddress!, count: count) }
-            for r in 0..<count {
-                let y = Int(task.labelMap[Int(data.labels[Int(indices[begin + r])])])
+        let classes = lda.classes
+        return task.evaluate(on: split, train: train, test: test) { x, targets in
+            let scores = lda.scores(x, count: targets.count)
+            var loss = 0.0, correct = 0
+            for (r, y) in targets.enumerated() {
                 var row = Array(scores[(r * classes)..<((r + 1) * classes)])
                 if let allowed = task.allowedOutputs { for c in 0..<classes where !allowed[c] { row[c] = -.infinity } }
                 let top = row.max() ?? 0
-                let best = row.firstIndex(of: top) ?? 0
-                if best == y { correct += 1 }
+                if (row.firstIndex(of: top) ?? 0) == y { correct += 1 }
                 let z = top.isFinite ? row.reduce(0.0) { $0 + ($1.isFinite ? Foundation.exp(Double($1 - top)) : 0) } : 1
                 loss += top.isFinite && row[y].isFinite ? Foundation.log(z) - Double(row[y] - top) : 30
             }
-            begin += count
+            return (loss, correct)
         }
-        return Evaluation(loss: loss / Double(indices.count), accuracy: Double(correct) / Double(indices.count))
     }
-
 
     public func summarize(into s: inout [String: JSONValue], sums: MetricSums) {
         s["protocol"] = .string(spec.protocol.kind.rawValue)

@@ -77,26 +77,16 @@ public final class SparseFamily: SupervisedFamily {
 
     public func evaluate(task t: Int, on split: EvaluationSplit = .test) -> Evaluation {
         let task = tasks[t]
-        let (indices, data) = split == .test ? (task.testIndices, test) : (task.validationIndices, train)
-        guard !indices.isEmpty else { return Evaluation(loss: 0, accuracy: 0) }
-        let d = data.features
-        var loss = 0.0, correct = 0, begin = 0
-        var x = [Float](repeating: 0, count: min(1000, indices.count) * d)
-        while begin < indices.count {
-            let count = min(1000, indices.count - begin)
-            let codes = x.withUnsafeMutableBufferPointer { p -> [[Int]] in
-                for r in 0..<count { data.copyInput(Int(indices[begin + r]), permutation: task.permutation, to: p.baseAddress! + r * d) }
-                return network.code(p.baseAddress!, count: count)
-            }
-            for r in 0..<count {
-                let y = Int(task.labelMap[Int(data.labels[Int(indices[begin + r])])])
+        return task.evaluate(on: split, train: train, test: test) { x, targets in
+            let codes = network.code(x, count: targets.count)
+            var loss = 0.0, correct = 0
+            for (r, y) in targets.enumerated() {
                 let p = network.probabilities(codes[r], allowed: task.allowedOutputs)
                 if (p.indices.max { p[$0] < p[$1] } ?? 0) == y { correct += 1 }
                 loss -= Foundation.log(Double(p[y]) + 1e-12)
             }
-            begin += count
+            return (loss, correct)
         }
-        return Evaluation(loss: loss / Double(indices.count), accuracy: Double(correct) / Double(indices.count))
     }
 
     public func summarize(into s: inout [String: JSONValue], sums: MetricSums) {
