@@ -88,6 +88,40 @@ final class ContextInferenceTests: XCTestCase {
         }
         XCTAssertEqual(contexts.used, 5)
         XCTAssertEqual(contexts.contextOfTask, [0: 0, 1: 1, 2: 2, 3: 3, 4: 4])
+        // The surprise is judged before the batch trains: the batch that reveals a switch trains
+        // the new context, so no context's output group holds another task's classes.
+        for c in 0..<5 {
+            XCTAssertEqual(contexts.groups[c], (0..<10).map { $0 / 2 == c }, "context \(c) holds exactly task \(c)'s classes")
+        }
+    }
+
+    /// Selection `memory`: an associative sparse-code memory recalls each input's context; it
+    /// chooses better than the heads' entropy, is served the same way, and resumes bit for bit.
+    func testMemoryRecallsContexts() throws {
+        let s = try spec("memory", boundaries: "detected", trainLimit: 30000, hidden: 32)
+        let memory = try train(s)
+        let contexts = try XCTUnwrap(memory.family.contexts)
+        XCTAssertEqual(contexts.used, 5)
+        let entropy = try train(try spec("entropy", boundaries: "detected", trainLimit: 30000, hidden: 32))
+        let (m, e) = (contexts.lastSelectionAccuracy ?? 0, entropy.family.contexts?.lastSelectionAccuracy ?? 1)
+        XCTAssertGreaterThan(m, e + 0.1, "memory recall \(m) vs entropy \(e)")
+        XCTAssertGreaterThan(average(memory), average(entropy) + 0.1)
+        let checkpoint = try memory.checkpoint()
+        let model = try InferenceModel(checkpoint: checkpoint)
+        let data = try FashionMNIST.load()
+        for j in [1, 4] {
+            let task = memory.tasks[j]
+            let images = task.testIndices.map { i in Array(UnsafeBufferPointer(start: data.test.inputs.pointer + Int(i) * 784, count: 784)) }
+            let p = try model.predict(images)
+            let correct = zip(p, task.testIndices).filter { row, i in (row.indices.max { row[$0] < row[$1] } ?? -1) == Int(data.test.labels[Int(i)]) }.count
+            XCTAssertEqual(Double(correct) / Double(images.count), memory.family.evaluate(task: j).accuracy, accuracy: 1e-12, "served task \(j)")
+        }
+        let first = try train(s, stopAt: memory.schedule.taskStart[3] + 7)
+        let resumed = TrainingLoop<MLPFamily>(spec: s, train: data.train, test: data.test)
+        try resumed.restore(from: first.checkpoint())
+        _ = try resumed.run(observer: RecordingObserver())
+        XCTAssertEqual(resumed.family.contextMemory?.readout.array, memory.family.contextMemory?.readout.array)
+        XCTAssertEqual(resumed.accuracyMatrix, memory.accuracyMatrix)
     }
 
     func testSpecRules() throws {

@@ -6,9 +6,10 @@ import Foundation
 /// the protocol's (the oracle schedule), or a surprise spike the noradrenergic detector reports
 /// (task-free). At test time each input is given the context whose head is least uncertain
 /// (normalised predictive entropy over its group: acetylcholine's expected uncertainty), the
-/// context its task was trained in (oracle), or a seeded random one (control).
+/// context an associative memory recalls for it (``ContextMemory``), the context its task was
+/// trained in (oracle), or a seeded random one (control).
 public struct ContextInference: Sendable, Equatable, Codable {
-    public enum Selection: String, Sendable, Codable { case entropy, oracle, random }
+    public enum Selection: String, Sendable, Codable { case entropy, memory, oracle, random }
 
     public let selection: Selection
     public let maxContexts: Int

@@ -77,8 +77,9 @@ public struct NeuromodulationSpec: Sendable, Equatable, Codable {
         /// each context has its own unit mask and output group (the classes trained in it); a new
         /// context opens at each boundary (protocol, or detected by noradrenergic surprise); at test
         /// the context is chosen per input — `entropy` (acetylcholine's expected uncertainty: the
-        /// context whose head is least uncertain), `oracle` (the context the input's task was
-        /// trained in: the upper bound) or `random` (the control).
+        /// context whose head is least uncertain), `memory` (the context an associative sparse-code
+        /// memory recalls for the input, ``ContextMemory``), `oracle` (the context the input's task
+        /// was trained in: the upper bound) or `random` (the control).
         public var inference: String?
         enum CodingKeys: String, CodingKey {
             case boundaries, surpriseThreshold = "surprise_threshold", minGap = "min_gap", gatingKeep = "gating_keep", inference
@@ -130,7 +131,7 @@ public struct NeuromodulationSpec: Sendable, Equatable, Codable {
                 context.gatingKeep = try cr.double("gating_keep", in: 0...1, openLower: true)
             }
             if cr.raw("inference") != nil {
-                context.inference = try cr.string("inference", oneOf: ["entropy", "oracle", "random"])
+                context.inference = try cr.string("inference", oneOf: ["entropy", "memory", "oracle", "random"])
                 if context.gatingKeep == nil {
                     throw SpecError("neuromodulation.context.inference", "infers which gated sub-network to use: set gating_keep too")
                 }

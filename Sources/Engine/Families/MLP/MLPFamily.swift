@@ -37,6 +37,8 @@ public final class MLPFamily: SupervisedFamily {
     public private(set) var stability = StabilityGap()
     /// Context inference over gated sub-networks (`neuromodulation.context.inference`).
     public private(set) var contexts: ContextInference?
+    /// The associative memory that recalls an input's context (selection `memory`).
+    let contextMemory: ContextMemory?
 
     /// Whether the run holds out a validation split.
 
@@ -52,6 +54,8 @@ public final class MLPFamily: SupervisedFamily {
         contexts = spec.neuromodulation.context.inference.flatMap(ContextInference.Selection.init(rawValue:)).map {
             ContextInference(selection: $0, maxContexts: taskCount, outputs: outputs)
         }
+        contextMemory = contexts?.selection == .memory
+            ? ContextMemory(inputs: spec.model.layers[0], contexts: taskCount, classes: outputs, seed: spec.seed) : nil
         var rng = RandomSource(seed: spec.seed, stream: 1)
         model = MLP(sizes: spec.model.layers, activation: spec.model.activation, rng: &rng)
         optimizer = Optimizer(spec: spec.optimizer, sizes: spec.model.layers)
@@ -95,15 +99,24 @@ public final class MLPFamily: SupervisedFamily {
         let labelBuffer = TaskStream.load(batch, from: train, into: model.inputBuffer(batch: count))
         neuromodulators.beginStep(step)
         applyModulation(task: t, training: true)
-        if contexts != nil {
-            contexts!.add(outputs: (0..<count).map { Int(labelBuffer[$0]) })
-            applyContext(contexts!.current)
-        }
+        if contexts != nil { applyContext(contexts!.current) }
         optimizer.beginStep()
-        let stats = labelBuffer.withUnsafeBufferPointer { model.forwardStatistics(batch: count, labels: $0.baseAddress!) }
+        var stats = labelBuffer.withUnsafeBufferPointer { model.forwardStatistics(batch: count, labels: $0.baseAddress!) }
         var detected = false
         if neuromodulators.isActive || spec.neuromodulation.context.boundaries != "protocol" {
             detected = neuromodulators.observe(loss: stats.loss / Double(count), entropy: stats.normalizedEntropy / Double(count))
+        }
+        if contexts != nil {
+            // The surprise is judged before the batch trains anything: a batch that opens a new
+            // context trains the new sub-network, and its classes join the new context's group only.
+            let before = (contexts!.current, contexts!.groups[contexts!.current])
+            if detected, spec.neuromodulation.context.boundaries != "protocol" { contexts!.openContext() }
+            contexts!.add(outputs: (0..<count).map { Int(labelBuffer[$0]) })
+            if before != (contexts!.current, contexts!.groups[contexts!.current]) {
+                applyContext(contexts!.current)
+                stats = labelBuffer.withUnsafeBufferPointer { model.forwardStatistics(batch: count, labels: $0.baseAddress!) }
+            }
+            if let contextMemory { labelBuffer.withUnsafeBufferPointer { contextMemory.learn(model.inputBuffer(batch: count), count: count, context: contexts!.current, labels: $0.baseAddress!) } }
         }
         let effects = neuromodulators.effects
         consolidator.strengthFactor = Float(effects.consolidation)
@@ -114,9 +127,6 @@ public final class MLPFamily: SupervisedFamily {
                                     consolidator: consolidator)
         }
         neuromodulators.endStep()
-        if detected, contexts != nil, spec.neuromodulation.context.boundaries != "protocol" {
-            contexts!.openContext()   // a surprise spike: the next batches train a new sub-network
-        }
         SupervisedMetrics.add(&sums, loss: stats.loss, correct: stats.correct, seen: count)
         var report = StepReport(samples: count, boundaryDetected: detected)
         let since = step + 1 - schedule.taskStart[t]
@@ -274,11 +284,18 @@ public final class MLPFamily: SupervisedFamily {
             switch contexts.selection {
             case .entropy: pool = candidates
             case .oracle: pool = [own ?? candidates.first ?? 0]
-            case .random: pool = candidates.isEmpty ? [0] : candidates
+            case .random, .memory: pool = candidates.isEmpty ? [0] : candidates
             }
-            let pick: [Int] = contexts.selection == .random ? (0..<count).map { _ in pool[rng.below(pool.count)] } : []
+            var pick: [Int] = []
+            if contexts.selection == .random { pick = (0..<count).map { _ in pool[rng.below(pool.count)] } }
+            if contexts.selection == .memory, let memory = contextMemory {
+                let x = model.inputBuffer(batch: count)
+                for r in 0..<count { data.copyInput(Int(indices[begin + r]), permutation: task.permutation, to: x + r * data.features) }
+                pick = memory.recall(x, count: count, pool: pool, groups: contexts.groups)
+            }
+            let picks = !pick.isEmpty
             for c in pool {
-                if contexts.selection == .random && !pick.contains(c) { continue }
+                if picks && !pick.contains(c) { continue }
                 let x = model.inputBuffer(batch: count)
                 for r in 0..<count { data.copyInput(Int(indices[begin + r]), permutation: task.permutation, to: x + r * data.features) }
                 applyContext(c)
@@ -286,7 +303,7 @@ public final class MLPFamily: SupervisedFamily {
                 for r in 0..<count {
                     let row = p + r * classes
                     let u = contexts.selection == .entropy ? ContextInference.uncertainty(row, group: contexts.groups[c]) : 0
-                    let wanted = contexts.selection == .random ? pick[r] == c : u < best[r]
+                    let wanted = picks ? pick[r] == c : u < best[r]
                     if wanted {
                         best[r] = u
                         chosen[r] = c
@@ -347,6 +364,7 @@ public final class MLPFamily: SupervisedFamily {
         }
         continual.save(to: &w)
         if let contexts { w.state("contexts", contexts) }
+        if let contextMemory { w.tensor("context_memory.readout", contextMemory.readout, shape: contextMemory.shape) }
         if spec.protocol.stabilityProbe != nil { w.state("stability", stability) }
         scores.save(to: &w)
         w.state("neuromodulators", neuromodulators.state)
@@ -366,6 +384,7 @@ public final class MLPFamily: SupervisedFamily {
         }
         try continual.load(from: r)
         if contexts != nil { contexts = try r.state("contexts") }
+        if let contextMemory { try r.tensor("context_memory.readout", into: contextMemory.readout) }
         if spec.protocol.stabilityProbe != nil { stability = try r.state("stability") }
         try scores.load(from: r)
         try neuromodulators.restore(try r.state("neuromodulators"))

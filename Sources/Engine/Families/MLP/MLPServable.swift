@@ -11,7 +11,11 @@ final class MLPServable: ServableNetwork {
     let requiresTask: Bool
     /// A context-inference model's contexts (their output groups, the context of each task).
     let contexts: ContextInference?
-    var parameterBytes: Int { model.parameterCount * 4 + (model.gate.map { ($0.weights.count + $0.bias.count) * 4 } ?? 0) }
+    /// A memory-selection model's associative context memory.
+    let contextMemory: ContextMemory?
+    var parameterBytes: Int {
+        model.parameterCount * 4 + (model.gate.map { ($0.weights.count + $0.bias.count) * 4 } ?? 0) + (contextMemory.map { $0.readout.count * 4 } ?? 0)
+    }
     private var permutations: [Int: [Int32]] = [:]
 
     init(spec: ExperimentSpec, file: Safetensors.File) throws {
@@ -23,6 +27,13 @@ final class MLPServable: ServableNetwork {
             contexts = state
         } else {
             contexts = nil
+        }
+        if let contexts, contexts.selection == .memory {
+            let memory = ContextMemory(inputs: spec.model.layers[0], contexts: contexts.maxContexts, classes: spec.model.layers.last!, seed: spec.seed)
+            try file.load("context_memory.readout", into: memory.readout)
+            contextMemory = memory
+        } else {
+            contextMemory = nil
         }
         self.spec = spec
         var rng = RandomSource(seed: 0)
@@ -76,16 +87,23 @@ final class MLPServable: ServableNetwork {
         return (0..<inputs.count).map { r in Array(UnsafeBufferPointer(start: out + r * k, count: k)) }
     }
 
-    /// Each input scored by the context whose head is least uncertain (normalised entropy over its
-    /// output group), as the run scored its test images — or, given a task, by the context that
-    /// task was trained in.
+    /// Each input scored by the context the run's selection chooses, as the run scored its test
+    /// images — the one its context memory recalls (`memory`), else the one whose head is least
+    /// uncertain (normalised entropy over its output group) — or, given a task, by the context
+    /// that task was trained in.
     private func forwardInferringContext(_ inputs: [[Float]], contexts: ContextInference, task: Int?) -> [[Float]] {
         let k = spec.model.layers.last!, width = spec.model.layers[0]
         let pool = task.flatMap { contexts.contextOfTask[$0] }.map { [$0] }
             ?? (0..<contexts.used).filter { contexts.groups[$0].contains(true) }
         var best = [Double](repeating: .infinity, count: inputs.count)
         var out = [[Float]](repeating: [Float](repeating: 1 / Float(k), count: k), count: inputs.count)
+        var recalled: [Int]?
+        if let contextMemory, pool.count > 1 {
+            let flat = inputs.flatMap { $0 }
+            recalled = flat.withUnsafeBufferPointer { contextMemory.recall($0.baseAddress!, count: inputs.count, pool: pool, groups: contexts.groups) }
+        }
         for c in pool {
+            if let recalled, !recalled.contains(c) { continue }
             var m = Modulation()
             m.unitMasks = ContextGating.unitMasks(spec: spec, task: c)
             m.allowedOutputs = contexts.groups[c]
@@ -94,7 +112,8 @@ final class MLPServable: ServableNetwork {
             for (r, row) in inputs.enumerated() { row.withUnsafeBufferPointer { (x + r * width).update(from: $0.baseAddress!, count: width) } }
             let p = model.forward(batch: inputs.count)
             for r in 0..<inputs.count {
-                let u = pool.count == 1 ? 0 : ContextInference.uncertainty(p + r * k, group: contexts.groups[c])
+                if let recalled, recalled[r] != c { continue }
+                let u = pool.count == 1 || recalled != nil ? 0 : ContextInference.uncertainty(p + r * k, group: contexts.groups[c])
                 if u < best[r] {
                     best[r] = u
                     out[r] = Array(UnsafeBufferPointer(start: p + r * k, count: k))

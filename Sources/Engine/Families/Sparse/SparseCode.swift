@@ -68,20 +68,22 @@ public final class SparseCode {
     }
 
     /// The k-th largest value (quickselect; reorders `v`).
-    static func kthLargest(_ v: inout [Float], _ k: Int) -> Float {
-        var lo = 0, hi = v.count - 1
-        let target = k - 1
-        while lo < hi {
-            let pivot = v[(lo + hi) / 2]
-            var i = lo, j = hi
-            while i <= j {
-                while v[i] > pivot { i += 1 }
-                while v[j] < pivot { j -= 1 }
-                if i <= j { v.swapAt(i, j); i += 1; j -= 1 }
+    static func kthLargest(_ values: inout [Float], _ k: Int) -> Float {
+        values.withUnsafeMutableBufferPointer { v in
+            var lo = 0, hi = v.count - 1
+            let target = k - 1
+            while lo < hi {
+                let pivot = v[(lo + hi) / 2]
+                var i = lo, j = hi
+                while i <= j {
+                    while v[i] > pivot { i += 1 }
+                    while v[j] < pivot { j -= 1 }
+                    if i <= j { v.swapAt(i, j); i += 1; j -= 1 }
+                }
+                if target <= j { hi = j } else if target >= i { lo = i } else { return v[target] }
             }
-            if target <= j { hi = j } else if target >= i { lo = i } else { return v[target] }
+            return v[target]
         }
-        return v[target]
     }
 
     /// Softmax of the scores of one code over `allowed` outputs (all when nil).
