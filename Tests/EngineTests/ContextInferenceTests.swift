@@ -84,7 +84,7 @@ final class ContextInferenceTests: XCTestCase {
         let boundaries = o.metrics.filter { $0.key == "context.boundary" }.map(\.step)
         XCTAssertEqual(boundaries.count, 4, "one surprise per switch: \(boundaries) vs task starts \(loop.schedule.taskStart)")
         for (k, step) in boundaries.enumerated() {
-            XCTAssertTrue((loop.schedule.taskStart[k + 1]..<(loop.schedule.taskStart[k + 1] + 50)).contains(step - 1), "switch \(k + 1) detected within 50 steps")
+            XCTAssertEqual(step - 1, loop.schedule.taskStart[k + 1], "switch \(k + 1) detected on the new task's first batch")
         }
         XCTAssertEqual(contexts.used, 5)
         XCTAssertEqual(contexts.contextOfTask, [0: 0, 1: 1, 2: 2, 3: 3, 4: 4])
@@ -129,5 +129,10 @@ final class ContextInferenceTests: XCTestCase {
         XCTAssertThrowsError(try parseSpec(#"{"model": {"layers": [784, 8, 10]}, "neuromodulation": {"context": {"gating_keep": 0.5, "inference": "entropy"}}}"#), "needs a task sequence")
         XCTAssertThrowsError(try parseSpec(#"{"model": {"layers": [784, 8, 10]}, "protocol": {"kind": "split", "scenario": "class-incremental"}, "neuromodulation": {"context": {"gating_keep": 0.5}}}"#), "gating without inference still needs the task identity")
         XCTAssertNoThrow(try spec("oracle", boundaries: "both"))
+        XCTAssertThrowsError(try parseSpec(#"{"model": {"layers": [784, 8, 10]}, "protocol": {"kind": "split", "scenario": "class-incremental"}, "neuromodulation": {"context": {"gating_keep": 0.5, "inference": "entropy", "memory_units": 500}}}"#), "memory_units sizes the memory only") { error in
+            XCTAssertEqual((error as? SpecError)?.field, "neuromodulation.context.memory_units")
+        }
+        XCTAssertThrowsError(try parseSpec(#"{"model": {"layers": [784, 8, 10]}, "protocol": {"kind": "split", "scenario": "class-incremental"}, "neuromodulation": {"context": {"gating_keep": 0.5, "inference": "memory", "memory_units": 10}}}"#), "at least 50 units")
+        XCTAssertEqual(try parseSpec(#"{"model": {"layers": [784, 8, 10]}, "protocol": {"kind": "split", "scenario": "class-incremental"}, "neuromodulation": {"context": {"gating_keep": 0.5, "inference": "memory", "memory_units": 500}}}"#).neuromodulation.context.memoryUnits, 500)
     }
 }

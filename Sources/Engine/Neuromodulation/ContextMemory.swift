@@ -15,18 +15,19 @@ import Foundation
 /// of an old context is never overwritten by a new one. The projection is regenerated from the run
 /// seed, so checkpoints carry the synapses only (`context_memory.readout`).
 public final class ContextMemory {
-    /// Code units, the share of them active per input, and inputs sampled per unit.
-    public static let units = 2_000
+    /// Code units unless the spec sets `memory_units`, the share of them active per input, and
+    /// inputs sampled per unit.
+    public static let defaultUnits = 2_000
     public static let active = 0.05
     public static let connections = 40
 
     let code: SparseCode
     let classes: Int
 
-    public init(inputs: Int, contexts: Int, classes: Int, seed: UInt64) {
+    public init(inputs: Int, units: Int, contexts: Int, classes: Int, seed: UInt64) {
         self.classes = classes
         let spec = SparseSpec(active: Self.active, connections: min(inputs, Self.connections), dopamine: "constant")
-        code = SparseCode(inputs: inputs, units: Self.units, classes: contexts * classes, spec: spec, seed: seed ^ 0xC0_7E47)
+        code = SparseCode(inputs: inputs, units: units, classes: contexts * classes, spec: spec, seed: seed ^ 0xC0_7E47)
     }
 
     /// The associative synapses (units × pairs, pair = context · classes + class), for checkpoints.
@@ -35,8 +36,14 @@ public final class ContextMemory {
 
     /// Associates each of `count` rows of `x` with `context` and its label.
     public func learn(_ x: UnsafePointer<Float>, count: Int, context: Int, labels: UnsafePointer<Int32>) {
-        for (r, active) in code.code(x, count: count).enumerated() {
-            _ = code.learn(active, label: context * classes + Int(labels[r]), rate: 1)
+        let k = code.k, pairs = code.classes
+        encode(x, count: count)
+        let w = code.readout.pointer
+        active.withUnsafeBufferPointer { a in
+            for r in 0..<count {
+                let pair = context * classes + Int(labels[r])
+                for i in 0..<k { w[Int(a[r * k + i]) * pairs + pair] += 1 }
+            }
         }
     }
 
@@ -44,16 +51,30 @@ public final class ContextMemory {
     /// its group (`groups[c][y]`: class y was trained in context c) scores highest; ties to the
     /// earlier.
     public func recall(_ x: UnsafePointer<Float>, count: Int, pool: [Int], groups: [[Bool]]) -> [Int] {
-        code.code(x, count: count).map { active in
-            var best = pool[0], top = -Float.infinity
-            for c in pool {
-                for y in 0..<classes where groups[c][y] {
-                    var score: Float = 0
-                    for u in active { score += code.readout[u * code.classes + c * classes + y] }
-                    if score > top { top = score; best = c }
+        let k = code.k, pairs = code.classes
+        encode(x, count: count)
+        let w = code.readout.pointer
+        var score = [Float](repeating: 0, count: pairs)
+        return active.withUnsafeBufferPointer { a in
+            (0..<count).map { r in
+                for p in 0..<pairs { score[p] = 0 }
+                for i in 0..<k {
+                    let row = w + Int(a[r * k + i]) * pairs
+                    for p in 0..<pairs { score[p] += row[p] }
                 }
+                var best = pool[0], top = -Float.infinity
+                for c in pool {
+                    for y in 0..<classes where groups[c][y] && score[c * classes + y] > top { top = score[c * classes + y]; best = c }
+                }
+                return best
             }
-            return best
         }
+    }
+
+    private var active: [Int32] = []
+
+    private func encode(_ x: UnsafePointer<Float>, count: Int) {
+        if active.count < count * code.k { active = [Int32](repeating: 0, count: count * code.k) }
+        active.withUnsafeMutableBufferPointer { code.encode(x, count: count, into: $0.baseAddress!) }
     }
 }

@@ -81,10 +81,13 @@ public struct NeuromodulationSpec: Sendable, Equatable, Codable {
         /// memory recalls for the input, ``ContextMemory``), `oracle` (the context the input's task
         /// was trained in: the upper bound) or `random` (the control).
         public var inference: String?
+        /// Code units of the context memory (selection `memory` only; nil: ``ContextMemory/defaultUnits``).
+        public var memoryUnits: Int?
         enum CodingKeys: String, CodingKey {
             case boundaries, surpriseThreshold = "surprise_threshold", minGap = "min_gap", gatingKeep = "gating_keep", inference
+            case memoryUnits = "memory_units"
         }
-        public static let standard = Context(boundaries: "protocol", surpriseThreshold: 4, minGap: 50, gatingKeep: nil, inference: nil)
+        public static let standard = Context(boundaries: "protocol", surpriseThreshold: 4, minGap: 50, gatingKeep: nil, inference: nil, memoryUnits: nil)
     }
 
     /// An input-driven plasticity gate on the first hidden layer (ANML-like): σ(W_m·x + b_m).
@@ -135,6 +138,12 @@ public struct NeuromodulationSpec: Sendable, Equatable, Codable {
                 if context.gatingKeep == nil {
                     throw SpecError("neuromodulation.context.inference", "infers which gated sub-network to use: set gating_keep too")
                 }
+            }
+            if cr.raw("memory_units") != nil {
+                guard context.inference == "memory" else {
+                    throw SpecError("neuromodulation.context.memory_units", "sizes the context memory: only with inference \"memory\"")
+                }
+                context.memoryUnits = try cr.int("memory_units", in: 50...20_000)
             }
             try cr.rejectUnknown()
         }

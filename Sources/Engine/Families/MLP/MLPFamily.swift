@@ -55,7 +55,7 @@ public final class MLPFamily: SupervisedFamily {
             ContextInference(selection: $0, maxContexts: taskCount, outputs: outputs)
         }
         contextMemory = contexts?.selection == .memory
-            ? ContextMemory(inputs: spec.model.layers[0], contexts: taskCount, classes: outputs, seed: spec.seed) : nil
+            ? ContextMemory(inputs: spec.model.layers[0], units: spec.neuromodulation.context.memoryUnits ?? ContextMemory.defaultUnits, contexts: taskCount, classes: outputs, seed: spec.seed) : nil
         var rng = RandomSource(seed: spec.seed, stream: 1)
         model = MLP(sizes: spec.model.layers, activation: spec.model.activation, rng: &rng)
         optimizer = Optimizer(spec: spec.optimizer, sizes: spec.model.layers)

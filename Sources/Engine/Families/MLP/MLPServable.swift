@@ -29,7 +29,7 @@ final class MLPServable: ServableNetwork {
             contexts = nil
         }
         if let contexts, contexts.selection == .memory {
-            let memory = ContextMemory(inputs: spec.model.layers[0], contexts: contexts.maxContexts, classes: spec.model.layers.last!, seed: spec.seed)
+            let memory = ContextMemory(inputs: spec.model.layers[0], units: spec.neuromodulation.context.memoryUnits ?? ContextMemory.defaultUnits, contexts: contexts.maxContexts, classes: spec.model.layers.last!, seed: spec.seed)
             try file.load("context_memory.readout", into: memory.readout)
             contextMemory = memory
         } else {

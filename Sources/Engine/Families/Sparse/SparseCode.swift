@@ -23,6 +23,7 @@ public final class SparseCode {
     public let readout: FloatBuffer
     private var centered: [Float] = []
     private var drive: [Float] = []
+    private var scratch: [Float] = []
 
     public init(inputs: Int, units: Int, classes: Int, spec: SparseSpec, seed: UInt64) {
         self.inputs = inputs
@@ -40,37 +41,56 @@ public final class SparseCode {
 
     /// The active code units of each of `count` rows of `x`.
     public func code(_ x: UnsafePointer<Float>, count: Int) -> [[Int]] {
+        var flat = [Int32](repeating: 0, count: count * k)
+        flat.withUnsafeMutableBufferPointer { encode(x, count: count, into: $0.baseAddress!) }
+        return (0..<count).map { r in flat[(r * k)..<((r + 1) * k)].map(Int.init) }
+    }
+
+    /// Writes the k active code units of each of `count` rows of `x` into `active` (`count × k`,
+    /// ascending per row): the k largest drives, ties to the lower index, so the code is
+    /// deterministic. Allocates nothing once its scratch buffers have grown to `count`.
+    public func encode(_ x: UnsafePointer<Float>, count: Int, into active: UnsafeMutablePointer<Int32>) {
         if centered.count < count * inputs { centered = [Float](repeating: 0, count: count * inputs) }
         if drive.count < count * units { drive = [Float](repeating: 0, count: count * units) }
-        for r in 0..<count {
-            var mean: Float = 0
-            for j in 0..<inputs { mean += x[r * inputs + j] }
-            mean /= Float(inputs)
-            for j in 0..<inputs { centered[r * inputs + j] = x[r * inputs + j] - mean }
-        }
-        centered.withUnsafeBufferPointer { c in
+        if scratch.count < units { scratch = [Float](repeating: 0, count: units) }
+        centered.withUnsafeMutableBufferPointer { c in
+            for r in 0..<count {
+                var mean: Float = 0
+                for j in 0..<inputs { mean += x[r * inputs + j] }
+                mean /= Float(inputs)
+                for j in 0..<inputs { c[r * inputs + j] = x[r * inputs + j] - mean }
+            }
             drive.withUnsafeMutableBufferPointer { d in
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(count), Int32(units), Int32(inputs),
                             1, c.baseAddress!, Int32(inputs), projection.pointer, Int32(units), 0, d.baseAddress!, Int32(units))
             }
         }
-        return (0..<count).map { r in
-            // The k largest drives (ties to the lower index, so the code is deterministic).
-            var values = Array(drive[(r * units)..<((r + 1) * units)])
-            let threshold = Self.kthLargest(&values, k)
-            var above: [Int] = [], at: [Int] = []
-            for u in 0..<units {
-                let v = drive[r * units + u]
-                if v > threshold { above.append(u) } else if v == threshold { at.append(u) }
+        let (width, k) = (units, self.k)
+        drive.withUnsafeBufferPointer { d in
+            for r in 0..<count {
+                let row = d.baseAddress! + r * width
+                scratch.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: row, count: width) }
+                let threshold = Self.kthLargest(&scratch, k, count: width)
+                var above = 0
+                for u in 0..<width where row[u] > threshold { above += 1 }
+                var ties = k - above, n = 0
+                let out = active + r * k
+                for u in 0..<width {
+                    let v = row[u]
+                    if v > threshold || (v == threshold && ties > 0) {
+                        if v == threshold { ties -= 1 }
+                        out[n] = Int32(u)
+                        n += 1
+                    }
+                }
             }
-            return (above + at.prefix(k - above.count)).sorted()
         }
     }
 
     /// The k-th largest value (quickselect; reorders `v`).
-    static func kthLargest(_ values: inout [Float], _ k: Int) -> Float {
+    static func kthLargest(_ values: inout [Float], _ k: Int, count: Int? = nil) -> Float {
         values.withUnsafeMutableBufferPointer { v in
-            var lo = 0, hi = v.count - 1
+            var lo = 0, hi = (count ?? v.count) - 1
             let target = k - 1
             while lo < hi {
                 let pivot = v[(lo + hi) / 2]
