@@ -172,6 +172,7 @@ public struct StudyPlan: Sendable {
         switch spec.protocol.kind {
         case .split, .permuted: return ["average_accuracy", "backward_transfer"]
         case .bandit, .reversal: return ["mean_reward"]
+        case .intertemporal: return ["reward_per_step"]
         case .distalReward: return ["causal_weight"]
         case .single: return ["test_accuracy"]
         }

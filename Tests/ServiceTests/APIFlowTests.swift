@@ -173,6 +173,8 @@ final class APIFlowTests: XCTestCase {
         XCTAssertEqual(try protocolKeys(#"{"protocol": {"kind": "bandit"}}"#),
                        ["arms", "change", "change_every", "drift_sd", "kind", "temperature", "trials"])
         XCTAssertEqual(try protocolKeys(#"{"protocol": {"kind": "distal_reward", "trials": 200}}"#), ["input_rate", "inputs", "kind", "trials"])
+        XCTAssertEqual(try protocolKeys(#"{"protocol": {"kind": "intertemporal"}}"#),
+                       ["delays", "discount", "forced_trials", "intertrial_interval", "kind", "large_reward", "small_reward", "temperature", "trace_decay", "trials"])
         func section(_ body: String, _ key: String) throws -> [String] {
             let r = try c.json("POST", "/v1/experiments/\(exp)/runs", body)
             guard case .object(let o)? = r["spec", key] else { XCTFail("no \(key) in \(r.text)"); return [] }
@@ -382,6 +384,14 @@ final class ExperimentProtocolTests: XCTestCase {
         XCTAssertNotNil(r["summary", "perseverative_errors", "total"]?.number)
         let cps = try c.json("GET", "/v1/runs/\(reversal)/checkpoints")["checkpoints"]?.array ?? []
         XCTAssertEqual(cps.count, 3, "every 300 trials and at the end")
+        let example = try String(contentsOf: Paths.repoRoot.appendingPathComponent("examples/intertemporal-serotonin.json"), encoding: .utf8)
+        let patient = try submitAndWait(c, example)
+        let p = try c.json("GET", "/v1/runs/\(patient)/summary")
+        XCTAssertEqual(p["summary", "discount"]?.number ?? 0, 1 - 0.5 * exp(-1.5), accuracy: 1e-3, p.text)
+        XCTAssertNotNil(p["summary", "later_choice_by_delay", "16"]?.number)
+        XCTAssertNotNil(p["summary", "reward_rate_optimum", "reward_per_step"]?.number)
+        XCTAssertEqual(try c.json("GET", "/v1/runs/\(patient)/metrics/choice.later_rate")["points"]?.array?.count, 40)
+        XCTAssertNil(try c.json("GET", "/v1/runs/\(patient)")["spec", "model"], "no model section: a value table")
         XCTAssertEqual(try c.json("GET", "/v1/runs/run_nope/summary").status, 404)
     }
 }

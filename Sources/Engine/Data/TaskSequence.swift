@@ -47,7 +47,7 @@ public enum TaskSequence {
         let testCount = min(spec.data.testLimit ?? test.count, test.count)
         let identity = (0..<Int32(train.classes)).map { $0 }
         switch p.kind {
-        case .single, .bandit, .reversal, .distalReward:
+        case .single, .bandit, .reversal, .distalReward, .intertemporal:
             return [TrainingTask(index: 0, name: "all classes", trainIndices: (0..<Int32(trainCount)).map { $0 },
                                  testIndices: (0..<Int32(testCount)).map { $0 }, labelMap: identity,
                                  allowedOutputs: nil, permutation: nil)]

@@ -23,6 +23,9 @@ public struct NeuromodulationSpec: Sendable, Equatable, Codable {
         case expectedUncertainty = "expected_uncertainty"
         /// 5-HT: patience/stability, 1 − exp(−steps since the last context change / tau_patience).
         case stability
+        /// Any modulator: a constant level 1 — a fixed tonic level, as a drug or an optogenetic
+        /// manipulation sets it; the coupling is the dose.
+        case tonic
 
         /// The modulators each signal is allowed on.
         var modulators: [Modulator] {
@@ -31,6 +34,7 @@ public struct NeuromodulationSpec: Sendable, Equatable, Codable {
             case .surprise, .utilityDecline: return [.noradrenaline]
             case .expectedUncertainty: return [.acetylcholine]
             case .stability: return [.serotonin]
+            case .tonic: return Modulator.allCases
             }
         }
     }
@@ -45,6 +49,8 @@ public struct NeuromodulationSpec: Sendable, Equatable, Codable {
         case temperature
         /// Consolidation strength λ.
         case consolidation
+        /// The discount horizon 1/(1 − γ) of TD learning (intertemporal task): γ = 1 − (1 − γ₀)/factor.
+        case horizon
     }
 
     public struct Channel: Sendable, Equatable, Codable {

@@ -10,6 +10,24 @@ public struct ModulatorEffects: Sendable, Equatable, Codable {
     public var threshold: Double = 0
     public var temperature: Double = 1
     public var consolidation: Double = 1
+    /// Factor on the discount horizon 1/(1 − γ) (intertemporal task).
+    public var horizon: Double = 1
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey { case learningRate, layerLearningRate, gain, threshold, temperature, consolidation, horizon }
+
+    /// Checkpoints written before `horizon` existed lack it: 1.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        learningRate = try c.decode(Double.self, forKey: .learningRate)
+        layerLearningRate = try c.decode([Int: Double].self, forKey: .layerLearningRate)
+        gain = try c.decode(Double.self, forKey: .gain)
+        threshold = try c.decode(Double.self, forKey: .threshold)
+        temperature = try c.decode(Double.self, forKey: .temperature)
+        consolidation = try c.decode(Double.self, forKey: .consolidation)
+        horizon = try c.decodeIfPresent(Double.self, forKey: .horizon) ?? 1
+    }
 }
 
 /// Computes DA/NA/ACh/5-HT signals online from performance feedback and turns them into effects.
@@ -22,6 +40,7 @@ public struct ModulatorEffects: Sendable, Equatable, Codable {
 /// - `utility_decline` = (fast loss − slow loss) / slow loss (or (slow reward − fast reward) / (|slow| + 0.1)), in [−1, 1]
 /// - `expected_uncertainty` = fast average of normalised predictive entropy (or slow average of |RPE|), ≥ 0
 /// - `stability` = 1 − exp(−steps since the last context change / tau_patience), in [0, 1)
+/// - `tonic` = 1 (a fixed level; the coupling is the dose)
 /// Each channel's factor for a target is clamp(exp(k·s), clamp_min, clamp_max); `threshold` adds k·s.
 /// Factors of several channels multiply.
 public final class NeuromodulatorSystem {
@@ -108,6 +127,7 @@ public final class NeuromodulatorSystem {
             case .utilityDecline: break
             case .expectedUncertainty: break
             case .stability: break
+            case .tonic: break
             case .rpe: s.signal = 0
             }
             s.fast += af * (loss - s.fast)
@@ -118,6 +138,7 @@ public final class NeuromodulatorSystem {
             case .utilityDecline: s.signal = min(1, max(-1, (s.fast - s.slow) / (s.slow + 1e-8)))
             case .expectedUncertainty: s.signal = s.entropy
             case .stability: s.signal = 1 - exp(-Double(stepsSinceChange) / ch.tauPatience)
+            case .tonic: s.signal = 1
             default: break
             }
             states[i] = s
@@ -150,6 +171,7 @@ public final class NeuromodulatorSystem {
             case .expectedUncertainty: s.signal = s.absRPE
             case .stability: s.signal = 1 - exp(-Double(stepsSinceChange) / ch.tauPatience)
             case .lossImprovement: s.signal = 0
+            case .tonic: s.signal = 1
             }
             states[i] = s
         }
@@ -194,6 +216,7 @@ public final class NeuromodulatorSystem {
                 case .gain: e.gain *= factor
                 case .temperature: e.temperature *= factor
                 case .consolidation: e.consolidation *= factor
+                case .horizon: e.horizon *= factor
                 case .threshold: break
                 }
             }
@@ -214,6 +237,7 @@ public final class NeuromodulatorSystem {
         case .threshold: return e.threshold
         case .temperature: return e.temperature
         case .consolidation: return e.consolidation
+        case .horizon: return e.horizon
         }
     }
 

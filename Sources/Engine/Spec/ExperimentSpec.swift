@@ -195,6 +195,11 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
                 throw SpecError("model", "the bandit learns one action value per arm; remove model")
             }
             model = ModelSpec(kind: "action-values", layers: [], activation: .relu, snn: nil)
+        } else if proto.kind == .intertemporal {
+            if root.object["model"] != nil {
+                throw SpecError("model", "the intertemporal task learns a table of state values by TD(λ); remove model")
+            }
+            model = ModelSpec(kind: "td-values", layers: [], activation: .relu, snn: nil)
         } else {
             guard root.object["model"] != nil else { throw SpecError("model", "is required") }
             var m = try FieldReader(root.object("model"), path: "model")
@@ -269,8 +274,8 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
         if proto.kind == .distalReward && root.object["optimizer"] != nil {
             throw SpecError("optimizer", "the distal-reward task learns by reward-modulated STDP; set its parameters under rstdp")
         }
-        if proto.kind == .bandit && optKind != .sgd {
-            throw SpecError("optimizer.kind", "the bandit's action values learn by the delta rule; use sgd")
+        if (proto.kind == .bandit || proto.kind == .intertemporal) && optKind != .sgd {
+            throw SpecError("optimizer.kind", "the \(proto.kind == .bandit ? "bandit's action values learn by the delta rule" : "intertemporal task's values learn by TD(λ)"); use sgd")
         }
 
         let rstdp = try RSTDPSpec.parse(root.object("rstdp"), applies: proto.kind == .distalReward)
@@ -315,8 +320,11 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
         if neuromodulation.uses(.consolidation) && consolidation.kind == .none {
             throw SpecError("neuromodulation", "a channel targets consolidation but consolidation.kind is none")
         }
-        if proto.kind == .bandit && (neuromodulation.uses(.gain) || neuromodulation.uses(.threshold)) {
-            throw SpecError("neuromodulation", "the bandit has no hidden units: gain and threshold do not apply")
+        if (proto.kind == .bandit || proto.kind == .intertemporal) && (neuromodulation.uses(.gain) || neuromodulation.uses(.threshold)) {
+            throw SpecError("neuromodulation", "the \(proto.kind.rawValue) task has no hidden units: gain and threshold do not apply")
+        }
+        if neuromodulation.uses(.horizon) && proto.kind != .intertemporal {
+            throw SpecError("neuromodulation", "horizon scales the discount horizon of TD learning: only the intertemporal protocol has one")
         }
 
         var spec = ExperimentSpec(
@@ -357,7 +365,7 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
         switch `protocol`.kind {
         case .single, .permuted: return (trainCount + optimizer.batchSize - 1) / optimizer.batchSize
         case .split: return (trainCount / 5 + optimizer.batchSize - 1) / optimizer.batchSize
-        case .bandit, .reversal, .distalReward: return `protocol`.trials
+        case .bandit, .reversal, .distalReward, .intertemporal: return `protocol`.trials
         }
     }
 
@@ -367,7 +375,7 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
         switch `protocol`.kind {
         case .single: return stepsPerEpoch * `protocol`.epochs
         case .split, .permuted: return stepsPerEpoch * `protocol`.epochsPerTask * `protocol`.tasks
-        case .bandit, .reversal, .distalReward: return `protocol`.trials
+        case .bandit, .reversal, .distalReward, .intertemporal: return `protocol`.trials
         }
     }
 }
@@ -386,6 +394,8 @@ extension ExperimentSpec {
             model = ModelSpec(kind: "rstdp", layers: [proto.inputs, 1], activation: .relu, snn: nil)
         } else if proto.kind == .bandit {
             model = ModelSpec(kind: "action-values", layers: [], activation: .relu, snn: nil)
+        } else if proto.kind == .intertemporal {
+            model = ModelSpec(kind: "td-values", layers: [], activation: .relu, snn: nil)
         } else {
             throw DecodingError.keyNotFound(CodingKeys.model, .init(codingPath: c.codingPath, debugDescription: "model is required"))
         }
@@ -408,7 +418,7 @@ extension ExperimentSpec {
         try c.encode(seed, forKey: .seed)
         try c.encode(data, forKey: .data)
         try c.encode(`protocol`, forKey: .protocol)
-        if `protocol`.kind != .distalReward && `protocol`.kind != .bandit { try c.encode(model, forKey: .model) }
+        if ![.distalReward, .bandit, .intertemporal].contains(`protocol`.kind) { try c.encode(model, forKey: .model) }
         if `protocol`.kind != .distalReward { try c.encode(optimizer, forKey: .optimizer) }
         if consolidation != .none { try c.encode(consolidation, forKey: .consolidation) }
         try c.encode(neuromodulation, forKey: .neuromodulation)

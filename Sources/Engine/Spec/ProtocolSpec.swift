@@ -18,6 +18,10 @@ public struct ProtocolSpec: Sendable, Equatable, Codable {
         /// integrate-and-fire neuron; when input 0 fires and the neuron follows within 5 steps,
         /// a reward arrives 20–40 steps later. Learned by reward-modulated STDP (`trials` = steps).
         case distalReward = "distal_reward"
+        /// Intertemporal choice: each trial offers a smaller reward after one step or a larger one
+        /// after a delay drawn from `delays`; learned by TD(λ) with discount `discount`, whose
+        /// horizon serotonin can scale (`targets.horizon`).
+        case intertemporal
     }
 
     /// How tasks share the output layer (van de Ven & Tolias, 2019).
@@ -51,15 +55,29 @@ public struct ProtocolSpec: Sendable, Equatable, Codable {
     public var stimuli: Int
     /// Reward tasks: the softmax temperature of action selection before modulation.
     public var temperature: Double
+    /// intertemporal: the delays (steps) a larger-later offer can carry, the two rewards, the
+    /// discount γ per step before modulation, and the eligibility-trace decay λ.
+    public var delays: [Int] = []
+    public var smallReward: Double = 1
+    public var largeReward: Double = 4
+    public var discount: Double = 0.5
+    public var traceDecay: Double = 0.9
+    /// intertemporal: steps between the end of a trial and the next offer (time, no reward).
+    public var intertrialInterval: Int = 0
+    /// intertemporal: the share of forced trials (one option, drawn at random, is offered alone),
+    /// which keep both options sampled as in animal delay-discounting tasks.
+    public var forcedTrials: Double = 0.2
 
     enum CodingKeys: String, CodingKey {
         case kind, epochs, tasks, scenario, trials, arms, change, stimuli, temperature
         case epochsPerTask = "epochs_per_task", changeEvery = "change_every", driftSD = "drift_sd", reverseEvery = "reverse_every"
         case inputs, inputRate = "input_rate"
         case labelsTrick = "labels_trick", joint, stabilityProbe = "stability_probe"
+        case delays, smallReward = "small_reward", largeReward = "large_reward", discount, traceDecay = "trace_decay"
+        case intertrialInterval = "intertrial_interval", forcedTrials = "forced_trials"
     }
 
-    public var isReward: Bool { kind == .bandit || kind == .reversal || kind == .distalReward }
+    public var isReward: Bool { kind == .bandit || kind == .reversal || kind == .distalReward || kind == .intertemporal }
     /// distal_reward: presynaptic inputs and their firing probability per step.
     public var inputs: Int = 50
     public var inputRate: Double = 0.01
@@ -95,6 +113,7 @@ public struct ProtocolSpec: Sendable, Equatable, Codable {
         case .bandit: return [.trials, .arms, .changeEvery, .change, .driftSD, .temperature]
         case .reversal: return [.trials, .reverseEvery, .stimuli, .temperature]
         case .distalReward: return [.trials, .inputs, .inputRate]
+        case .intertemporal: return [.trials, .delays, .smallReward, .largeReward, .discount, .traceDecay, .intertrialInterval, .forcedTrials, .temperature]
         }
     }
 
@@ -142,6 +161,20 @@ public struct ProtocolSpec: Sendable, Equatable, Codable {
             spec.trials = try p.int("trials", default: 60_000, in: 100...limits.maxTrials)
             spec.inputs = try p.int("inputs", default: 50, in: 2...1000)
             spec.inputRate = try p.double("input_rate", default: 0.01, in: 0...0.5, openLower: true)
+        case .intertemporal:
+            spec.trials = try p.int("trials", default: 4000, in: 10...limits.maxTrials)
+            spec.delays = p.raw("delays") == nil ? [1, 2, 4, 8, 16] : try p.intArray("delays", count: 1...32, each: 1...1000)
+            if Set(spec.delays).count != spec.delays.count { throw SpecError("protocol.delays", "lists a delay twice") }
+            spec.smallReward = try p.double("small_reward", default: 1, in: 0...1000, openLower: true)
+            spec.largeReward = try p.double("large_reward", default: 4, in: 0...1000, openLower: true)
+            if spec.largeReward <= spec.smallReward {
+                throw SpecError("protocol.large_reward", "must exceed small_reward (\(spec.smallReward)): waiting must be worth something")
+            }
+            spec.discount = try p.double("discount", default: 0.5, in: 0...0.999, openLower: true)
+            spec.traceDecay = try p.double("trace_decay", default: 0.9, in: 0...1)
+            spec.intertrialInterval = try p.int("intertrial_interval", default: 0, in: 0...1000)
+            spec.forcedTrials = try p.double("forced_trials", default: 0.2, in: 0...0.9)
+            spec.temperature = try p.double("temperature", default: 0.2, in: 0.001...100)
         }
         try p.rejectUnknown()
         return spec
@@ -171,6 +204,13 @@ extension ProtocolSpec {
         labelsTrick = try c.decodeIfPresent(Bool.self, forKey: .labelsTrick) ?? false
         joint = try c.decodeIfPresent(Bool.self, forKey: .joint) ?? false
         stabilityProbe = try c.decodeIfPresent(StabilityProbe.self, forKey: .stabilityProbe)
+        delays = try c.decodeIfPresent([Int].self, forKey: .delays) ?? delays
+        smallReward = try c.decodeIfPresent(Double.self, forKey: .smallReward) ?? smallReward
+        largeReward = try c.decodeIfPresent(Double.self, forKey: .largeReward) ?? largeReward
+        discount = try c.decodeIfPresent(Double.self, forKey: .discount) ?? discount
+        traceDecay = try c.decodeIfPresent(Double.self, forKey: .traceDecay) ?? traceDecay
+        intertrialInterval = try c.decodeIfPresent(Int.self, forKey: .intertrialInterval) ?? intertrialInterval
+        forcedTrials = try c.decodeIfPresent(Double.self, forKey: .forcedTrials) ?? forcedTrials
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -195,6 +235,13 @@ extension ProtocolSpec {
             case .labelsTrick: if labelsTrick { try c.encode(true, forKey: key) }
             case .joint: if joint { try c.encode(true, forKey: key) }
             case .stabilityProbe: try c.encodeIfPresent(stabilityProbe, forKey: key)
+            case .delays: try c.encode(delays, forKey: key)
+            case .smallReward: try c.encode(smallReward, forKey: key)
+            case .largeReward: try c.encode(largeReward, forKey: key)
+            case .discount: try c.encode(discount, forKey: key)
+            case .traceDecay: try c.encode(traceDecay, forKey: key)
+            case .intertrialInterval: try c.encode(intertrialInterval, forKey: key)
+            case .forcedTrials: try c.encode(forcedTrials, forKey: key)
             case .kind: break
             }
         }

@@ -27,6 +27,7 @@ public enum FamilyRegistry {
     public static let families: [FamilyRegistration] = [
         DistalRewardFamily.registration,
         RewardFamily.registration,
+        IntertemporalFamily.registration,
         SpikingFamily.registration,
         SLDAFamily.registration,
         SparseFamily.registration,
