@@ -66,6 +66,19 @@ final class IntertemporalTests: XCTestCase {
         XCTAssertNil(IntertemporalFamily.crossing(delays: [1, 2], shares: [1, 0.9]))
     }
 
+    /// The `reward_rate` signal is −ln of the slow average reward per time step, so a horizon
+    /// coupling k makes the horizon ∝ (reward per step)^(−k): scarcer reward, more patience.
+    func testRewardRateSignal() throws {
+        let s = try parseSpec(#"{"protocol": {"kind": "intertemporal"}, "neuromodulation": {"serotonin": {"signal": "reward_rate", "targets": {"horizon": 1}, "tau_slow": 20, "tau_fast": 5}}}"#)
+        let system = NeuromodulatorSystem(spec: s.neuromodulation)
+        for _ in 0..<400 { system.observe(reward: 2, rpe: 0, steps: 4) }
+        XCTAssertEqual(system.runMeans["serotonin.reward_rate"] ?? 0, -log(0.5), accuracy: 0.01)
+        XCTAssertEqual(system.effects.horizon, 2, accuracy: 1e-9, "e^(−ln 0.5)")
+        for _ in 0..<400 { system.observe(reward: 1, rpe: 0, steps: 10) }
+        XCTAssertEqual(system.effects.horizon, 10, accuracy: 1e-6, "reward 0.1 per step: a ten times longer horizon")
+        XCTAssertThrowsError(try parseSpec(#"{"model": {"layers": [784, 8, 10]}, "neuromodulation": {"serotonin": {"signal": "reward_rate", "targets": {"learning_rate": 1}}}}"#), "reward tasks only")
+    }
+
     func testResumesBitForBit() throws {
         let s = try spec(dose: 1)
         let whole = try run(s)

@@ -26,6 +26,9 @@ public struct NeuromodulationSpec: Sendable, Equatable, Codable {
         /// Any modulator: a constant level 1 — a fixed tonic level, as a drug or an optogenetic
         /// manipulation sets it; the coupling is the dose.
         case tonic
+        /// 5-HT, reward tasks: −ln(slow average reward per time step) — the scarcer reward is in
+        /// time, the higher (patience as the opponent of the reward rate).
+        case rewardRate = "reward_rate"
 
         /// The modulators each signal is allowed on.
         var modulators: [Modulator] {
@@ -33,7 +36,7 @@ public struct NeuromodulationSpec: Sendable, Equatable, Codable {
             case .lossImprovement, .rpe: return [.dopamine]
             case .surprise, .utilityDecline: return [.noradrenaline]
             case .expectedUncertainty: return [.acetylcholine]
-            case .stability: return [.serotonin]
+            case .stability, .rewardRate: return [.serotonin]
             case .tonic: return Modulator.allCases
             }
         }
@@ -177,6 +180,7 @@ public struct NeuromodulationSpec: Sendable, Equatable, Codable {
         let signal = Signal(rawValue: try r.string("signal", default: defaultSignal.rawValue, oneOf: allowed.map(\.rawValue)))!
         if signal == .rpe && !reward { throw SpecError("\(path).signal", "rpe needs a reward protocol (bandit or reversal)") }
         if signal == .lossImprovement && reward { throw SpecError("\(path).signal", "loss_improvement needs a supervised protocol; use rpe") }
+        if signal == .rewardRate && !reward { throw SpecError("\(path).signal", "reward_rate needs a reward protocol") }
         guard case .object(let targetsObject)? = r.raw("targets"), !targetsObject.isEmpty else {
             throw SpecError("\(path).targets", "is required: an object of target → coupling, e.g. {\"learning_rate\": 1.0}")
         }

@@ -41,6 +41,8 @@ public struct ModulatorEffects: Sendable, Equatable, Codable {
 /// - `expected_uncertainty` = fast average of normalised predictive entropy (or slow average of |RPE|), ≥ 0
 /// - `stability` = 1 − exp(−steps since the last context change / tau_patience), in [0, 1)
 /// - `tonic` = 1 (a fixed level; the coupling is the dose)
+/// - `reward_rate` = −ln(slow average reward per time step), reward tasks: the scarcer reward
+///   is per unit of time, the higher (serotonin as patience, the opponent of the reward rate)
 /// Each channel's factor for a target is clamp(exp(k·s), clamp_min, clamp_max); `threshold` adds k·s.
 /// Factors of several channels multiply.
 public final class NeuromodulatorSystem {
@@ -57,6 +59,8 @@ public final class NeuromodulatorSystem {
         var windowCount = 0
         var runSum = 0.0
         var runCount = 0
+        /// Slow average of the time steps a trial takes (reward tasks; nil in older checkpoints).
+        var slowSteps: Double?
     }
 
     public let spec: NeuromodulationSpec
@@ -128,7 +132,7 @@ public final class NeuromodulatorSystem {
             case .expectedUncertainty: break
             case .stability: break
             case .tonic: break
-            case .rpe: s.signal = 0
+            case .rpe, .rewardRate: s.signal = 0
             }
             s.fast += af * (loss - s.fast)
             s.slow += asl * deviation
@@ -147,9 +151,10 @@ public final class NeuromodulatorSystem {
         return detected
     }
 
-    /// Reward step: the reward and its prediction error. Returns whether a boundary was detected.
+    /// Reward step: the reward and its prediction error, over a trial of `steps` time steps.
+    /// Returns whether a boundary was detected.
     @discardableResult
-    public func observe(reward: Double, rpe: Double) -> Bool {
+    public func observe(reward: Double, rpe: Double, steps: Double = 1) -> Bool {
         let detected = detect(value: abs(rpe))
         for i in states.indices {
             let ch = spec.channels[i]
@@ -162,6 +167,8 @@ public final class NeuromodulatorSystem {
             let z = deviation / (s.absRPEVar + 0.01).squareRoot()
             s.fast += af * (reward - s.fast)
             s.slow += asl * (reward - s.slow)
+            let slowSteps = s.slowSteps.map { $0 + asl * (steps - $0) } ?? steps
+            s.slowSteps = slowSteps
             s.absRPE += asl * deviation
             s.absRPEVar += asl * (deviation * deviation - s.absRPEVar)
             switch ch.signal {
@@ -172,6 +179,7 @@ public final class NeuromodulatorSystem {
             case .stability: s.signal = 1 - exp(-Double(stepsSinceChange) / ch.tauPatience)
             case .lossImprovement: s.signal = 0
             case .tonic: s.signal = 1
+            case .rewardRate: s.signal = -Foundation.log(max(1e-6, s.slow / slowSteps))
             }
             states[i] = s
         }

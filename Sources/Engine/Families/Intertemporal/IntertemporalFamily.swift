@@ -116,7 +116,7 @@ public final class IntertemporalFamily: TrainingFamily {
                 if waits { state.waited[d] += 1 }
             }
         }
-        let detected = neuromodulators.observe(reward: reward, rpe: firstError)
+        let detected = neuromodulators.observe(reward: reward, rpe: firstError, steps: Double(duration))
         self.step = step + 1
         sums.add("reward", reward)
         sums.add("time", Double(duration))
@@ -161,6 +161,7 @@ public final class IntertemporalFamily: TrainingFamily {
             "predicted": .number(1 + Foundation.log(ratio) / -Foundation.log(gamma)),
         ])
         let optimal = Self.rewardRateOptimum(p)
+        s["late_reward_rate_fraction"] = .number(state.lateEarned / Double(max(state.lateElapsed, 1)) / optimal.rate)
         s["reward_rate_optimum"] = .object([
             "reward_per_step": .number(optimal.rate),
             "indifference_delay": .number(optimal.indifference),
