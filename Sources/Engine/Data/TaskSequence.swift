@@ -79,10 +79,11 @@ public enum TaskSequence {
 }
 
 extension TaskSequence {
-    /// All tasks' training (and validation) images as one task, for joint training. The tasks must
-    /// share their label map and outputs (domain- and class-incremental split).
-    public static func merged(_ tasks: [TrainingTask]) -> TrainingTask {
-        var t = TrainingTask(index: 0, name: "all tasks (joint)", trainIndices: tasks.flatMap(\.trainIndices).sorted(),
+    /// All tasks' training (and validation) images as one task, for joint training (and, task by
+    /// task, cumulative training). The tasks must share their label map and outputs (domain- and
+    /// class-incremental split).
+    public static func merged(_ tasks: [TrainingTask], index: Int = 0, name: String = "all tasks (joint)") -> TrainingTask {
+        var t = TrainingTask(index: index, name: name, trainIndices: tasks.flatMap(\.trainIndices).sorted(),
                              testIndices: tasks.flatMap(\.testIndices).sorted(), labelMap: tasks[0].labelMap,
                              allowedOutputs: nil, permutation: nil)
         t.validationIndices = tasks.flatMap(\.validationIndices).sorted()

@@ -1,5 +1,6 @@
 /// A supervised protocol as a family trains it: the tasks it is scored on, the tasks it trains in
-/// turn (all of them merged into one for joint training), the step schedule, and each step's
+/// turn (all of them merged into one for joint training; task t with every earlier one for
+/// cumulative training), the step schedule, and each step's
 /// minibatch in its seeded order. Shared by the MLP, streaming-LDA and sparse families.
 public struct TaskStream {
     public let tasks: [TrainingTask]
@@ -11,7 +12,10 @@ public struct TaskStream {
 
     init(spec: ExperimentSpec, train: Dataset, test: Dataset) {
         tasks = TaskSequence.make(spec: spec, train: train, test: test)
-        trainingTasks = spec.protocol.joint ? [TaskSequence.merged(tasks)] : tasks
+        let all = tasks
+        trainingTasks = spec.protocol.joint ? [TaskSequence.merged(tasks)]
+            : spec.protocol.cumulative ? all.indices.map { t in TaskSequence.merged(Array(all[0...t]), index: t, name: "tasks 0–\(t) (cumulative)") }
+            : tasks
         batchSize = spec.optimizer.batchSize
         seed = spec.seed
         let b = batchSize

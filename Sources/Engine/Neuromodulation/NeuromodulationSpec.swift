@@ -106,14 +106,21 @@ public struct NeuromodulationSpec: Sendable, Equatable, Codable {
         enum CodingKeys: String, CodingKey { case biasInit = "bias_init" }
     }
 
+    /// Uncertainty-driven gain on every layer (``UncertaintyGain``): η and γ.
+    public struct GainModulation: Sendable, Equatable, Codable {
+        public var eta: Double
+        public var decay: Double
+    }
+
     public var channels: [Channel]
     public var context: Context
     public var modulatoryGate: GateNetwork?
+    public var uncertaintyGain: GainModulation?
 
-    enum CodingKeys: String, CodingKey { case channels, context, modulatoryGate = "modulatory_gate" }
+    enum CodingKeys: String, CodingKey { case channels, context, modulatoryGate = "modulatory_gate", uncertaintyGain = "uncertainty_gain" }
 
-    public static let off = NeuromodulationSpec(channels: [], context: .standard, modulatoryGate: nil)
-    public var isEnabled: Bool { !channels.isEmpty || context.gatingKeep != nil || modulatoryGate != nil }
+    public static let off = NeuromodulationSpec(channels: [], context: .standard, modulatoryGate: nil, uncertaintyGain: nil)
+    public var isEnabled: Bool { !channels.isEmpty || context.gatingKeep != nil || modulatoryGate != nil || uncertaintyGain != nil }
 
     public func uses(_ target: Target) -> Bool { channels.contains { $0.targets[target.rawValue] != nil } }
 
@@ -163,8 +170,16 @@ public struct NeuromodulationSpec: Sendable, Equatable, Codable {
             gate = GateNetwork(biasInit: try gr.double("bias_init", default: 2, in: -10...10))
             try gr.rejectUnknown()
         }
+        var uncertaintyGain: GainModulation?
+        if let g = r.raw("uncertainty_gain") {
+            if reward { throw SpecError("neuromodulation.uncertainty_gain", "integrates the predictive entropy of training batches: a supervised protocol") }
+            var gr = try FieldReader(g, path: "neuromodulation.uncertainty_gain")
+            uncertaintyGain = GainModulation(eta: try gr.double("eta", default: 0.3, in: 0...5),
+                                             decay: try gr.double("decay", default: 0.9, in: 0...0.999))
+            try gr.rejectUnknown()
+        }
         try r.rejectUnknown()
-        return NeuromodulationSpec(channels: channels, context: context, modulatoryGate: gate)
+        return NeuromodulationSpec(channels: channels, context: context, modulatoryGate: gate, uncertaintyGain: uncertaintyGain)
     }
 
     private static func parseChannel(_ value: JSONValue, path: String, modulator m: Modulator, reward: Bool) throws(SpecError) -> Channel {

@@ -311,8 +311,14 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
         if proto.joint && consolidation.kind != .none {
             throw SpecError("consolidation.kind", "joint training is one task: there is nothing earlier to consolidate")
         }
+        if proto.cumulative && neuromodulation.context.inference != nil {
+            throw SpecError("neuromodulation.context.inference", "cumulative training mixes every earlier task into each new one: contexts would not separate")
+        }
         if proto.joint && neuromodulation.context.inference != nil {
             throw SpecError("neuromodulation.context.inference", "joint training is one task: there is one context")
+        }
+        if neuromodulation.uncertaintyGain != nil && model.kind != "mlp" {
+            throw SpecError("neuromodulation.uncertainty_gain", "scales an MLP's layers; \(model.kind) models have no such gain")
         }
         if neuromodulation.modulatoryGate != nil && model.layers.count < 3 {
             throw SpecError("neuromodulation.modulatory_gate", "gates the first hidden layer: model.layers needs one")

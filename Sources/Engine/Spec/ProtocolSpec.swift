@@ -72,7 +72,7 @@ public struct ProtocolSpec: Sendable, Equatable, Codable {
         case kind, epochs, tasks, scenario, trials, arms, change, stimuli, temperature
         case epochsPerTask = "epochs_per_task", changeEvery = "change_every", driftSD = "drift_sd", reverseEvery = "reverse_every"
         case inputs, inputRate = "input_rate"
-        case labelsTrick = "labels_trick", joint, stabilityProbe = "stability_probe"
+        case labelsTrick = "labels_trick", joint, cumulative, stabilityProbe = "stability_probe"
         case delays, smallReward = "small_reward", largeReward = "large_reward", discount, traceDecay = "trace_decay"
         case intertrialInterval = "intertrial_interval", forcedTrials = "forced_trials"
     }
@@ -88,6 +88,9 @@ public struct ProtocolSpec: Sendable, Equatable, Codable {
     /// split: train on every task's images at once (the upper bound of a task sequence), then
     /// score each task; the same sample budget as training the tasks in turn.
     public var joint = false
+    /// split: task t trains on its own images and every earlier task's (incremental joint
+    /// training, the setting in which the stability gap shows without forgetting).
+    public var cumulative = false
     /// split, permuted: score every earlier task every `every` steps for the first `steps` steps
     /// of each new task (the stability gap); nil: no probe.
     public var stabilityProbe: StabilityProbe?
@@ -108,7 +111,7 @@ public struct ProtocolSpec: Sendable, Equatable, Codable {
     static func fields(of kind: Kind) -> [CodingKeys] {
         switch kind {
         case .single: return [.epochs]
-        case .split: return [.tasks, .scenario, .epochsPerTask, .labelsTrick, .joint, .stabilityProbe]
+        case .split: return [.tasks, .scenario, .epochsPerTask, .labelsTrick, .joint, .cumulative, .stabilityProbe]
         case .permuted: return [.tasks, .epochsPerTask, .stabilityProbe]
         case .bandit: return [.trials, .arms, .changeEvery, .change, .driftSD, .temperature]
         case .reversal: return [.trials, .reverseEvery, .stimuli, .temperature]
@@ -131,6 +134,13 @@ public struct ProtocolSpec: Sendable, Equatable, Codable {
             spec.epochsPerTask = try p.int("epochs_per_task", default: 1, in: 1...limits.maxEpochs)
             spec.labelsTrick = try p.bool("labels_trick", default: false)
             spec.joint = try p.bool("joint", default: false)
+            spec.cumulative = try p.bool("cumulative", default: false)
+            if spec.cumulative && spec.scenario == .taskIncremental {
+                throw SpecError("protocol.cumulative", "cumulative training shares one head across tasks: use the domain- or class-incremental scenario")
+            }
+            if spec.cumulative && (spec.joint || spec.labelsTrick) {
+                throw SpecError("protocol.cumulative", "is a task sequence of its own: drop \(spec.joint ? "joint" : "labels_trick")")
+            }
             if spec.labelsTrick && spec.scenario != .classIncremental {
                 throw SpecError("protocol.labels_trick", "applies to the class-incremental scenario (the other scenarios restrict or share outputs already)")
             }
@@ -203,6 +213,7 @@ extension ProtocolSpec {
         inputRate = try c.decodeIfPresent(Double.self, forKey: .inputRate) ?? inputRate
         labelsTrick = try c.decodeIfPresent(Bool.self, forKey: .labelsTrick) ?? false
         joint = try c.decodeIfPresent(Bool.self, forKey: .joint) ?? false
+        cumulative = try c.decodeIfPresent(Bool.self, forKey: .cumulative) ?? false
         stabilityProbe = try c.decodeIfPresent(StabilityProbe.self, forKey: .stabilityProbe)
         delays = try c.decodeIfPresent([Int].self, forKey: .delays) ?? delays
         smallReward = try c.decodeIfPresent(Double.self, forKey: .smallReward) ?? smallReward
@@ -234,6 +245,7 @@ extension ProtocolSpec {
             case .inputRate: try c.encode(inputRate, forKey: key)
             case .labelsTrick: if labelsTrick { try c.encode(true, forKey: key) }
             case .joint: if joint { try c.encode(true, forKey: key) }
+            case .cumulative: if cumulative { try c.encode(true, forKey: key) }
             case .stabilityProbe: try c.encodeIfPresent(stabilityProbe, forKey: key)
             case .delays: try c.encode(delays, forKey: key)
             case .smallReward: try c.encode(smallReward, forKey: key)

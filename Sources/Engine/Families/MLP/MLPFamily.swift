@@ -39,6 +39,8 @@ public final class MLPFamily: SupervisedFamily {
     public private(set) var contexts: ContextInference?
     /// The associative memory that recalls an input's context (selection `memory`).
     let contextMemory: ContextMemory?
+    /// Uncertainty-driven gain on every layer (`neuromodulation.uncertainty_gain`).
+    public private(set) var uncertaintyGain: UncertaintyGain?
 
     /// Whether the run holds out a validation split.
 
@@ -54,6 +56,7 @@ public final class MLPFamily: SupervisedFamily {
         contexts = spec.neuromodulation.context.inference.flatMap(ContextInference.Selection.init(rawValue:)).map {
             ContextInference(selection: $0, maxContexts: taskCount, outputs: outputs)
         }
+        uncertaintyGain = spec.neuromodulation.uncertaintyGain.map { UncertaintyGain(eta: $0.eta, decay: $0.decay) }
         contextMemory = contexts?.selection == .memory
             ? ContextMemory(inputs: spec.model.layers[0], units: spec.neuromodulation.context.memoryUnits ?? ContextMemory.defaultUnits, contexts: taskCount, classes: outputs, seed: spec.seed) : nil
         var rng = RandomSource(seed: spec.seed, stream: 1)
@@ -127,6 +130,12 @@ public final class MLPFamily: SupervisedFamily {
                                     consolidator: consolidator)
         }
         neuromodulators.endStep()
+        if uncertaintyGain != nil {
+            let competing = model.modulation.allowedOutputs.map { $0.filter { $0 }.count } ?? model.sizes.last!
+            sums.add("uncertainty_gain", uncertaintyGain!.gain)
+            sums.add("gain_steps", 1)
+            uncertaintyGain!.observe(entropy: stats.normalizedEntropy / Double(count) * Foundation.log(Double(max(competing, 2))))
+        }
         SupervisedMetrics.add(&sums, loss: stats.loss, correct: stats.correct, seen: count)
         var report = StepReport(samples: count, boundaryDetected: detected)
         let since = step + 1 - schedule.taskStart[t]
@@ -145,6 +154,7 @@ public final class MLPFamily: SupervisedFamily {
         if consolidator.isActive { m.append(MetricSample(key: "consolidation.penalty", step: step, value: consolidator.penalty(model))) }
         m += neuromodulators.drainWindow(step: step)
         if let gate = model.gate { m += gate.drainWindow(step: step) }
+        if uncertaintyGain != nil { m.append(MetricSample(key: "nm.uncertainty_gain", step: step, value: sums.ratio("uncertainty_gain", per: "gain_steps"))) }
         return m
     }
 
@@ -212,9 +222,10 @@ public final class MLPFamily: SupervisedFamily {
     private func applyModulation(task t: Int, training: Bool = false) {
         var m = Modulation()
         let e = neuromodulators.effects
-        m.gain = Float(e.gain)
+        let g = uncertaintyGain?.gain ?? 1
+        m.gain = Float(e.gain * g)
         m.threshold = Float(e.threshold)
-        m.temperature = Float(e.temperature)
+        m.temperature = Float(e.temperature / g)
         m.unitMasks = gates.indices.contains(t) ? gates[t] : []
         m.allowedOutputs = tasks.indices.contains(t) ? tasks[t].allowedOutputs : nil
         if training && spec.protocol.labelsTrick {
@@ -333,7 +344,17 @@ public final class MLPFamily: SupervisedFamily {
         s["protocol"] = .string(spec.protocol.kind.rawValue)
         scores.summarize(into: &s)
         if isContinual { continual.summarize(into: &s) }
-        if spec.protocol.stabilityProbe != nil { s["stability_gap"] = stability.summary(accuracyMatrix: accuracyMatrix) }
+        if spec.protocol.stabilityProbe != nil {
+            let gap = stability.summary(accuracyMatrix: accuracyMatrix)
+            s["stability_gap"] = gap
+            // Means over every (switch, earlier task) pair: the depth of the drop and the worst accuracy.
+            let entries = gap.arrayValue?.compactMap(\.objectValue) ?? []
+            if !entries.isEmpty {
+                let mean = { (key: String) in entries.compactMap { $0[key]?.numberValue }.reduce(0, +) / Double(entries.count) }
+                s["stability_gap_mean"] = .object(["depth": .number(mean("depth")), "min": .number(mean("min"))])
+            }
+        }
+        if uncertaintyGain != nil { s["uncertainty_gain_mean"] = .number(sums.run.ratio("uncertainty_gain", per: "gain_steps")) }
         if let contexts {
             s["contexts"] = .object([
                 "selection": .string(contexts.selection.rawValue), "used": .number(Double(contexts.used)),
@@ -364,6 +385,7 @@ public final class MLPFamily: SupervisedFamily {
         }
         continual.save(to: &w)
         if let contexts { w.state("contexts", contexts) }
+        if let uncertaintyGain { w.state("uncertainty_gain", uncertaintyGain) }
         if let contextMemory { w.tensor("context_memory.readout", contextMemory.readout, shape: contextMemory.shape) }
         if spec.protocol.stabilityProbe != nil { w.state("stability", stability) }
         scores.save(to: &w)
@@ -384,6 +406,7 @@ public final class MLPFamily: SupervisedFamily {
         }
         try continual.load(from: r)
         if contexts != nil { contexts = try r.state("contexts") }
+        if uncertaintyGain != nil { uncertaintyGain = try r.state("uncertainty_gain") }
         if let contextMemory { try r.tensor("context_memory.readout", into: contextMemory.readout) }
         if spec.protocol.stabilityProbe != nil { stability = try r.state("stability") }
         try scores.load(from: r)
