@@ -329,6 +329,9 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
         if (proto.kind == .bandit || proto.kind == .intertemporal) && (neuromodulation.uses(.gain) || neuromodulation.uses(.threshold)) {
             throw SpecError("neuromodulation", "the \(proto.kind.rawValue) task has no hidden units: gain and threshold do not apply")
         }
+        if proto.learner == "bayesian" && !neuromodulation.channels.isEmpty {
+            throw SpecError("neuromodulation", "the Bayesian reference learner has no learning rate or temperature to modulate")
+        }
         if neuromodulation.uses(.horizon) && proto.kind != .intertemporal {
             throw SpecError("neuromodulation", "horizon scales the discount horizon of TD learning: only the intertemporal protocol has one")
         }

@@ -50,6 +50,9 @@ public struct ProtocolSpec: Sendable, Equatable, Codable {
     /// bandit: `redraw` (new probabilities at each change) or `drift` (Gaussian random walk every trial).
     public var change: String
     public var driftSD: Double
+    /// bandit: `delta` (the delta rule with softmax choice, which neuromodulators modulate) or
+    /// `bayesian` (exact change-point inference with Thompson sampling: the normative reference).
+    public var learner: String = "delta"
     /// reversal: trials between contingency reversals; number of stimuli (half are "go").
     public var reverseEvery: Int
     public var stimuli: Int
@@ -69,7 +72,7 @@ public struct ProtocolSpec: Sendable, Equatable, Codable {
     public var forcedTrials: Double = 0.2
 
     enum CodingKeys: String, CodingKey {
-        case kind, epochs, tasks, scenario, trials, arms, change, stimuli, temperature
+        case kind, epochs, tasks, scenario, trials, arms, change, stimuli, temperature, learner
         case epochsPerTask = "epochs_per_task", changeEvery = "change_every", driftSD = "drift_sd", reverseEvery = "reverse_every"
         case inputs, inputRate = "input_rate"
         case labelsTrick = "labels_trick", joint, cumulative, stabilityProbe = "stability_probe"
@@ -113,7 +116,7 @@ public struct ProtocolSpec: Sendable, Equatable, Codable {
         case .single: return [.epochs]
         case .split: return [.tasks, .scenario, .epochsPerTask, .labelsTrick, .joint, .cumulative, .stabilityProbe]
         case .permuted: return [.tasks, .epochsPerTask, .stabilityProbe]
-        case .bandit: return [.trials, .arms, .changeEvery, .change, .driftSD, .temperature]
+        case .bandit: return [.trials, .arms, .changeEvery, .change, .driftSD, .temperature, .learner]
         case .reversal: return [.trials, .reverseEvery, .stimuli, .temperature]
         case .distalReward: return [.trials, .inputs, .inputRate]
         case .intertemporal: return [.trials, .delays, .smallReward, .largeReward, .discount, .traceDecay, .intertrialInterval, .forcedTrials, .temperature]
@@ -161,6 +164,10 @@ public struct ProtocolSpec: Sendable, Equatable, Codable {
             spec.change = try p.string("change", default: "redraw", oneOf: ["redraw", "drift"])
             spec.driftSD = try p.double("drift_sd", default: 0.05, in: 0...1)
             spec.temperature = try p.double("temperature", default: 0.1, in: 0.001...100)
+            spec.learner = try p.string("learner", default: "delta", oneOf: ["delta", "bayesian"])
+            if spec.learner == "bayesian" && spec.change != "redraw" {
+                throw SpecError("protocol.learner", "the Bayesian reference assumes the redraw model of change (change: redraw)")
+            }
         case .reversal:
             spec.trials = try p.int("trials", default: 2000, in: 10...limits.maxTrials)
             spec.reverseEvery = try p.int("reverse_every", default: 200, in: 10...limits.maxTrials)
@@ -209,6 +216,7 @@ extension ProtocolSpec {
         reverseEvery = try c.decodeIfPresent(Int.self, forKey: .reverseEvery) ?? reverseEvery
         stimuli = try c.decodeIfPresent(Int.self, forKey: .stimuli) ?? stimuli
         temperature = try c.decodeIfPresent(Double.self, forKey: .temperature) ?? temperature
+        learner = try c.decodeIfPresent(String.self, forKey: .learner) ?? learner
         inputs = try c.decodeIfPresent(Int.self, forKey: .inputs) ?? inputs
         inputRate = try c.decodeIfPresent(Double.self, forKey: .inputRate) ?? inputRate
         labelsTrick = try c.decodeIfPresent(Bool.self, forKey: .labelsTrick) ?? false
@@ -241,6 +249,7 @@ extension ProtocolSpec {
             case .reverseEvery: try c.encode(reverseEvery, forKey: key)
             case .stimuli: try c.encode(stimuli, forKey: key)
             case .temperature: try c.encode(temperature, forKey: key)
+            case .learner: try c.encode(learner, forKey: key)
             case .inputs: try c.encode(inputs, forKey: key)
             case .inputRate: try c.encode(inputRate, forKey: key)
             case .labelsTrick: if labelsTrick { try c.encode(true, forKey: key) }

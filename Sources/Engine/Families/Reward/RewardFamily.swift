@@ -10,6 +10,7 @@ import CBLAS
 ///   Q(s, no-go)) trained on the RPE δ = r − Q(s, a) of the chosen action (loss ½δ²), with
 ///   softmax choice over Q/T. A correct response (go to a go stimulus, no-go to a no-go stimulus)
 ///   earns +1, an error −1; the contingencies flip every `reverse_every` trials.
+/// - bandit with `learner: bayesian`: the normative reference, ``BayesianChangePointLearner``.
 /// The agent is not told when things change. Neuromodulator effects: learning_rate scales α,
 /// temperature scales T, gain and threshold act on the network's hidden units.
 public final class RewardFamily: TrainingFamily {
@@ -38,6 +39,11 @@ public final class RewardFamily: TrainingFamily {
         var perseverative = 0
         var perseverativePerChange: [Int] = []
         var regret = 0.0
+        /// Errors (non-best choices) between a change and the criterion, of which `perseverative`
+        /// went to the previously best arm (bandit); nil in older checkpoints.
+        var errorsAfterChange: Int?
+        /// The Bayesian reference learner's belief (`protocol.learner: bayesian`).
+        var bayes: BayesianChangePointLearner?
     }
     private(set) var state = State()
 
@@ -55,6 +61,7 @@ public final class RewardFamily: TrainingFamily {
             optimizer = nil
             state.probabilities = (0..<p.arms).map { _ in rng.uniform() }
             state.values = [Double](repeating: 0.5, count: p.arms)
+            if p.learner == "bayesian" { state.bayes = BayesianChangePointLearner(arms: p.arms, hazard: 1 / Double(p.changeEvery)) }
         } else {
             var weightsRNG = RandomSource(seed: spec.seed, stream: 1)
             let network = MLP(sizes: spec.model.layers, activation: spec.model.activation, rng: &weightsRNG)
@@ -140,6 +147,17 @@ public final class RewardFamily: TrainingFamily {
                 markChange(previousBest: before, &ignored)
             }
         }
+        let best = bestArm
+        if var bayes = state.bayes {
+            let action = bayes.choose(&rng)
+            let won = rng.uniform() < state.probabilities[action]
+            let expected = bayes.means[action]
+            bayes.observe(arm: action, reward: won)
+            state.bayes = bayes
+            state.regret += state.probabilities[best] - state.probabilities[action]
+            let detected = neuromodulators.observe(reward: won ? 1 : 0, rpe: (won ? 1 : 0) - expected)
+            return (won ? 1 : 0, action == best, countError(action: action, best: best), detected)
+        }
         let effects = neuromodulators.effects
         let temperature = p.temperature * effects.temperature
         let q = state.values
@@ -148,14 +166,20 @@ public final class RewardFamily: TrainingFamily {
         let action = sample(weights)
         let reward: Double = rng.uniform() < state.probabilities[action] ? 1 : 0
         let rpe = reward - q[action]
-        let best = bestArm
         state.regret += state.probabilities[best] - state.probabilities[action]
         // The modulators see this trial's outcome before it is learned from.
         let detected = neuromodulators.observe(reward: reward, rpe: rpe)
         let alpha = min(1, spec.optimizer.learningRate * neuromodulators.effects.learningRate)
         state.values[action] += alpha * rpe
-        let perseverative = !state.criterionReached && state.previousBest >= 0 && action == state.previousBest && action != best
-        return (reward, action == best, perseverative, detected)
+        return (reward, action == best, countError(action: action, best: best), detected)
+    }
+
+    /// Whether a bandit choice is a perseverative error (the previously best arm, before the
+    /// criterion after a change); counts every error of that period for the perseveration index.
+    private func countError(action: Int, best: Int) -> Bool {
+        guard !state.criterionReached && state.previousBest >= 0 && action != best else { return false }
+        state.errorsAfterChange = (state.errorsAfterChange ?? 0) + 1
+        return action == state.previousBest
     }
 
     private func reversalTrial() -> (Double, Bool, Bool, Bool) {
@@ -238,7 +262,14 @@ public final class RewardFamily: TrainingFamily {
             "total": .number(Double(state.perseverative)),
             "per_change": .numbers(state.perseverativePerChange.map(Double.init)),
         ])
-        if isBandit { s["cumulative_regret"] = .number(state.regret) }
+        if isBandit {
+            s["cumulative_regret"] = .number(state.regret)
+            // Perseverative errors as a share of all errors after a change, over the share a
+            // choice spread evenly over the wrong arms would give (1/(arms − 1)): 1 is chance.
+            let errors = state.errorsAfterChange ?? 0
+            s["perseveration_index"] = errors > 0 ? .number(Double(state.perseverative) / Double(errors) * Double(spec.protocol.arms - 1)) : .null
+            s["learner"] = .string(spec.protocol.learner)
+        }
         if neuromodulators.isActive || neuromodulators.detectedBoundaries > 0 {
             s["neuromodulators"] = .object(neuromodulators.runMeans.mapValues { .number($0) })
             s["detected_boundaries"] = .number(Double(neuromodulators.detectedBoundaries))
