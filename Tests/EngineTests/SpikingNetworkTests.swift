@@ -150,6 +150,23 @@ final class SpikingNetworkTests: XCTestCase {
         let keep: (MetricSample) -> Bool = { $0.key != "train.samples_per_s" }
         XCTAssertEqual((stopper.metrics + rest.metrics).filter(keep), refObs.metrics.filter(keep))
     }
+
+    /// `data.validation` holds out a share of the training images: they are never trained on,
+    /// are scored each epoch as `val.*`, and rank the checkpoints.
+    func testValidationSplitIsHeldOutAndScored() throws {
+        let spec = try parseSpec(#"{"seed": 3, "data": {"train_limit": 1280, "test_limit": 300, "validation": 0.25}, "protocol": {"epochs": 2}, "model": {"kind": "snn", "layers": [784, 32, 10], "snn": {"steps": 8}}, "optimizer": {"learning_rate": 0.002}, "checkpoint_every_steps": 100000}"#)
+        let (t, o) = try run(spec)
+        let training = Set(t.family.task.trainIndices), held = Set(t.family.task.validationIndices)
+        XCTAssertEqual(held.count, 320)
+        XCTAssertEqual(training.count, 960)
+        XCTAssertTrue(training.isDisjoint(with: held))
+        XCTAssertEqual(t.schedule.stepsPerEpoch, [8], "960 images in batches of 128, the last one partial")
+        XCTAssertEqual(o.metrics.filter { $0.key == "val.accuracy" }.count, 2, "once per epoch")
+        XCTAssertEqual(t.family.selectionMetric, "val.accuracy")
+        let summary = try XCTUnwrap(t.summary().objectValue)
+        XCTAssertNotNil(summary["val_accuracy"]?.numberValue)
+        XCTAssertEqual(summary["val_accuracy"]?.numberValue, o.metrics.last { $0.key == "val.accuracy" }?.value)
+    }
 }
 
 final class EPropTests: XCTestCase {

@@ -283,9 +283,6 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
             throw SpecError("neuromodulation", "in the distal-reward task dopamine is the reward itself (rstdp.reward, rstdp.tau_dopamine)")
         }
         let consolidation = try ConsolidationSpec.parse(root.object("consolidation"))
-        if isSpiking && validation != nil {
-            throw SpecError("data.validation", "spiking networks do not hold out a validation split yet (MLP runs do)")
-        }
         if isSpiking && usesMLPOnlyMechanisms(root.object["neuromodulation"]) {
             throw SpecError("neuromodulation", "spiking networks take dopamine, noradrenaline, acetylcholine and serotonin channels (no gating or modulatory gate)")
         }

@@ -15,10 +15,11 @@ public final class SpikingFamily: SupervisedFamily {
     let optimizer: ParameterOptimizer
     public let neuromodulators: NeuromodulatorSystem
     public let schedule: TrainingSchedule
-    let trainCount: Int
-    let testCount: Int
+    /// The training images (all of `train_limit`, less the validation hold-out) and the held-out ones.
+    let task: TrainingTask
+    var trainCount: Int { task.trainIndices.count }
 
-    private var scores = HeldOutScores(validates: false)
+    private var scores: HeldOutScores
     private var permutation: [Int32] = []
     private var permutationEpoch = -1
     private var labels: [Int32] = []
@@ -28,19 +29,21 @@ public final class SpikingFamily: SupervisedFamily {
         self.spec = spec
         self.train = train
         self.test = test
-        trainCount = min(spec.trainCount, train.count)
-        testCount = min(spec.data.testLimit ?? test.count, test.count)
+        task = TaskSequence.make(spec: spec, train: train, test: test)[0]
+        scores = HeldOutScores(validates: spec.data.validation != nil)
         var rng = RandomSource(seed: spec.seed, stream: 1)
         network = SpikingNetwork(spec: spec.model.snn!, sizes: spec.model.layers, rng: &rng)
         optimizer = ParameterOptimizer(spec: spec.optimizer, shapes: network.parameters.map(\.count))
         neuromodulators = NeuromodulatorSystem(spec: spec.neuromodulation)
         labels = [Int32](repeating: 0, count: max(spec.optimizer.batchSize, 256))
-        schedule = TrainingSchedule(stepsPerEpoch: [spec.stepsPerEpoch], epochsPerTask: spec.protocol.epochs)
+        let b = spec.optimizer.batchSize
+        schedule = TrainingSchedule(stepsPerEpoch: [(task.trainIndices.count + b - 1) / b], epochsPerTask: spec.protocol.epochs)
     }
 
     public var replayableModulators: NeuromodulatorSystem? { neuromodulators }
 
-    public var selectionMetric: String? { "test.accuracy" }
+    /// Checkpoints are ranked on validation when the run holds one out, else on test.
+    public var selectionMetric: String? { spec.supervisedSelectionMetric }
 
     var snn: SpikingSpec { spec.model.snn! }
 
@@ -111,7 +114,7 @@ public final class SpikingFamily: SupervisedFamily {
         let begin = position.batch * batchSize
         let count = min(batchSize, trainCount - begin)
         for r in 0..<count {
-            let i = Int(permutation[begin + r])
+            let i = Int(task.trainIndices[Int(permutation[begin + r])])
             pixels.withUnsafeMutableBufferPointer {
                 ($0.baseAddress! + r * nIn).update(from: train.inputs.pointer + i * nIn, count: nIn)
             }
@@ -151,21 +154,27 @@ public final class SpikingFamily: SupervisedFamily {
     }
 
     public func epochEnded(_ position: TrainingSchedule.Position, step: Int, sums: MetricSums.Span) -> [MetricSample] {
-        scores.epochEnded(step: step, epoch: position.epoch, sums: sums) { _ in evaluate(epoch: position.epoch) }
+        scores.epochEnded(step: step, epoch: position.epoch, sums: sums) { evaluate(epoch: position.epoch, on: $0) }
     }
 
-    /// Test loss and accuracy (its own spike-encoding stream per epoch), batches of 256.
-    public func evaluate(epoch: Int) -> Evaluation {
+    /// Test (or validation) loss and accuracy, each split with its own spike-encoding stream per
+    /// epoch, batches of 256.
+    public func evaluate(epoch: Int, on split: EvaluationSplit = .test) -> Evaluation {
         let nIn = spec.model.layers[0]
         if pixels.count < 256 * nIn { pixels = [Float](repeating: 0, count: 256 * nIn) }
+        let (indices, data) = split == .test ? (task.testIndices, test) : (task.validationIndices, train)
+        let base: UInt64 = split == .test ? 40_000_000 : 60_000_000
         var loss = 0.0, correct = 0, begin = 0, batchIndex = 0
-        while begin < testCount {
-            let count = min(256, testCount - begin)
-            pixels.withUnsafeMutableBufferPointer {
-                $0.baseAddress!.update(from: test.inputs.pointer + begin * nIn, count: count * nIn)
+        while begin < indices.count {
+            let count = min(256, indices.count - begin)
+            pixels.withUnsafeMutableBufferPointer { px in
+                for r in 0..<count {
+                    let i = Int(indices[begin + r])
+                    (px.baseAddress! + r * nIn).update(from: data.inputs.pointer + i * nIn, count: nIn)
+                    labels[r] = data.labels[i]
+                }
             }
-            for r in 0..<count { labels[r] = test.labels[begin + r] }
-            encode(count: count, stream: 40_000_000 + UInt64(epoch) * 1000 + UInt64(batchIndex))
+            encode(count: count, stream: base + UInt64(epoch) * 1000 + UInt64(batchIndex))
             let scores = network.forward(batch: count)
             let s = labels.withUnsafeBufferPointer { network.loss(scores: scores, labels: $0.baseAddress!) }
             loss += s.loss
@@ -173,7 +182,7 @@ public final class SpikingFamily: SupervisedFamily {
             begin += count
             batchIndex += 1
         }
-        return Evaluation(loss: loss / Double(max(testCount, 1)), accuracy: Double(correct) / Double(max(testCount, 1)))
+        return Evaluation(loss: loss / Double(max(indices.count, 1)), accuracy: Double(correct) / Double(max(indices.count, 1)))
     }
 
     /// Loads the first `count` images of `data` as the pixels to encode (tests).
