@@ -171,7 +171,7 @@ final class APIFlowTests: XCTestCase {
         XCTAssertEqual(try protocolKeys(#"{"protocol": {"kind": "split"}, "model": {"layers": [784, 8, 10]}}"#),
                        ["epochs_per_task", "kind", "scenario", "tasks"])
         XCTAssertEqual(try protocolKeys(#"{"protocol": {"kind": "bandit"}}"#),
-                       ["arms", "change", "change_every", "drift_sd", "kind", "temperature", "trials"])
+                       ["arms", "change", "change_every", "drift_sd", "kind", "learner", "temperature", "trials"])
         XCTAssertEqual(try protocolKeys(#"{"protocol": {"kind": "distal_reward", "trials": 200}}"#), ["input_rate", "inputs", "kind", "trials"])
         XCTAssertEqual(try protocolKeys(#"{"protocol": {"kind": "intertemporal"}}"#),
                        ["delays", "discount", "forced_trials", "intertrial_interval", "kind", "large_reward", "small_reward", "temperature", "trace_decay", "trials"])

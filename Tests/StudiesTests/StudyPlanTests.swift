@@ -101,10 +101,14 @@ final class ExampleStudyTests: XCTestCase {
             .deletingLastPathComponent().appendingPathComponent("examples/studies")
         let expected = ["ablation-split-domain.json": (10, 50), "na-coupling-sweep.json": (8, 40), "ablation-yoked.json": (28, 140),
                         "ewc-fisher-class-incremental.json": (10, 50), "references-class-incremental.json": (4, 20),
-                        "context-inference-class-incremental.json": (6, 30),
+                        "context-inference-class-incremental.json": (8, 40), "context-memory-size.json": (6, 30),
+                        "selective-class-incremental.json": (13, 65), "selective-task-incremental.json": (13, 65),
+                        "selective-domain-incremental.json": (13, 65),
                         "sparse-plasticity-class-incremental.json": (4, 20),
-                        "stability-gap-na-gain.json": (4, 20),
-                        "bandit-arms.json": (4, 40)]
+                        "stability-gap-na-gain.json": (4, 20), "stability-gap-uncertainty-gain.json": (10, 50),
+                        "serotonin-patience-iti0.json": (6, 60), "serotonin-patience-iti10.json": (6, 60),
+                        "serotonin-signal-selection.json": (24, 240), "serotonin-signal-test.json": (6, 60),
+                        "bandit-arms.json": (5, 50)]
         let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".json") }
         XCTAssertEqual(Set(files), Set(expected.keys))
         for f in files {
