@@ -23,7 +23,9 @@ for v in "gated, protocol, oracle|{\"context\": {\"gating_keep\": 0.5, \"boundar
          "gated, NA-detected, entropy|{\"context\": {\"gating_keep\": 0.5, \"boundaries\": \"detected\", \"inference\": \"entropy\"}}" \
          "gated, NA-detected, memory (2,000 units)|{\"context\": {\"gating_keep\": 0.5, \"boundaries\": \"detected\", \"inference\": \"memory\"}}" \
          "gated, NA-detected, memory (500 units)|{\"context\": {\"gating_keep\": 0.5, \"boundaries\": \"detected\", \"inference\": \"memory\", \"memory_units\": 500}}" \
-         "gated, NA-detected, memory (250 units)|{\"context\": {\"gating_keep\": 0.5, \"boundaries\": \"detected\", \"inference\": \"memory\", \"memory_units\": 250}}"; do
+         "gated, NA-detected, memory (250 units)|{\"context\": {\"gating_keep\": 0.5, \"boundaries\": \"detected\", \"inference\": \"memory\", \"memory_units\": 250}}" \
+         "gated, NA-detected, memory (150 units)|{\"context\": {\"gating_keep\": 0.5, \"boundaries\": \"detected\", \"inference\": \"memory\", \"memory_units\": 150}}" \
+         "gated, NA-detected, memory (100 units)|{\"context\": {\"gating_keep\": 0.5, \"boundaries\": \"detected\", \"inference\": \"memory\", \"memory_units\": 100}}"; do
   r=$(variant x "${v#*|}")
   printf '%-44s %10.0f %8.2f\n' "${v%%|*}" "$r" "$(python3 -c "print($plain/$r)")"
 done
