@@ -3,14 +3,14 @@ SWIFT ?= swift
 PORT ?= 8080
 DATA_DIR ?= ./data
 
-.PHONY: run test interop build release deps python-deps bench clean
+.PHONY: run test interop build release deps test-deps python-deps bench clean
 
 ## Start the service on 127.0.0.1:$(PORT) with SQLite under $(DATA_DIR).
 run: deps release
 	.build/release/neuromod serve --port $(PORT) --data-dir $(DATA_DIR)
 
 ## Run the whole test suite: the Swift tests, then the Python interoperability check.
-test: deps
+test: deps test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-swift-testing
 	$(MAKE) interop
@@ -28,6 +28,9 @@ python-deps:
 
 deps:
 	@scripts/install-deps.sh
+
+test-deps:
+	@scripts/install-deps.sh --test
 
 build: deps
 	$(SWIFT) build

@@ -26,6 +26,8 @@ let package = Package(
         .target(name: "Storage", dependencies: ["CSQLite"]),
         // JSON codec and SHA-256: support code shared by Engine, Storage users and API.
         .target(name: "Support"),
+        // Counters, histograms and gauges in the Prometheus text format. No HTTP, no SQL.
+        .target(name: "Telemetry"),
         // Neuromodulation engine: network families, the training loop, checkpoints, specs.
         .target(name: "Engine", dependencies: ["Support", "CBLAS", "CZlib"]),
         // Worker queue: joins Engine and Storage for training.
@@ -35,16 +37,17 @@ let package = Package(
         // Studies: design expansion, seed pairing, statistics (joins Engine specs and Storage for studies).
         .target(name: "Studies", dependencies: ["Engine", "Storage", "Support"]),
         // /v1 and /v2 routes and handlers: HTTP to calls, nothing else.
-        .target(name: "API", dependencies: ["HTTP", "Storage", "Jobs", "Serving", "Studies", "Engine", "Support"]),
+        .target(name: "API", dependencies: ["HTTP", "Storage", "Jobs", "Serving", "Studies", "Engine", "Support", "Telemetry"]),
         .executableTarget(name: "neuromod", dependencies: [
-            "API", "HTTPServer", "Jobs", "Serving", "Studies", "Storage", "Engine", "Support",
+            "API", "HTTPServer", "Jobs", "Serving", "Studies", "Storage", "Engine", "Support", "Telemetry",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
+        .testTarget(name: "TelemetryTests", dependencies: ["Telemetry"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Support"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
         .testTarget(name: "StudiesTests", dependencies: ["Studies", "Engine", "Storage", "Support"]),
-        .testTarget(name: "ServiceTests", dependencies: ["API", "HTTPServer", "HTTP", "Jobs", "Serving", "Studies", "Storage", "Engine", "Support", "neuromod"]),
+        .testTarget(name: "ServiceTests", dependencies: ["API", "HTTPServer", "HTTP", "Jobs", "Serving", "Studies", "Storage", "Engine", "Support", "Telemetry", "neuromod"]),
     ]
 )

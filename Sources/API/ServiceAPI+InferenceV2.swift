@@ -55,7 +55,8 @@ extension ServiceAPI {
     }
 
     func v2Infer(_ ctx: RequestContext) -> HTTPResponse {
-        v2 {
+        let start = DispatchTime.now().uptimeNanoseconds
+        return v2 {
             let v = try v2Version(ctx)
             let model = try models.model(v).model
             let (header, binary) = try V2BinaryTensors.split(ctx.request)
@@ -128,6 +129,7 @@ extension ServiceAPI {
             var http = binaryOutput ? V2BinaryTensors.response(header: .object(response), values: outputs.flatMap { $0 })
                                     : JSONResponse.make(200, JSONValue.object(response))
             http.headers.set(Self.batchRowsHeader, String(result.batchRows))
+            recordPrediction(model: v.name, rows: rows, since: start)
             return http
         }
     }

@@ -114,6 +114,7 @@ extension ServiceAPI {
     }
 
     func predict(_ ctx: RequestContext) throws -> HTTPResponse {
+        let start = DispatchTime.now().uptimeNanoseconds
         let name = ctx.parameter("name")
         let v = try requestedVersion(ctx, name: name)
         guard case .object(let o) = try jsonBody(ctx) else { throw APIError.invalid("body", "must be an object") }
@@ -146,6 +147,7 @@ extension ServiceAPI {
         var response = JSONResponse.make(200, JSONValue.object(["model": .string(name), "version": .number(Double(v.version)),
                                                                 "predictions": .array(predictions)]))
         response.headers.set(Self.batchRowsHeader, String(result.batchRows))
+        recordPrediction(model: name, rows: outputs.count, since: start)
         return response
     }
 }

@@ -6,6 +6,7 @@ import Storage
 import Jobs
 import Serving
 import Studies
+import Telemetry
 
 /// The /v1 HTTP API: one handler per operation of openapi.yaml.
 public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
@@ -26,6 +27,9 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
     let studies: StudyService
     let options: Options
     public private(set) var router = Router()
+    /// What `GET /metrics` shows: requests and their latency by route and status here; the
+    /// server adds its own gauges (open connections, SQLite writes).
+    public let metrics = MetricsRegistry()
 
     /// The API over `store` (runs, metrics, registry), `files` (checkpoint downloads), `workers`
     /// (the training queue) and `models` (serving).
@@ -37,6 +41,7 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
         self.options = options
         studies = StudyService(store: store, limits: options.specLimits)
         registerRoutes()
+        registerMetrics()
     }
 
     /// The access a request needs: its route's declaration; requests that match no route need
@@ -59,7 +64,19 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
     }
 
     public func respond(to request: HTTPRequest) -> HTTPResponse {
+        let start = DispatchTime.now().uptimeNanoseconds
         let match = router.match(method: request.method, path: request.path)
+        let response = respond(to: request, match: match)
+        // The route's template, never the raw path, so that the series stay few.
+        var route = "unmatched"
+        if case .found(let r, _) = match { route = r.template }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        metrics.increment("neuromod_http_requests_total", ["method": request.method, "route": route, "status": String(response.status)])
+        metrics.observe("neuromod_http_request_duration_seconds", ["route": route], seconds)
+        return response
+    }
+
+    private func respond(to request: HTTPRequest, match: Router.Match) -> HTTPResponse {
         if let auth = options.authenticator {
             var needed = RouteAccess.needs(.read)
             if case .found(let route, _) = match { needed = route.access }
@@ -96,6 +113,9 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
     private func registerRoutes() {
         router.add("GET", "/v1/healthz", access: .open) { _ in JSONResponse.make(200, JSONValue.object(["status": .string("ok")])) }
         router.add("GET", "/v1/readyz", access: .open) { [unowned self] _ in self.readiness() }
+        router.add("GET", "/metrics") { [unowned self] _ in
+            .text(200, self.metrics.render(), contentType: "text/plain; version=0.0.4; charset=utf-8")
+        }
         router.add("GET", "/v1/openapi.yaml") { [unowned self] _ in
             .text(200, self.options.openAPIDocument, contentType: "application/yaml")
         }
@@ -136,6 +156,37 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
         router.add("GET", "/v2/models/{name}/versions/{version}") { [unowned self] in self.v2Metadata($0) }
         router.add("GET", "/v2/models/{name}/versions/{version}/ready") { [unowned self] in self.v2Ready($0) }
         router.add("POST", "/v2/models/{name}/versions/{version}/infer", access: .needs(.read), body: .predictions) { [unowned self] in self.v2Infer($0) }
+    }
+
+    // MARK: - Metrics
+
+    private func registerMetrics() {
+        metrics.counter("neuromod_http_requests_total", help: "HTTP requests answered, by method, route template and status.")
+        metrics.histogram("neuromod_http_request_duration_seconds", help: "Time from routing a request to its response, by route template.")
+        let store = self.store, workers = self.workers, models = self.models
+        metrics.gauge("neuromod_runs", help: "Runs by state.") {
+            RunState.allCases.map { state in (["state": state.rawValue], Double((try? store.countRuns(state: state)) ?? 0)) }
+        }
+        metrics.gauge("neuromod_queue_depth", help: "Runs waiting for a worker.") {
+            [([:], Double((try? store.countRuns(state: .queued)) ?? 0))]
+        }
+        metrics.gauge("neuromod_workers", help: "Training workers.") { [([:], Double(workers.workerCount))] }
+        metrics.gauge("neuromod_workers_busy", help: "Training workers executing a run now.") { [([:], Double(workers.busyWorkers))] }
+        metrics.gauge("neuromod_worker_busy_ratio", help: "Busy workers over all workers.") {
+            [([:], workers.workerCount > 0 ? Double(workers.busyWorkers) / Double(workers.workerCount) : 0)]
+        }
+        metrics.counter("neuromod_predictions_total", help: "Rows predicted, by model name.")
+        metrics.histogram("neuromod_prediction_duration_seconds", help: "Time to answer a prediction request (parsing, the forward pass, the answer), by model name.")
+        metrics.histogram("neuromod_sqlite_write_duration_seconds", help: "SQLite write transactions, the wait for the writer included.")
+        let registry = metrics
+        store.pool.onWrite = { registry.observe("neuromod_sqlite_write_duration_seconds", [:], $0) }
+        _ = models
+    }
+
+    /// Records a prediction request's rows and duration for `GET /metrics`.
+    func recordPrediction(model: String, rows: Int, since start: UInt64) {
+        metrics.increment("neuromod_predictions_total", ["model": model], by: Double(rows))
+        metrics.observe("neuromod_prediction_duration_seconds", ["model": model], Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
     }
 
     // MARK: - Health

@@ -20,6 +20,12 @@ public final class HTTPServer: @unchecked Sendable {
     private let pool: HandlerPool
     private let finished = DispatchSemaphore(value: 0)
 
+    /// Open connections, published by the loop thread for other threads (`GET /metrics`).
+    private let openCount = NSLock()
+    private var openConnectionsValue = 0
+    public var openConnections: Int { openCount.lock(); defer { openCount.unlock() }; return openConnectionsValue }
+    private func publishOpenConnections() { openCount.lock(); openConnectionsValue = connections.count; openCount.unlock() }
+
     // Loop-thread state.
     private var connections: [Int32: Connection] = [:]
     private var nextConnectionID: UInt64 = 1
@@ -123,6 +129,7 @@ public final class HTTPServer: @unchecked Sendable {
             let c = Connection(fd: fd, id: nextConnectionID, limits: configuration.limits, now: now)
             nextConnectionID += 1
             connections[fd] = c
+            publishOpenConnections()
             register(fd, events: NM_EPOLLIN | NM_EPOLLRDHUP)
         }
     }
@@ -339,6 +346,7 @@ public final class HTTPServer: @unchecked Sendable {
     private func closeConnection(_ c: Connection) {
         guard connections[c.fd] === c else { return }
         connections[c.fd] = nil
+        publishOpenConnections()
         epoll_ctl(epoll, EPOLL_CTL_DEL, c.fd, nil)
         close(c.fd)
     }

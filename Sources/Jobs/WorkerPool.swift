@@ -23,6 +23,7 @@ public final class WorkerPool: @unchecked Sendable {
     private var wakeups = 0
     private var localCancels: Set<String> = []
     private var alive = 0
+    private var busy = 0
     private let group = DispatchGroup()
 
     public init(store: Store, datasets: DatasetLibrary, checkpointRoot: URL, workers: Int,
@@ -58,6 +59,12 @@ public final class WorkerPool: @unchecked Sendable {
     public var aliveWorkers: Int {
         condition.lock(); defer { condition.unlock() }
         return alive
+    }
+
+    /// Workers executing a run now (the busy ratio of `GET /metrics`).
+    public var busyWorkers: Int {
+        condition.lock(); defer { condition.unlock() }
+        return busy
     }
 
     /// Tells idle workers that a run was queued.
@@ -142,6 +149,8 @@ public final class WorkerPool: @unchecked Sendable {
     }
 
     private func execute(_ run: RunRecord) {
+        condition.lock(); busy += 1; condition.unlock()
+        defer { condition.lock(); busy -= 1; condition.unlock() }
         log("run \(run.id) attempt \(run.attempt) started")
         let spec: ExperimentSpec
         do {

@@ -7,6 +7,8 @@ public final class DatabasePool: @unchecked Sendable {
     private var readers: [Database]
     private let readerCondition = NSCondition()
     public let path: String
+    /// Called with the seconds each write transaction took (lock wait included), for metrics.
+    public var onWrite: (@Sendable (Double) -> Void)?
 
     /// Opens the pool; run ``Migrator`` on it before use.
     public init(path: String, readers readerCount: Int = 4) throws {
@@ -21,8 +23,12 @@ public final class DatabasePool: @unchecked Sendable {
     /// Runs `body` on the writer connection inside a `BEGIN IMMEDIATE` transaction.
     @discardableResult
     public func write<T>(_ body: (Database) throws -> T) throws -> T {
+        let start = DispatchTime.now().uptimeNanoseconds
         writerLock.lock()
-        defer { writerLock.unlock() }
+        defer {
+            writerLock.unlock()
+            onWrite?(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+        }
         return try writer.transaction { try body(writer) }
     }
 

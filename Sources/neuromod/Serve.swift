@@ -101,6 +101,7 @@ struct Serve: ParsableCommand {
         config.limits.routeBodyCeiling = predictBody
         let grace = Double(try Setting.int(shutdownGrace, "NEUROMOD_SHUTDOWN_GRACE", 8))
         let server = HTTPServer(configuration: config, responder: api)
+        api.metrics.gauge("neuromod_http_open_connections", help: "Client connections open now.") { [([:], Double(server.openConnections))] }
 
         try pool.start()
         try server.start()

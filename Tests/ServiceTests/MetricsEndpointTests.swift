@@ -1,0 +1,74 @@
+import Foundation
+import XCTest
+import Support
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `GET /metrics` on the real binary: Prometheus's linter accepts the page, and its series move
+/// with what the service did (requests by route template, runs, workers, SQLite writes,
+/// predictions, open connections).
+final class MetricsEndpointTests: XCTestCase {
+    func testPrometheusPageOfTheRealService() throws {
+        let dir = try Paths.temporaryDirectory("metrics")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let server = try ServiceProcess(dataDir: dir)
+        defer { server.kill(SIGTERM); _ = server.waitForExit(timeout: 10) }
+        let c = try server.client()
+        for _ in 0..<3 { XCTAssertEqual(try c.request("GET", "/v1/healthz").status, 200) }
+        let exp = try XCTUnwrap(try c.json("POST", "/v1/experiments", #"{"name": "m"}"#)["id"]?.string)
+        let run = try XCTUnwrap(try c.json("POST", "/v1/experiments/\(exp)/runs", #"{"protocol": {"kind": "bandit", "trials": 50}}"#)["id"]?.string)
+        _ = try eventually(timeout: 60, "run done") { () -> Bool? in try c.json("GET", "/v1/runs/\(run)")["state"]?.string == "succeeded" ? true : nil }
+        let mlp = try XCTUnwrap(try c.json("POST", "/v1/experiments/\(exp)/runs", #"{"model": {"layers": [784, 8, 10]}, "data": {"train_limit": 256, "test_limit": 64}}"#)["id"]?.string)
+        _ = try eventually(timeout: 60, "mlp done") { () -> Bool? in try c.json("GET", "/v1/runs/\(mlp)")["state"]?.string == "succeeded" ? true : nil }
+        XCTAssertEqual(try c.json("POST", "/v1/models", #"{"name": "m", "run_id": "\#(mlp)"}"#).status, 201)
+        let zeros = "[" + Array(repeating: "0", count: 784).joined(separator: ",") + "]"
+        XCTAssertEqual(try c.json("POST", "/v1/models/m/predict", #"{"inputs": [\#(zeros), \#(zeros)]}"#).status, 200)
+        XCTAssertEqual(try c.request("GET", "/v1/runs/run_nope").status, 404)
+        XCTAssertEqual(try c.request("GET", "/nowhere").status, 404)
+
+        let page = try c.request("GET", "/metrics")
+        XCTAssertEqual(page.status, 200)
+        XCTAssertTrue(page.header("Content-Type")?.hasPrefix("text/plain; version=0.0.4") ?? false)
+        let text = String(decoding: page.body, as: UTF8.self)
+        let (status, lint) = try MetricsLint.promtool(text)
+        XCTAssertEqual(status, 0, lint + "\n" + text)
+
+        func value(_ series: String) -> Double? {
+            text.split(separator: "\n").first { $0.hasPrefix(series + " ") }.flatMap { Double($0.split(separator: " ").last!) }
+        }
+        XCTAssertEqual(value(#"neuromod_http_requests_total{method="GET",route="/v1/healthz",status="200"}"#), 3)
+        XCTAssertEqual(value(#"neuromod_http_requests_total{method="GET",route="/v1/runs/{run_id}",status="404"}"#), 1, "the route template, not the raw path")
+        XCTAssertEqual(value(#"neuromod_http_requests_total{method="GET",route="unmatched",status="404"}"#), 1)
+        XCTAssertFalse(text.contains("run_nope"), "raw paths never become labels")
+        XCTAssertEqual(value(#"neuromod_runs{state="succeeded"}"#), 2)
+        XCTAssertEqual(value(#"neuromod_predictions_total{model="m"}"#), 2, "rows, not requests")
+        XCTAssertEqual(value(#"neuromod_prediction_duration_seconds_count{model="m"}"#), 1)
+        XCTAssertEqual(value("neuromod_queue_depth"), 0)
+        XCTAssertNotNil(value("neuromod_worker_busy_ratio"))
+        XCTAssertGreaterThanOrEqual(value("neuromod_http_open_connections") ?? 0, 1, "this client's connection")
+        XCTAssertGreaterThan(value("neuromod_sqlite_write_duration_seconds_count") ?? 0, 2, "experiment, run, state changes, metrics")
+        XCTAssertEqual(value(#"neuromod_http_request_duration_seconds_count{route="/v1/healthz"}"#), 3)
+    }
+}
+
+enum MetricsLint {
+    /// Runs `promtool check metrics` on `page`; fails (never skips) when promtool is missing.
+    static func promtool(_ page: String) throws -> (Int32, String) {
+        let path = ["/usr/bin/promtool", "/usr/local/bin/promtool"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        guard let path else { XCTFail("promtool is not installed (Debian package prometheus; .ci/run installs it)"); return (-1, "") }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: path)
+        p.arguments = ["check", "metrics"]
+        let input = Pipe(), output = Pipe()
+        p.standardInput = input
+        p.standardOutput = output
+        p.standardError = output
+        try p.run()
+        input.fileHandleForWriting.write(Data(page.utf8))
+        try input.fileHandleForWriting.close()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, text)
+    }
+}
