@@ -8,6 +8,16 @@ import Serving
 import Studies
 import Telemetry
 
+/// One answered request, for the access log.
+public struct AccessLogEntry: Sendable {
+    public let requestID: String
+    public let method: String
+    /// The route's template (`/v1/runs/{run_id}`), or `unmatched`.
+    public let route: String
+    public let status: Int
+    public let seconds: Double
+}
+
 /// The /v1 HTTP API: one handler per operation of openapi.yaml.
 public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
     public struct Options: Sendable {
@@ -17,6 +27,8 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
         public var openAPIDocument = ""
         /// Bearer-token access control; nil: every endpoint is open (loopback development).
         public var authenticator: Authenticator?
+        /// Called once per answered request (the access log); nil: nothing is logged.
+        public var accessLog: (@Sendable (AccessLogEntry) -> Void)?
         public init() {}
     }
 
@@ -65,15 +77,26 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
 
     public func respond(to request: HTTPRequest) -> HTTPResponse {
         let start = DispatchTime.now().uptimeNanoseconds
+        let requestID = Self.requestID(request.headers["X-Request-Id"])
         let match = router.match(method: request.method, path: request.path)
-        let response = respond(to: request, match: match)
+        var response = respond(to: request, match: match)
+        response.headers.set("X-Request-Id", requestID)
         // The route's template, never the raw path, so that the series stay few.
         var route = "unmatched"
         if case .found(let r, _) = match { route = r.template }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         metrics.increment("neuromod_http_requests_total", ["method": request.method, "route": route, "status": String(response.status)])
         metrics.observe("neuromod_http_request_duration_seconds", ["route": route], seconds)
+        options.accessLog?(AccessLogEntry(requestID: requestID, method: request.method, route: route, status: response.status, seconds: seconds))
         return response
+    }
+
+    /// The caller's `X-Request-Id` when it is 1 to 128 visible ASCII characters, else a new one
+    /// (32 hex digits).
+    static func requestID(_ given: String?) -> String {
+        if let given, (1...128).contains(given.utf8.count), given.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) { return given }
+        var g = SystemRandomNumberGenerator()
+        return String(format: "%016llx%016llx", g.next() as UInt64, g.next() as UInt64)
     }
 
     private func respond(to request: HTTPRequest, match: Router.Match) -> HTTPResponse {

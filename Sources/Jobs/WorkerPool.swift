@@ -16,7 +16,7 @@ public final class WorkerPool: @unchecked Sendable {
     /// This process's lease owner id.
     public let owner: String
     public let leaseSeconds: Double
-    private let log: @Sendable (String) -> Void
+    private let logSink: @Sendable (String, String?) -> Void
 
     private let condition = NSCondition()
     private var stopping = false
@@ -27,14 +27,14 @@ public final class WorkerPool: @unchecked Sendable {
     private let group = DispatchGroup()
 
     public init(store: Store, datasets: DatasetLibrary, checkpointRoot: URL, workers: Int,
-                leaseSeconds: Double = 15, log: @escaping @Sendable (String) -> Void = { _ in }) {
+                leaseSeconds: Double = 15, log: @escaping @Sendable (_ message: String, _ runID: String?) -> Void = { _, _ in }) {
         self.store = store
         self.datasets = datasets
         self.files = CheckpointFiles(root: checkpointRoot)
         self.workerCount = workers
         self.owner = Identifier.make("worker")
         self.leaseSeconds = leaseSeconds
-        self.log = log
+        self.logSink = log
     }
 
     /// Requeues orphaned runs, then starts the worker threads.
@@ -60,6 +60,8 @@ public final class WorkerPool: @unchecked Sendable {
         condition.lock(); defer { condition.unlock() }
         return alive
     }
+
+    private func log(run: String? = nil, _ message: String) { logSink(message, run) }
 
     /// Workers executing a run now (the busy ratio of `GET /metrics`).
     public var busyWorkers: Int {
@@ -151,7 +153,7 @@ public final class WorkerPool: @unchecked Sendable {
     private func execute(_ run: RunRecord) {
         condition.lock(); busy += 1; condition.unlock()
         defer { condition.lock(); busy -= 1; condition.unlock() }
-        log("run \(run.id) attempt \(run.attempt) started")
+        log(run: run.id, "run \(run.id) attempt \(run.attempt) started")
         let spec: ExperimentSpec
         do {
             spec = try JSONDecoder().decode(ExperimentSpec.self, from: Data(run.spec.utf8))
@@ -201,7 +203,7 @@ public final class WorkerPool: @unchecked Sendable {
         }
         do {
             let from = try execution.resume(session)
-            if from > 0 { log("run \(run.id) resumes from step \(from)") }
+            if from > 0 { log(run: run.id, "run \(run.id) resumes from step \(from)") }
             switch try session.run(observer: execution) {
             case .completed:
                 try execution.flushMetrics()
@@ -219,7 +221,7 @@ public final class WorkerPool: @unchecked Sendable {
                     if session.step > max(execution.lastCheckpointStep, 0) { try execution.writeCheckpoint(session) }
                     try execution.flushMetrics()
                     try store.requeueRun(runID: run.id, owner: owner, reason: "interrupted: server shut down at step \(session.step)")
-                    log("run \(run.id) checkpointed at step \(session.step) and requeued")
+                    log(run: run.id, "run \(run.id) checkpointed at step \(session.step) and requeued")
                 case .canceled?, nil:
                     try execution.flushMetrics()
                     finish(run, .canceled, nil, completed: session.step, summary: session.summary())
@@ -248,9 +250,9 @@ public final class WorkerPool: @unchecked Sendable {
         let delay = policy.backoff(retry: failures)
         do {
             try store.retryRun(runID: run.id, owner: owner, reason: reason, delay: delay)
-            log("run \(run.id) will retry in \(delay) s (\(failures) of \(policy.maxAttempts - 1) retries): \(reason)")
+            log(run: run.id, "run \(run.id) will retry in \(delay) s (\(failures) of \(policy.maxAttempts - 1) retries): \(reason)")
         } catch {
-            log("cannot requeue run \(run.id): \(error)")
+            log(run: run.id, "cannot requeue run \(run.id): \(error)")
         }
     }
 
@@ -258,9 +260,9 @@ public final class WorkerPool: @unchecked Sendable {
         do {
             try store.finishRun(runID: run.id, owner: owner, state: state, reason: reason, completed: completed,
                                 summary: summary.map { String(decoding: $0.serialized(), as: UTF8.self) })
-            log("run \(run.id) \(state.rawValue)" + (reason.map { ": \($0)" } ?? ""))
+            log(run: run.id, "run \(run.id) \(state.rawValue)" + (reason.map { ": \($0)" } ?? ""))
         } catch {
-            log("cannot record end of run \(run.id): \(error)")
+            log(run: run.id, "cannot record end of run \(run.id): \(error)")
         }
     }
 }

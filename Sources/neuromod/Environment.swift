@@ -1,4 +1,6 @@
 import Foundation
+import Support
+import API
 
 /// Settings read from flags first, then `NEUROMOD_*` environment variables, then defaults.
 enum Setting {
@@ -42,10 +44,50 @@ enum Resources {
     }
 }
 
-/// Timestamped lines on standard error.
+/// Log lines on standard error: timestamped text (the default), or one JSON object per line
+/// (`--log-format json`: time, level, event, and run_id, request_id, method, route, status,
+/// duration_ms where they apply — JSON lines also log every request).
 enum Log {
-    static func info(_ message: String) {
-        let line = "\(Representation.now()) neuromod: \(message)\n"
+    enum Format: String { case text, json }
+
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var currentFormat = Format.text
+
+    /// Set once at start-up, before any worker or handler thread runs.
+    static var format: Format {
+        get { lock.lock(); defer { lock.unlock() }; return currentFormat }
+        set { lock.lock(); currentFormat = newValue; lock.unlock() }
+    }
+
+    static func info(_ message: String) { event("message", message: message, fields: [:]) }
+
+    /// A run's event (started, resumed, finished, …).
+    static func run(_ message: String, runID: String?) {
+        event("run", message: message, fields: runID.map { ["run_id": .string($0)] } ?? [:])
+    }
+
+    /// One answered request (JSON format only: the text log stays as quiet as before).
+    static func request(_ e: AccessLogEntry) {
+        guard format == .json else { return }
+        event("request", message: nil, fields: [
+            "request_id": .string(e.requestID), "method": .string(e.method), "route": .string(e.route),
+            "status": .number(Double(e.status)), "duration_ms": .number((e.seconds * 1e6).rounded() / 1e3),
+        ])
+    }
+
+    private static func event(_ name: String, message: String?, fields: [String: JSONValue], level: String = "info") {
+        let line: String
+        switch format {
+        case .text:
+            line = "\(Representation.now()) neuromod: \(message ?? name)\n"
+        case .json:
+            var o = fields
+            o["time"] = .string(Representation.now())
+            o["level"] = .string(level)
+            o["event"] = .string(name)
+            if let message { o["message"] = .string(message) }
+            line = JSONValue.object(o).serializedString + "\n"
+        }
         // A log that cannot be written (full disk, closed pipe) must never stop the service:
         // the throwing API reports the failure instead of trapping, and the line is dropped.
         try? FileHandle.standardError.write(contentsOf: Data(line.utf8))

@@ -32,6 +32,8 @@ struct Serve: ParsableCommand {
     @Option(name: .customLong("tokens-file"), help: "Bearer tokens, one `read|write TOKEN` per line; when set (or NEUROMOD_TOKENS is), every endpoint but liveness/readiness needs one (env NEUROMOD_TOKENS_FILE).")
     var tokensFile: String?
     @Option(name: .customLong("shutdown-grace"), help: "Seconds SIGTERM waits for in-flight requests (env NEUROMOD_SHUTDOWN_GRACE, default 8).") var shutdownGrace: Int?
+    @Option(name: .customLong("log-format"), help: "text (timestamped lines) or json (one object per line, with every request; env NEUROMOD_LOG_FORMAT, default text).")
+    var logFormat: String?
 
     /// Tokens from --tokens-file / NEUROMOD_TOKENS_FILE, or NEUROMOD_TOKENS (`read:TOKEN,write:TOKEN`).
     static func authenticator(file: String?) throws -> Authenticator? {
@@ -53,6 +55,9 @@ struct Serve: ParsableCommand {
 
     func run() throws {
         signal(SIGPIPE, SIG_IGN)
+        let format = Setting.string(logFormat, "NEUROMOD_LOG_FORMAT", "text")
+        guard let f = Log.Format(rawValue: format) else { throw ConfigurationError("--log-format must be text or json, got \(format)") }
+        Log.format = f
         let dataDir = URL(fileURLWithPath: storage.resolvedDataDir).standardizedFileURL
         try FileManager.default.createDirectory(at: dataDir, withIntermediateDirectories: true)
         guard let migrationsURL = Resources.locate("migrations", env: "NEUROMOD_MIGRATIONS_DIR") else {
@@ -68,10 +73,11 @@ struct Serve: ParsableCommand {
             Log.info("warning: Fashion-MNIST not found in \(datasets.directory); runs will fail until it is installed")
         }
         let pool = WorkerPool(store: store, datasets: datasets, checkpointRoot: dataDir.appendingPathComponent("checkpoints"),
-                              workers: workerCount, log: { Log.info($0) })
+                              workers: workerCount, log: { Log.run($0, runID: $1) })
         var options = ServiceAPI.Options()
         options.maxQueuedRuns = try Setting.int(maxQueuedRuns, "NEUROMOD_MAX_QUEUED_RUNS", 1000)
         options.authenticator = try Self.authenticator(file: tokensFile)
+        options.accessLog = { Log.request($0) }
         var serving = ModelServer.Options()
         serving.batching.maxRows = try Setting.int(predictMaxBatch, "NEUROMOD_PREDICT_MAX_BATCH", 64)
         guard (1...InferenceModel.maxBatch).contains(serving.batching.maxRows) else {

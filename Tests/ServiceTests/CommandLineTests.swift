@@ -3,22 +3,7 @@ import Storage
 
 /// The `neuromod` subcommands as a user or a container runtime calls them.
 final class CommandLineTests: XCTestCase {
-    func runBinary(_ args: [String], env: [String: String] = [:]) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = ServiceProcess.binary
-        p.arguments = args
-        var e = ProcessInfo.processInfo.environment
-        e["NEUROMOD_MIGRATIONS_DIR"] = Paths.migrations.path
-        for (k, v) in env { e[k] = v }
-        p.environment = e
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
-    }
+    func runBinary(_ args: [String], env: [String: String] = [:]) throws -> (Int32, String) { try runNeuromod(args, env: env) }
 
     func testMigrateCreatesTheSchemaOnce() throws {
         let dir = try Paths.temporaryDirectory("cli")

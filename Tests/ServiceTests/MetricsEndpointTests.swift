@@ -52,6 +52,66 @@ final class MetricsEndpointTests: XCTestCase {
     }
 }
 
+/// Request ids and the JSON log (issue 13: structured logs).
+final class StructuredLogTests: XCTestCase {
+    /// X-Request-Id: a valid one is echoed, a missing or invalid one is replaced by a fresh id.
+    func testRequestIDsAreEchoedOrGenerated() throws {
+        let service = try ServiceHarness()
+        let c = try service.client()
+        XCTAssertEqual(try c.request("GET", "/v1/healthz", headers: [("X-Request-Id", "abc-123")]).header("X-Request-Id"), "abc-123")
+        let fresh = try XCTUnwrap(try c.request("GET", "/v1/healthz").header("X-Request-Id"))
+        XCTAssertEqual(fresh.count, 32)
+        XCTAssertTrue(fresh.allSatisfy(\.isHexDigit))
+        let other = try XCTUnwrap(try c.request("GET", "/v1/healthz").header("X-Request-Id"))
+        XCTAssertNotEqual(fresh, other)
+        for bad in ["with space", String(repeating: "x", count: 129), "é"] {
+            let id = try XCTUnwrap(try c.request("GET", "/v1/healthz", headers: [("X-Request-Id", bad)]).header("X-Request-Id"))
+            XCTAssertNotEqual(id, bad)
+            XCTAssertEqual(id.count, 32)
+        }
+        XCTAssertNotNil(try c.request("GET", "/v1/runs/run_nope").header("X-Request-Id"), "errors carry one too")
+    }
+
+    /// `--log-format json`: every line of the real binary's log is one JSON object with time,
+    /// level and event; requests are logged with their id, route template, status and duration;
+    /// run events with the run id.
+    func testJSONLogOfTheRealBinary() throws {
+        let dir = try Paths.temporaryDirectory("jsonlog")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let server = try ServiceProcess(dataDir: dir, extraArguments: ["--log-format", "json"])
+        let c = try server.client()
+        XCTAssertEqual(try c.request("GET", "/v1/healthz", headers: [("X-Request-Id", "trace-42")]).status, 200)
+        let exp = try XCTUnwrap(try c.json("POST", "/v1/experiments", #"{"name": "log"}"#)["id"]?.string)
+        let run = try XCTUnwrap(try c.json("POST", "/v1/experiments/\(exp)/runs", #"{"protocol": {"kind": "bandit", "trials": 50}}"#)["id"]?.string)
+        _ = try eventually(timeout: 60, "run done") { () -> Bool? in try c.json("GET", "/v1/runs/\(run)")["state"]?.string == "succeeded" ? true : nil }
+        server.kill(SIGTERM)
+        _ = server.waitForExit(timeout: 10)
+        let lines = try String(contentsOf: server.logURL, encoding: .utf8).split(separator: "\n")
+        XCTAssertFalse(lines.isEmpty)
+        var objects: [[String: JSONValue]] = []
+        for line in lines {
+            let o = try XCTUnwrap(JSONValue.parse(Data(line.utf8))?.objectValue, "not a JSON object: \(line)")
+            XCTAssertNotNil(o["time"]?.stringValue)
+            XCTAssertNotNil(o["level"]?.stringValue)
+            XCTAssertNotNil(o["event"]?.stringValue)
+            objects.append(o)
+        }
+        let health = try XCTUnwrap(objects.first { $0["request_id"]?.stringValue == "trace-42" })
+        XCTAssertEqual(health["event"]?.stringValue, "request")
+        XCTAssertEqual(health["route"]?.stringValue, "/v1/healthz")
+        XCTAssertEqual(health["status"]?.intValue, 200)
+        XCTAssertNotNil(health["duration_ms"]?.numberValue)
+        let polled = objects.filter { $0["event"]?.stringValue == "request" && $0["route"]?.stringValue == "/v1/runs/{run_id}" }
+        XCTAssertFalse(polled.isEmpty, "routes are logged as templates")
+        XCTAssertFalse(objects.contains { ($0["route"]?.stringValue ?? "").contains(run) }, "never the raw path")
+        let runEvents = objects.filter { $0["event"]?.stringValue == "run" && $0["run_id"]?.stringValue == run }
+        XCTAssertTrue(runEvents.contains { ($0["message"]?.stringValue ?? "").contains("succeeded") }, "\(runEvents)")
+        let (bad, output) = try runNeuromod(["serve", "--log-format", "yaml", "--port", "0", "--data-dir", dir.path])
+        XCTAssertNotEqual(bad, 0)
+        XCTAssertTrue(output.contains("--log-format"), output)
+    }
+}
+
 enum MetricsLint {
     /// Runs `promtool check metrics` on `page`; fails (never skips) when promtool is missing.
     static func promtool(_ page: String) throws -> (Int32, String) {

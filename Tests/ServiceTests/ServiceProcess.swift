@@ -4,6 +4,24 @@ import XCTest
 import Glibc
 #endif
 
+/// Runs the `neuromod` binary with `args` to its end: exit status and stdout + stderr.
+func runNeuromod(_ args: [String], env: [String: String] = [:]) throws -> (Int32, String) {
+    let p = Process()
+    p.executableURL = ServiceProcess.binary
+    p.arguments = args
+    var e = ProcessInfo.processInfo.environment
+    e["NEUROMOD_MIGRATIONS_DIR"] = Paths.migrations.path
+    for (k, v) in env { e[k] = v }
+    p.environment = e
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    try p.run()
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
 /// The real `neuromod serve` binary in a child process (for SIGKILL/SIGTERM tests).
 final class ServiceProcess {
     let process = Process()
