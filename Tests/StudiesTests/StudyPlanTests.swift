@@ -101,7 +101,7 @@ final class ExampleStudyTests: XCTestCase {
             .deletingLastPathComponent().appendingPathComponent("examples/studies")
         let expected = ["ablation-split-domain.json": (10, 50), "na-coupling-sweep.json": (8, 40), "ablation-yoked.json": (28, 140),
                         "ewc-fisher-class-incremental.json": (10, 50), "references-class-incremental.json": (4, 20),
-                        "context-inference-class-incremental.json": (8, 40), "context-memory-size.json": (6, 30),
+                        "context-inference-class-incremental.json": (8, 40), "context-memory-size.json": (8, 40),
                         "selective-class-incremental.json": (13, 65), "selective-task-incremental.json": (13, 65),
                         "selective-domain-incremental.json": (13, 65),
                         "sparse-plasticity-class-incremental.json": (4, 20),
