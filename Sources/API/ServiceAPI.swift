@@ -198,6 +198,9 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
         metrics.gauge("neuromod_worker_busy_ratio", help: "Busy workers over all workers.") {
             [([:], workers.workerCount > 0 ? Double(workers.busyWorkers) / Double(workers.workerCount) : 0)]
         }
+        metrics.counter("neuromod_training_samples_total", help: "Training samples (or reward trials) processed by this process's workers; rate() gives samples/s.") {
+            [([:], Double(workers.samplesTrained))]
+        }
         metrics.counter("neuromod_predictions_total", help: "Rows predicted, by model name.")
         metrics.histogram("neuromod_prediction_duration_seconds", help: "Time to answer a prediction request (parsing, the forward pass, the answer), by model name.")
         metrics.histogram("neuromod_sqlite_write_duration_seconds", help: "SQLite write transactions, the wait for the writer included.")

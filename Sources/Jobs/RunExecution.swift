@@ -26,6 +26,9 @@ final class RunExecution: TrainingObserver {
     private(set) var lastCheckpointStep = -1
     /// Checkpoint retention (`execution.keep_last`, `keep_best`); nil: keep every checkpoint.
     var retention: (keepLast: Int, keepBest: Int)?
+    /// Told how many samples were trained since its last call (the service's throughput counter).
+    var onSamples: (Int) -> Void = { _ in }
+    private var lastSamplesSeen: Int?
 
     init(run: RunRecord, store: Store, files: CheckpointFiles, owner: String, leaseSeconds: Double,
          shouldShutdown: @escaping () -> Bool, isCanceledLocally: @escaping () -> Bool) {
@@ -58,6 +61,7 @@ final class RunExecution: TrainingObserver {
             break
         }
         try store.deleteMetrics(runID: run.id, afterStep: resumedStep)
+        lastSamplesSeen = session.samplesSeen   // count this attempt's samples only
         return resumedStep
     }
 
@@ -90,9 +94,17 @@ final class RunExecution: TrainingObserver {
         }
     }
 
+    /// Reports the samples trained since the last report (this attempt's only) to `onSamples`.
+    private func countSamples(_ session: TrainingSession) {
+        let seen = session.samplesSeen
+        if seen > (lastSamplesSeen ?? 0) { onSamples(seen - (lastSamplesSeen ?? 0)) }
+        lastSamplesSeen = seen
+    }
+
     // MARK: TrainingObserver
 
     func session(_ session: TrainingSession, emitted metrics: [MetricSample]) {
+        countSamples(session)
         let now = Date().timeIntervalSince1970
         pending.append(contentsOf: metrics.map { MetricPoint(key: $0.key, step: $0.step, value: $0.value, time: now) })
         if let key = session.selectionMetric, let m = metrics.last(where: { $0.key == key }) { lastSelection = m }
@@ -102,6 +114,7 @@ final class RunExecution: TrainingObserver {
     }
 
     func sessionReachedCheckpoint(_ session: TrainingSession) throws {
+        countSamples(session)
         try writeCheckpoint(session)
     }
 

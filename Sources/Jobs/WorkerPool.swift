@@ -24,6 +24,7 @@ public final class WorkerPool: @unchecked Sendable {
     private var localCancels: Set<String> = []
     private var alive = 0
     private var busy = 0
+    private var trained = 0
     private let group = DispatchGroup()
 
     public init(store: Store, datasets: DatasetLibrary, checkpointRoot: URL, workers: Int,
@@ -62,6 +63,12 @@ public final class WorkerPool: @unchecked Sendable {
     }
 
     private func log(run: String? = nil, _ message: String) { logSink(message, run) }
+
+    /// Training samples (or trials) processed by this process's workers since it started.
+    public var samplesTrained: Int {
+        condition.lock(); defer { condition.unlock() }
+        return trained
+    }
 
     /// Workers executing a run now (the busy ratio of `GET /metrics`).
     public var busyWorkers: Int {
@@ -198,6 +205,7 @@ public final class WorkerPool: @unchecked Sendable {
                                      shouldShutdown: { [self] in self.isStopping },
                                      isCanceledLocally: { [self] in self.isCanceledLocally(run.id) })
         if let keepLast = policy.keepLast { execution.retention = (keepLast, policy.keepBest ?? 0) }
+        execution.onSamples = { [self] n in condition.lock(); trained += n; condition.unlock() }
         if let budget = policy.maxRuntimeSeconds {
             session.deadline = Date(timeIntervalSince1970: (run.startedAt ?? Date().timeIntervalSince1970) + budget)
         }

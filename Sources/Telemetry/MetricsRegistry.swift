@@ -39,6 +39,13 @@ public final class MetricsRegistry: @unchecked Sendable {
     /// Declares a counter (a `_total` name by convention).
     public func counter(_ name: String, help: String) { declare(name, Family(kind: .counter, help: help)) }
 
+    /// Declares a counter kept by its owner and read when the page is rendered.
+    public func counter(_ name: String, help: String, collect: @escaping @Sendable () -> [(Labels, Double)]) {
+        var f = Family(kind: .counter, help: help)
+        f.collect = collect
+        declare(name, f)
+    }
+
     /// Declares a histogram with upper bounds `buckets` (ascending; +Inf is implied).
     public func histogram(_ name: String, help: String, buckets: [Double] = latencyBuckets) {
         var f = Family(kind: .histogram, help: help)
@@ -91,6 +98,7 @@ public final class MetricsRegistry: @unchecked Sendable {
             switch f.kind {
             case .counter:
                 for (_, s) in f.values.sorted(by: { $0.key < $1.key }) { out += "\(name)\(Self.labelText(s.labels)) \(Self.number(s.value))\n" }
+                for (labels, v) in f.collect?() ?? [] { out += "\(name)\(Self.labelText(labels)) \(Self.number(v))\n" }
             case .gauge:
                 for (labels, v) in f.collect?() ?? [] { out += "\(name)\(Self.labelText(labels)) \(Self.number(v))\n" }
             case .histogram:

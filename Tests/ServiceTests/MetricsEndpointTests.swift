@@ -42,6 +42,7 @@ final class MetricsEndpointTests: XCTestCase {
         XCTAssertEqual(value(#"neuromod_http_requests_total{method="GET",route="unmatched",status="404"}"#), 1)
         XCTAssertFalse(text.contains("run_nope"), "raw paths never become labels")
         XCTAssertEqual(value(#"neuromod_runs{state="succeeded"}"#), 2)
+        XCTAssertEqual(value("neuromod_training_samples_total"), 50 + 256, "50 bandit trials and one epoch of 256 images")
         XCTAssertEqual(value(#"neuromod_predictions_total{model="m"}"#), 2, "rows, not requests")
         XCTAssertEqual(value(#"neuromod_prediction_duration_seconds_count{model="m"}"#), 1)
         XCTAssertEqual(value("neuromod_queue_depth"), 0)

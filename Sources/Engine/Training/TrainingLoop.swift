@@ -18,7 +18,7 @@ public final class TrainingLoop<Family: TrainingFamily>: TrainingSession {
     public var deadline: Date?
 
     private var sums = MetricSums()
-    private var samplesSeen = 0
+    public private(set) var samplesSeen = 0
     private var trainingSeconds = 0.0
     private var windowStarted = Date()
 

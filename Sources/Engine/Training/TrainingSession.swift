@@ -39,6 +39,8 @@ public protocol TrainingSession: AnyObject {
     /// Steps completed.
     var step: Int { get }
     var totalSteps: Int { get }
+    /// Training samples (or trials) processed, over every attempt of the run.
+    var samplesSeen: Int { get }
     /// When set, `run` stops with `.outOfTime` at the first step boundary past it.
     var deadline: Date? { get set }
     func run(observer: TrainingObserver) throws -> TrainingOutcome
