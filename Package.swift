@@ -15,6 +15,7 @@ let package = Package(
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CCurl", path: "Sources/CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         // epoll and a few POSIX helpers the Glibc overlay does not expose.
         .target(name: "CSystemShims", path: "Sources/CSystemShims"),
 
@@ -26,6 +27,8 @@ let package = Package(
         .target(name: "Storage", dependencies: ["CSQLite"]),
         // JSON codec and SHA-256: support code shared by Engine, Storage users and API.
         .target(name: "Support"),
+        // A blocking HTTP client over libcurl (the command-line client).
+        .target(name: "RESTClient", dependencies: ["CCurl"]),
         // Counters, histograms and gauges in the Prometheus text format. No HTTP, no SQL.
         .target(name: "Telemetry"),
         // Neuromodulation engine: network families, the training loop, checkpoints, specs.
@@ -39,7 +42,7 @@ let package = Package(
         // /v1 and /v2 routes and handlers: HTTP to calls, nothing else.
         .target(name: "API", dependencies: ["HTTP", "Storage", "Jobs", "Serving", "Studies", "Engine", "Support", "Telemetry"]),
         .executableTarget(name: "neuromod", dependencies: [
-            "API", "HTTPServer", "Jobs", "Serving", "Studies", "Storage", "Engine", "Support", "Telemetry",
+            "API", "HTTPServer", "Jobs", "Serving", "Studies", "Storage", "Engine", "Support", "Telemetry", "RESTClient",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

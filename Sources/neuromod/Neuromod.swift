@@ -6,7 +6,8 @@ struct Neuromod: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "neuromod",
         abstract: "Trains and serves neuromodulated neural networks over HTTP.",
-        subcommands: [Serve.self, Migrate.self, Backup.self, Healthcheck.self, Bench.self, Experiment.self, Study.self, StudyStats.self],
+        subcommands: [Serve.self, Migrate.self, Backup.self, Healthcheck.self, Bench.self, Experiment.self, Study.self, StudyStats.self,
+                      Submit.self, Runs.self, Show.self, Metrics.self, Pull.self, Cancel.self],
         defaultSubcommand: nil)
 }
 
