@@ -91,12 +91,27 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
         return response
     }
 
-    /// The caller's `X-Request-Id` when it is 1 to 128 visible ASCII characters, else a new one
-    /// (32 hex digits).
+    /// The caller's `X-Request-Id` when it is 1 to 128 visible ASCII characters, else a new one:
+    /// 32 hex digits, a random per-process prefix and a counter (unique without a syscall).
     static func requestID(_ given: String?) -> String {
         if let given, (1...128).contains(given.utf8.count), given.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) { return given }
+        idLock.lock()
+        idCounter &+= 1
+        let n = idCounter
+        idLock.unlock()
+        return idPrefix + hex16(n)
+    }
+
+    private static let idLock = NSLock()
+    nonisolated(unsafe) private static var idCounter: UInt64 = 0
+    private static let idPrefix: String = {
         var g = SystemRandomNumberGenerator()
-        return String(format: "%016llx%016llx", g.next() as UInt64, g.next() as UInt64)
+        return hex16(g.next())
+    }()
+
+    private static func hex16(_ v: UInt64) -> String {
+        let digits = String(v, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
     }
 
     private func respond(to request: HTTPRequest, match: Router.Match) -> HTTPResponse {

@@ -11,12 +11,18 @@ public final class MetricsRegistry: @unchecked Sendable {
 
     enum Kind: String { case counter, gauge, histogram }
 
+    struct Histogram {
+        var counts: [Double]
+        var sum = 0.0
+        var count = 0.0
+    }
+
     struct Family {
         let kind: Kind
         let help: String
-        var values: [String: (labels: Labels, value: Double)] = [:]
+        var values: [Labels: Double] = [:]
         var buckets: [Double] = []
-        var histograms: [String: (labels: Labels, counts: [Double], sum: Double, count: Double)] = [:]
+        var histograms: [Labels: Histogram] = [:]
         var collect: (@Sendable () -> [(Labels, Double)])?
     }
 
@@ -62,29 +68,30 @@ public final class MetricsRegistry: @unchecked Sendable {
 
     /// Adds `amount` (≥ 0) to a counter's series for `labels`.
     public func increment(_ name: String, _ labels: Labels = [:], by amount: Double = 1) {
-        let key = Self.key(labels)
+        guard amount >= 0 else { return }
         lock.lock(); defer { lock.unlock() }
-        guard families[name]?.kind == .counter, amount >= 0 else { return }
-        families[name]!.values[key, default: (labels, 0)].value += amount
+        guard families[name]?.kind == .counter else { return }
+        families[name]!.values[labels, default: 0] += amount
     }
 
     /// Records one observation in a histogram's series for `labels`.
     public func observe(_ name: String, _ labels: Labels = [:], _ value: Double) {
-        let key = Self.key(labels)
+        guard value.isFinite else { return }
         lock.lock(); defer { lock.unlock() }
-        guard var f = families[name], f.kind == .histogram, value.isFinite else { return }
-        var h = f.histograms[key] ?? (labels, [Double](repeating: 0, count: f.buckets.count), 0, 0)
-        for (i, bound) in f.buckets.enumerated() where value <= bound { h.counts[i] += 1 }
-        h.sum += value
-        h.count += 1
-        f.histograms[key] = h
-        families[name] = f
+        guard let buckets = families[name]?.buckets, families[name]!.kind == .histogram else { return }
+        // The first bucket the value fits; the cumulative counts are formed when rendering.
+        var lo = 0, hi = buckets.count
+        while lo < hi { let mid = (lo + hi) / 2; if value <= buckets[mid] { hi = mid } else { lo = mid + 1 } }
+        // Mutated in place: no copy of the family's series.
+        families[name]!.histograms[labels, default: Histogram(counts: [Double](repeating: 0, count: buckets.count + 1))].counts[lo] += 1
+        families[name]!.histograms[labels]!.sum += value
+        families[name]!.histograms[labels]!.count += 1
     }
 
     /// The current value of a counter's series (tests, and callers that report it elsewhere).
     public func value(_ name: String, _ labels: Labels = [:]) -> Double {
         lock.lock(); defer { lock.unlock() }
-        return families[name]?.values[Self.key(labels)]?.value ?? 0
+        return families[name]?.values[labels] ?? 0
     }
 
     /// The exposition page.
@@ -97,18 +104,20 @@ public final class MetricsRegistry: @unchecked Sendable {
             out += "# HELP \(name) \(Self.escapeHelp(f.help))\n# TYPE \(name) \(f.kind.rawValue)\n"
             switch f.kind {
             case .counter:
-                for (_, s) in f.values.sorted(by: { $0.key < $1.key }) { out += "\(name)\(Self.labelText(s.labels)) \(Self.number(s.value))\n" }
+                for (labels, v) in f.values.sorted(by: { Self.key($0.key) < Self.key($1.key) }) { out += "\(name)\(Self.labelText(labels)) \(Self.number(v))\n" }
                 for (labels, v) in f.collect?() ?? [] { out += "\(name)\(Self.labelText(labels)) \(Self.number(v))\n" }
             case .gauge:
                 for (labels, v) in f.collect?() ?? [] { out += "\(name)\(Self.labelText(labels)) \(Self.number(v))\n" }
             case .histogram:
-                for (_, h) in f.histograms.sorted(by: { $0.key < $1.key }) {
+                for (labels, h) in f.histograms.sorted(by: { Self.key($0.key) < Self.key($1.key) }) {
+                    var cumulative = 0.0
                     for (i, bound) in f.buckets.enumerated() {
-                        out += "\(name)_bucket\(Self.labelText(h.labels, le: Self.number(bound))) \(Self.number(h.counts[i]))\n"
+                        cumulative += h.counts[i]
+                        out += "\(name)_bucket\(Self.labelText(labels, le: Self.number(bound))) \(Self.number(cumulative))\n"
                     }
-                    out += "\(name)_bucket\(Self.labelText(h.labels, le: "+Inf")) \(Self.number(h.count))\n"
-                    out += "\(name)_sum\(Self.labelText(h.labels)) \(Self.number(h.sum))\n"
-                    out += "\(name)_count\(Self.labelText(h.labels)) \(Self.number(h.count))\n"
+                    out += "\(name)_bucket\(Self.labelText(labels, le: "+Inf")) \(Self.number(h.count))\n"
+                    out += "\(name)_sum\(Self.labelText(labels)) \(Self.number(h.sum))\n"
+                    out += "\(name)_count\(Self.labelText(labels)) \(Self.number(h.count))\n"
                 }
             }
         }

@@ -77,7 +77,7 @@ struct Serve: ParsableCommand {
         var options = ServiceAPI.Options()
         options.maxQueuedRuns = try Setting.int(maxQueuedRuns, "NEUROMOD_MAX_QUEUED_RUNS", 1000)
         options.authenticator = try Self.authenticator(file: tokensFile)
-        options.accessLog = { Log.request($0) }
+        if f == .json { options.accessLog = { Log.request($0) } }   // text logs no requests: no cost
         var serving = ModelServer.Options()
         serving.batching.maxRows = try Setting.int(predictMaxBatch, "NEUROMOD_PREDICT_MAX_BATCH", 64)
         guard (1...InferenceModel.maxBatch).contains(serving.batching.maxRows) else {
