@@ -42,6 +42,8 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
     /// What `GET /metrics` shows: requests and their latency by route and status here; the
     /// server adds its own gauges (open connections, SQLite writes).
     public let metrics = MetricsRegistry()
+    /// Feeds the Server-Sent Events streams of runs.
+    let eventHub: RunEventHub
 
     /// The API over `store` (runs, metrics, registry), `files` (checkpoint downloads), `workers`
     /// (the training queue) and `models` (serving).
@@ -52,6 +54,7 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
         self.models = models
         self.options = options
         studies = StudyService(store: store, limits: options.specLimits)
+        eventHub = RunEventHub(store: store)
         registerRoutes()
         registerMetrics()
     }
@@ -167,6 +170,7 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
         router.add("POST", "/v1/runs/{run_id}/cancel") { [unowned self] in try self.cancelRun($0) }
         router.add("GET", "/v1/runs/{run_id}/summary") { [unowned self] in try self.runSummary($0) }
         router.add("GET", "/v1/runs/{run_id}/metrics") { [unowned self] in try self.listMetrics($0) }
+        router.add("GET", "/v1/runs/{run_id}/events") { [unowned self] in try self.runEvents($0) }
         router.add("GET", "/v1/runs/{run_id}/metrics/{key}") { [unowned self] in try self.metricSeries($0) }
         router.add("GET", "/v1/runs/{run_id}/checkpoints") { [unowned self] in try self.listCheckpoints($0) }
         router.add("GET", "/v1/runs/{run_id}/checkpoints/{checkpoint_id}") { [unowned self] in try self.downloadCheckpoint($0) }

@@ -1,10 +1,26 @@
 import Foundation
 
-/// A response to be serialised; the body is complete in memory.
+/// A body produced over time (Server-Sent Events): the server writes the head, then whatever
+/// ``read()`` returns each time the stream signals, until it reports the end; the connection
+/// then closes. No thread waits on a stream: the server's event loop reads it when notified.
+public protocol HTTPBodyStream: AnyObject, Sendable {
+    /// Called once by the server; the stream calls `notify` (from any thread) whenever it has
+    /// bytes to send or has ended.
+    func start(notify: @escaping @Sendable () -> Void)
+    /// The bytes ready now, and whether the stream has ended (the server's loop thread).
+    func read() -> (bytes: [UInt8], finished: Bool)
+    /// The connection is gone: stop producing.
+    func cancel()
+}
+
+/// A response to be serialised; the body is complete in memory, or a ``stream``.
 public struct HTTPResponse: Sendable {
     public var status: Int
     public var headers: HTTPHeaders
     public var body: Data
+    /// A body produced over time after the head (the head is then sent without a length, and the
+    /// end of the stream closes the connection).
+    public var stream: (any HTTPBodyStream)?
 
     public init(status: Int, headers: HTTPHeaders = HTTPHeaders(), body: Data = Data()) {
         self.status = status

@@ -29,6 +29,20 @@ public enum HTTPResponseSerializer {
         return out
     }
 
+    /// The head of a streamed response: no length, `Connection: close` (the stream's end ends
+    /// the body).
+    public static func serializeStreamHead(_ response: HTTPResponse, date: String = HTTPDate.now()) -> [UInt8] {
+        var out: [UInt8] = []
+        out.append(contentsOf: "HTTP/1.1 \(response.status) \(HTTPStatus.reason(response.status))\r\n".utf8)
+        for (name, value) in response.headers where !name.caseInsensitiveEquals("Content-Length") && !name.caseInsensitiveEquals("Connection") {
+            append(&out, name, value)
+        }
+        append(&out, "Date", date)
+        append(&out, "Connection", "close")
+        out.append(13); out.append(10)
+        return out
+    }
+
     /// The interim `100 Continue` response.
     public static let continueResponse: [UInt8] = Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)
 

@@ -10,6 +10,8 @@ final class Connection {
         case processing
         /// Sending a response.
         case writing
+        /// Sending a streamed body as it is produced (Server-Sent Events), until it ends.
+        case streaming
     }
 
     let fd: Int32
@@ -27,6 +29,8 @@ final class Connection {
     /// Whether EPOLLIN is currently in the interest set.
     var readingEnabled = true
     var peerClosed = false
+    /// The body being streamed (phase `streaming`).
+    var stream: (any HTTPBodyStream)?
 
     init(fd: Int32, id: UInt64, limits: HTTPLimits, now: Double) {
         self.fd = fd

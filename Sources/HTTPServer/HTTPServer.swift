@@ -36,7 +36,9 @@ public final class HTTPServer: @unchecked Sendable {
 
     // Shared with handler threads.
     private let lock = NSLock()
-    private var completions: [(fd: Int32, id: UInt64, bytes: [UInt8], close: Bool)] = []
+    private var completions: [(fd: Int32, id: UInt64, bytes: [UInt8], close: Bool, stream: (any HTTPBodyStream)?)] = []
+    /// Streamed responses that signalled new bytes (or their end) since the loop last looked.
+    private var readyStreams: [(fd: Int32, id: UInt64)] = []
     private var shutdownRequested = false
     private var shutdownGrace: Double = 10
 
@@ -145,6 +147,18 @@ public final class HTTPServer: @unchecked Sendable {
         }
         if events & (NM_EPOLLIN | NM_EPOLLRDHUP) != 0 && c.phase == .reading {
             readAvailable(c, now: now)
+        } else if events & (NM_EPOLLIN | NM_EPOLLRDHUP) != 0 && c.phase == .streaming {
+            // The client of a stream sends nothing more (the response said Connection: close):
+            // input is discarded, and its end ends the stream.
+            while true {
+                let n = readBuffer.withUnsafeMutableBytes { recv(c.fd, $0.baseAddress, $0.count, 0) }
+                if n > 0 { continue }
+                let e = nm_errno()
+                if n < 0 && e == EINTR { continue }
+                if n < 0 && (e == EAGAIN || e == EWOULDBLOCK) { break }
+                closeConnection(c)
+                return
+            }
         }
     }
 
@@ -203,13 +217,23 @@ public final class HTTPServer: @unchecked Sendable {
         pool.submit { [self] in
             let response = responder.respond(to: request)
             let close = !keepAlive || self.isDraining
-            let bytes = HTTPResponseSerializer.serialize(response, headOnly: request.method == "HEAD",
-                                                         keepAlive: !close)
+            let streamed = response.stream != nil && request.method != "HEAD"
+            let bytes = streamed ? HTTPResponseSerializer.serializeStreamHead(response)
+                                 : HTTPResponseSerializer.serialize(response, headOnly: request.method == "HEAD", keepAlive: !close)
+            if !streamed { response.stream?.cancel() }
             self.lock.lock()
-            self.completions.append((fd, id, bytes, close))
+            self.completions.append((fd, id, bytes, close || streamed, streamed ? response.stream : nil))
             self.lock.unlock()
             self.wake()
         }
+    }
+
+    /// A stream has bytes or ended: the loop reads it on its next turn.
+    private func streamReady(fd: Int32, id: UInt64) {
+        lock.lock()
+        readyStreams.append((fd, id))
+        lock.unlock()
+        wake()
     }
 
     private var isDraining: Bool {
@@ -223,11 +247,32 @@ public final class HTTPServer: @unchecked Sendable {
         completions.removeAll(keepingCapacity: true)
         lock.unlock()
         for item in done {
-            guard let c = connections[item.fd], c.id == item.id else { continue }
+            guard let c = connections[item.fd], c.id == item.id else { item.stream?.cancel(); continue }
             c.queue(item.bytes)
+            if let stream = item.stream {
+                // The head now; the body as the stream produces it, until it ends.
+                c.stream = stream
+                c.phase = .streaming
+                c.lastActivity = now
+                let (fd, id) = (c.fd, c.id)
+                stream.start { [weak self] in self?.streamReady(fd: fd, id: id) }
+                flush(c, now: now)
+                continue
+            }
             c.closeAfterWrite = item.close || c.peerClosed
             c.phase = .writing
             c.writeStarted = now
+            flush(c, now: now)
+        }
+        lock.lock()
+        let ready = readyStreams
+        readyStreams.removeAll(keepingCapacity: true)
+        lock.unlock()
+        for item in ready {
+            guard let c = connections[item.fd], c.id == item.id, c.phase == .streaming, let stream = c.stream else { continue }
+            let (bytes, finished) = stream.read()
+            if !bytes.isEmpty { c.queue(bytes); c.lastActivity = now }
+            if finished { c.closeAfterWrite = true }
             flush(c, now: now)
         }
     }
@@ -254,6 +299,12 @@ public final class HTTPServer: @unchecked Sendable {
         }
         c.output = []
         c.outputOffset = 0
+        if c.phase == .streaming {
+            if c.closeAfterWrite { closeConnection(c); return }
+            // Wait for the stream; watch the socket only to learn that the client left.
+            modify(c.fd, events: NM_EPOLLIN | NM_EPOLLRDHUP)
+            return
+        }
         guard c.phase == .writing else {
             // Interim output (100 Continue) sent while reading the body.
             modify(c.fd, events: NM_EPOLLIN | NM_EPOLLRDHUP)
@@ -309,6 +360,10 @@ public final class HTTPServer: @unchecked Sendable {
                 }
             case .writing:
                 if now - c.lastActivity > configuration.writeTimeout { closeConnection(c) }
+            case .streaming:
+                // A client that stops reading a stream is dropped like a stalled write; draining
+                // ends streams at once.
+                if (c.hasPendingOutput && now - c.lastActivity > configuration.writeTimeout) || draining { closeConnection(c) }
             case .processing:
                 break
             }
@@ -346,6 +401,8 @@ public final class HTTPServer: @unchecked Sendable {
     private func closeConnection(_ c: Connection) {
         guard connections[c.fd] === c else { return }
         connections[c.fd] = nil
+        c.stream?.cancel()
+        c.stream = nil
         publishOpenConnections()
         epoll_ctl(epoll, EPOLL_CTL_DEL, c.fd, nil)
         close(c.fd)

@@ -1,0 +1,43 @@
+import Foundation
+
+/// One row of `run_events`: a state change, a checkpoint or a metric point of a run, written by
+/// triggers (migration 0007) in the transaction of the change itself. `seq` is global and never
+/// reused: the event id of `GET /v1/runs/{id}/events`.
+public struct RunEvent: Sendable, Equatable {
+    public let seq: Int
+    public let runID: String
+    /// `state`, `checkpoint` or `metric`.
+    public let kind: String
+    /// A JSON object (see the migration for the fields of each kind).
+    public let data: String
+    public let createdAt: Double
+}
+
+extension Store {
+    static func runEvent(_ r: Row) -> RunEvent {
+        RunEvent(seq: r.int(0), runID: r.string(1), kind: r.string(2), data: r.string(3), createdAt: r.double(4))
+    }
+
+    /// A run's events after `after` (exclusive) and up to `through` (inclusive), oldest first.
+    public func runEvents(runID: String, after: Int, through: Int = Int.max, limit: Int = 10_000) throws -> [RunEvent] {
+        try pool.read { db in
+            try db.execute("""
+                SELECT seq, run_id, kind, data, created_at FROM run_events
+                WHERE run_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?
+                """, runID, after, through, limit).map(Self.runEvent)
+        }
+    }
+
+    /// Every run's events after `after`, oldest first (the stream hub's poll).
+    public func runEvents(after: Int, limit: Int = 10_000) throws -> [RunEvent] {
+        try pool.read { db in
+            try db.execute("SELECT seq, run_id, kind, data, created_at FROM run_events WHERE seq > ? ORDER BY seq LIMIT ?",
+                           after, limit).map(Self.runEvent)
+        }
+    }
+
+    /// The newest event id (0 when there is none).
+    public func latestRunEventSeq() throws -> Int {
+        try pool.read { db in try db.execute("SELECT COALESCE(MAX(seq), 0) FROM run_events")[0].int(0) }
+    }
+}
