@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SSE soak (issue 13): a run trains for the whole soak (5,000 epochs: it outlasts the soak) while 1,000 clients hold its event stream
+# SSE soak (issue 13): a run trains for the whole soak (784-1024-1024-10, 500 epochs: it outlasts the soak) while 1,000 clients hold its event stream
 # open and wrk polls GET /v1/runs/{id} with 8 connections; the server's RSS is sampled every
 # 10 s. Release build, loopback only. Usage: scripts/sse-soak.sh [MINUTES, default 10] [STREAMS]
 set -euo pipefail
@@ -9,7 +9,7 @@ lscpu | grep -E "Model name|^CPU\(s\)"; grep -o 'avx512[a-z_0-9]*\|avx2' /proc/c
 SERVE_FLAGS="--max-connections 1200" . scripts/lib/server.sh
 exp=$(curl -s -X POST "$base/v1/experiments" -d '{"name":"soak"}' | json_id)
 run=$(curl -s -X POST "$base/v1/experiments/$exp/runs" \
-  -d '{"model": {"layers": [784, 256, 10]}, "protocol": {"epochs": 5000}, "metrics_every_steps": 20, "checkpoint_every_steps": 2000}' | json_id)
+  -d '{"model": {"layers": [784, 1024, 1024, 10]}, "protocol": {"epochs": 500}, "metrics_every_steps": 20, "checkpoint_every_steps": 2000}' | json_id)
 until curl -s "$base/v1/runs/$run" | grep -q '"completed":[1-9]'; do sleep 0.2; done
 port=${base##*:}
 echo "RSS before the streams: $(ps -o rss= -p "$pid") KiB"
