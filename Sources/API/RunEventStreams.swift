@@ -3,13 +3,18 @@ import HTTP
 import Storage
 import Support
 
-/// One client's Server-Sent Events stream of a run: `state`, `checkpoint` and `metrics` (a batch
-/// of consecutive metric points) messages, each with the id of its last `run_events` row, so that
-/// `Last-Event-ID` resumes with no gap and no duplicate; a comment line as heartbeat. Ends after
-/// the run's terminal state. Costs a buffer, not a thread: ``RunEventHub`` feeds it and the
-/// server's event loop drains it.
+/// One client's Server-Sent Events stream of a run (or of every run of a study): `state`,
+/// `checkpoint` and `metrics` (a batch of consecutive metric points) messages, each with the id of
+/// its last `run_events` row, so that `Last-Event-ID` resumes with no gap and no duplicate; a
+/// comment line as heartbeat. Ends after the run's terminal state (a study's: when all its runs
+/// have ended, with a final `study` message). Costs a buffer, not a thread: ``RunEventHub`` feeds
+/// it and the server's event loop drains it.
 final class RunEventStream: HTTPBodyStream, @unchecked Sendable {
-    let runID: String
+    /// The runs followed; a study stream tags each message's data with its `run_id`.
+    let runIDs: Set<String>
+    private let studyID: String?
+    /// Runs not yet seen ending.
+    private var open: Set<String>
     private let lock = NSLock()
     private var buffer: [UInt8] = []
     private var ended = false
@@ -20,7 +25,27 @@ final class RunEventStream: HTTPBodyStream, @unchecked Sendable {
     private var held: [RunEvent] = []
     private(set) var lastWrite = Date()
 
-    init(runID: String) { self.runID = runID }
+    /// A run's stream.
+    init(runID: String) {
+        runIDs = [runID]
+        open = [runID]
+        studyID = nil
+    }
+
+    /// A study's stream over `runs`, of which `open` have not ended.
+    init(studyID: String, runs: Set<String>, open: Set<String>) {
+        runIDs = runs
+        self.open = open
+        self.studyID = studyID
+    }
+
+    /// A study stream whose runs had all ended before it started: its final message, then the end.
+    func endIfStudyDone() {
+        lock.lock()
+        if studyID != nil && open.isEmpty && !ended { finishStudy() }
+        lock.unlock()
+        signal()
+    }
 
     var isClosed: Bool { lock.lock(); defer { lock.unlock() }; return ended || canceled }
 
@@ -91,8 +116,8 @@ final class RunEventStream: HTTPBodyStream, @unchecked Sendable {
         if has { n?() }
     }
 
-    /// Formats events as SSE messages (caller holds the lock): runs of metric points become one
-    /// `metrics` message.
+    /// Formats events as SSE messages (caller holds the lock): runs of metric points of one run
+    /// become one `metrics` message.
     private func append(_ events: [RunEvent]) {
         var i = 0
         while i < events.count, !ended {
@@ -100,18 +125,33 @@ final class RunEventStream: HTTPBodyStream, @unchecked Sendable {
             if e.kind == "metric" {
                 var j = i
                 var points: [String] = []
-                while j < events.count, events[j].kind == "metric" { points.append(events[j].data); j += 1 }
-                message(id: events[j - 1].seq, event: "metrics", data: "{\"points\":[" + points.joined(separator: ",") + "]}")
+                while j < events.count, events[j].kind == "metric", events[j].runID == e.runID { points.append(events[j].data); j += 1 }
+                message(id: events[j - 1].seq, event: "metrics", data: tagged("{\"points\":[" + points.joined(separator: ",") + "]}", e.runID))
                 i = j
                 continue
             }
-            message(id: e.seq, event: e.kind, data: e.data)
+            message(id: e.seq, event: e.kind, data: tagged(e.data, e.runID))
             if e.kind == "state", let s = JSONValue.parse(Data(e.data.utf8))?.objectValue?["state"]?.stringValue,
                ["succeeded", "failed", "canceled"].contains(s) {
-                ended = true
+                // Only a run that was still open can end the stream (a study's history may hold
+                // the ends of runs that had ended before the stream started).
+                if open.remove(e.runID) != nil && open.isEmpty {
+                    if studyID != nil { finishStudy() } else { ended = true }
+                }
             }
             i += 1
         }
+    }
+
+    /// A study stream's data carry the run they belong to.
+    private func tagged(_ data: String, _ runID: String) -> String {
+        guard studyID != nil, data.hasPrefix("{") else { return data }
+        return "{\"run_id\":\"\(runID)\"," + data.dropFirst()
+    }
+
+    private func finishStudy() {
+        buffer += Array("event: study\ndata: {\"study_id\":\"\(studyID ?? "")\",\"state\":\"done\",\"runs\":\(runIDs.count)}\n\n".utf8)
+        ended = true
     }
 
     private func message(id: Int, event: String, data: String) {
@@ -128,7 +168,7 @@ final class RunEventStream: HTTPBodyStream, @unchecked Sendable {
 final class RunEventHub: @unchecked Sendable {
     private let store: Store
     private let lock = NSLock()
-    private var streams: [String: [RunEventStream]] = [:]
+    private var streams: [RunEventStream] = []
     private var lastSeq: Int?
     private var running = false
     let tick: Double
@@ -140,13 +180,14 @@ final class RunEventHub: @unchecked Sendable {
         self.heartbeatInterval = heartbeatInterval
     }
 
-    /// Registers a stream for `runID`, sends it the events after `after` and then the live ones.
-    func subscribe(_ stream: RunEventStream, after: Int) throws {
+    /// Registers a stream, sends it its runs' events after `after` (read by `history(after,
+    /// through)`) and then the live ones.
+    func subscribe(_ stream: RunEventStream, after: Int, history: (_ after: Int, _ through: Int) throws -> [RunEvent]) throws {
         let latest = try store.latestRunEventSeq()
         lock.lock()
         if lastSeq == nil { lastSeq = latest }
         let through = lastSeq!
-        streams[stream.runID, default: []].append(stream)
+        streams.append(stream)
         let start = !running
         running = true
         lock.unlock()
@@ -155,16 +196,16 @@ final class RunEventHub: @unchecked Sendable {
             thread.name = "sse-hub"
             thread.start()
         }
-        stream.deliverHistory(try store.runEvents(runID: stream.runID, after: after, through: through))
+        stream.deliverHistory(try history(after, through))
     }
 
-    var openStreams: Int { lock.lock(); defer { lock.unlock() }; return streams.values.reduce(0) { $0 + $1.count } }
+    var openStreams: Int { lock.lock(); defer { lock.unlock() }; return streams.count }
 
     private func loop() {
         while true {
             Thread.sleep(forTimeInterval: tick)
             lock.lock()
-            streams = streams.mapValues { $0.filter { !$0.isClosed } }.filter { !$0.value.isEmpty }
+            streams = streams.filter { !$0.isClosed }
             if streams.isEmpty { running = false; lastSeq = nil; lock.unlock(); return }
             let from = lastSeq ?? 0
             lock.unlock()
@@ -173,34 +214,51 @@ final class RunEventHub: @unchecked Sendable {
             if let last = events.last { lastSeq = last.seq }
             let snapshot = streams
             lock.unlock()
-            var byRun: [String: [RunEvent]] = [:]
-            for e in events where snapshot[e.runID] != nil { byRun[e.runID, default: []].append(e) }
-            for (run, list) in byRun { for s in snapshot[run] ?? [] { s.deliver(list) } }
+            if !events.isEmpty {
+                var byRun: [String: [RunEvent]] = [:]
+                for e in events { byRun[e.runID, default: []].append(e) }
+                for s in snapshot {
+                    if s.runIDs.count == 1, let run = s.runIDs.first {
+                        if let list = byRun[run] { s.deliver(list) }
+                    } else {
+                        // Several runs: their events in the one global order.
+                        let list = events.filter { s.runIDs.contains($0.runID) }
+                        if !list.isEmpty { s.deliver(list) }
+                    }
+                }
+            }
             let now = Date()
-            for list in snapshot.values { for s in list { s.heartbeat(now: now, interval: heartbeatInterval) } }
+            for s in snapshot { s.heartbeat(now: now, interval: heartbeatInterval) }
         }
     }
 }
 
 extension ServiceAPI {
-    /// `GET /v1/runs/{run_id}/events`: the run's events as Server-Sent Events, from
-    /// `Last-Event-ID` (or `?after=`) on; ends after its terminal state.
-    func runEvents(_ ctx: RequestContext) throws -> HTTPResponse {
-        let run = try requireRun(ctx.parameter("run_id"))
-        var after = 0
-        if let given = ctx.request.headers["Last-Event-ID"] ?? ctx.request.queryValue("after") {
-            guard let n = Int(given.trimmingCharacters(in: .whitespaces)), n >= 0 else {
-                throw APIError.invalid("Last-Event-ID", "must be an event id (a non-negative integer)")
-            }
-            after = n
+    /// The event id a stream resumes after: `Last-Event-ID`, else `?after=`, else 0.
+    func resumePoint(_ ctx: RequestContext) throws -> Int {
+        guard let given = ctx.request.headers["Last-Event-ID"] ?? ctx.request.queryValue("after") else { return 0 }
+        guard let n = Int(given.trimmingCharacters(in: .whitespaces)), n >= 0 else {
+            throw APIError.invalid("Last-Event-ID", "must be an event id (a non-negative integer)")
         }
-        let stream = RunEventStream(runID: run.id)
-        try eventHub.subscribe(stream, after: after)
-        if run.state.isTerminal && !stream.isClosed {
-            // Ended before this server recorded events (or its terminal event precedes `after`).
-            let current = try requireRun(run.id)
-            stream.finish(withState: current.state.rawValue)
-        }
+        return n
+    }
+
+    /// `GET /v1/studies/{study_id}/events`: the events of every run of the study in one order,
+    /// each message's data tagged with its `run_id`; ends with a `study` message once every run
+    /// has ended.
+    func studyEvents(_ ctx: RequestContext) throws -> HTTPResponse {
+        let studyID = ctx.parameter("study_id")
+        guard try store.study(id: studyID) != nil else { throw APIError.notFound("study \(studyID)") }
+        let after = try resumePoint(ctx)
+        let runs = try store.studyRuns(studyID: studyID)
+        let stream = RunEventStream(studyID: studyID, runs: Set(runs.map(\.id)),
+                                    open: Set(runs.filter { !$0.state.isTerminal }.map(\.id)))
+        try eventHub.subscribe(stream, after: after) { [store] in try store.runEvents(studyID: studyID, after: $0, through: $1) }
+        stream.endIfStudyDone()
+        return Self.eventStreamResponse(stream)
+    }
+
+    static func eventStreamResponse(_ stream: RunEventStream) -> HTTPResponse {
         var headers = HTTPHeaders()
         headers.set("Content-Type", "text/event-stream; charset=utf-8")
         headers.set("Cache-Control", "no-cache")
@@ -208,5 +266,20 @@ extension ServiceAPI {
         var response = HTTPResponse(status: 200, headers: headers)
         response.stream = stream
         return response
+    }
+
+    /// `GET /v1/runs/{run_id}/events`: the run's events as Server-Sent Events, from
+    /// `Last-Event-ID` (or `?after=`) on; ends after its terminal state.
+    func runEvents(_ ctx: RequestContext) throws -> HTTPResponse {
+        let run = try requireRun(ctx.parameter("run_id"))
+        let after = try resumePoint(ctx)
+        let stream = RunEventStream(runID: run.id)
+        try eventHub.subscribe(stream, after: after) { [store] in try store.runEvents(runID: run.id, after: $0, through: $1) }
+        if run.state.isTerminal && !stream.isClosed {
+            // Ended before this server recorded events (or its terminal event precedes `after`).
+            let current = try requireRun(run.id)
+            stream.finish(withState: current.state.rawValue)
+        }
+        return Self.eventStreamResponse(stream)
     }
 }

@@ -177,6 +177,7 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
         router.add("POST", "/v1/experiments/{experiment_id}/studies") { [unowned self] in try self.createStudy($0) }
         router.add("GET", "/v1/experiments/{experiment_id}/studies") { [unowned self] in try self.listStudies($0) }
         router.add("GET", "/v1/studies/{study_id}") { [unowned self] in try self.getStudy($0) }
+        router.add("GET", "/v1/studies/{study_id}/events") { [unowned self] in try self.studyEvents($0) }
         router.add("POST", "/v1/studies/{study_id}/cancel") { [unowned self] in try self.cancelStudy($0) }
         router.add("GET", "/v1/studies/{study_id}/results.csv") { [unowned self] in try self.studyResults($0, format: "csv") }
         router.add("GET", "/v1/studies/{study_id}/results.jsonl") { [unowned self] in try self.studyResults($0, format: "jsonl") }

@@ -41,3 +41,15 @@ extension Store {
         try pool.read { db in try db.execute("SELECT COALESCE(MAX(seq), 0) FROM run_events")[0].int(0) }
     }
 }
+
+extension Store {
+    /// The events of every run of a study after `after` and up to `through`, oldest first.
+    public func runEvents(studyID: String, after: Int, through: Int = Int.max, limit: Int = 100_000) throws -> [RunEvent] {
+        try pool.read { db in
+            try db.execute("""
+                SELECT seq, run_id, kind, data, created_at FROM run_events
+                WHERE run_id IN (SELECT id FROM runs WHERE study_id = ?) AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?
+                """, studyID, after, through, limit).map(Self.runEvent)
+        }
+    }
+}

@@ -113,6 +113,44 @@ final class EventStreamTests: XCTestCase {
         XCTAssertTrue(bad.messages.head.hasPrefix("HTTP/1.1 400"), bad.messages.head)
     }
 
+    /// A study's stream: every run's events in one increasing order, tagged with their run, and a
+    /// final `study` message once all runs have ended; resumable like a run's.
+    func testStudyEventsStream() throws {
+        let dir = try Paths.temporaryDirectory("sse-study")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let server = try ServiceProcess(dataDir: dir)
+        defer { server.kill(SIGTERM); _ = server.waitForExit(timeout: 10) }
+        let c = try server.client()
+        let exp = try XCTUnwrap(try c.json("POST", "/v1/experiments", #"{"name": "study-sse"}"#)["id"]?.string)
+        let study = try c.json("POST", "/v1/experiments/\(exp)/studies", #"{"base": {"protocol": {"kind": "bandit", "trials": 400}, "metrics_every_steps": 50}, "seeds": 3}"#)
+        XCTAssertEqual(study.status, 202, study.text)
+        let id = try XCTUnwrap(study["id"]?.string)
+        let live = try StreamClient(port: server.port, path: "/v1/studies/\(id)/events")
+        XCTAssertTrue(live.readToEnd(timeout: 120))
+        let events = live.messages.events
+        XCTAssertEqual(events.last?.event, "study")
+        XCTAssertTrue(events.last?.data.contains("\"done\"") ?? false)
+        let ids = events.compactMap(\.id)
+        XCTAssertEqual(ids, ids.sorted())
+        XCTAssertEqual(Set(ids).count, ids.count)
+        let runs = try c.json("GET", "/v1/experiments/\(exp)/runs")["runs"]?.array?.compactMap { $0["id"]?.string } ?? []
+        XCTAssertEqual(runs.count, 3)
+        for run in runs {
+            XCTAssertTrue(events.contains { $0.event == "state" && $0.data.contains(run) && $0.data.contains("\"succeeded\"") }, "run \(run) ends in the stream")
+        }
+        XCTAssertTrue(events.dropLast().allSatisfy { $0.data.hasPrefix("{\"run_id\":\"run_") }, "every message names its run")
+        let all = Self.items(events.dropLast().map { $0 })
+        let k = ids[ids.count / 2]
+        let resumed = try StreamClient(port: server.port, path: "/v1/studies/\(id)/events", headers: ["Last-Event-ID: \(k)"])
+        XCTAssertTrue(resumed.readToEnd(timeout: 30))
+        let cut = (all.lastIndex { $0.id == k } ?? -1) + 1
+        XCTAssertEqual(Self.items(resumed.messages.events.dropLast().map { $0 }).map(\.item), all[cut...].map(\.item))
+        XCTAssertEqual(resumed.messages.events.last?.event, "study")
+        let missing = try StreamClient(port: server.port, path: "/v1/studies/study_nope/events")
+        missing.readToEnd(timeout: 10)
+        XCTAssertTrue(missing.messages.head.hasPrefix("HTTP/1.1 404"), missing.messages.head)
+    }
+
     /// 1,000 open streams hold no thread each: the server's memory grows by less than 100 MB,
     /// other requests stay fast, and canceling the run ends every stream.
     func testAThousandStreams() throws {
