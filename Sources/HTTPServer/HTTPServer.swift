@@ -271,7 +271,9 @@ public final class HTTPServer: @unchecked Sendable {
         for item in ready {
             guard let c = connections[item.fd], c.id == item.id, c.phase == .streaming, let stream = c.stream else { continue }
             let (bytes, finished) = stream.read()
-            if !bytes.isEmpty { c.queue(bytes); c.lastActivity = now }
+            // lastActivity moves only when the socket takes bytes (flush): a reader that stalls
+            // while the stream keeps producing is still dropped after the write timeout.
+            if !bytes.isEmpty { c.queue(bytes) }
             if finished { c.closeAfterWrite = true }
             flush(c, now: now)
         }
