@@ -199,8 +199,6 @@ final class RunEventHub: @unchecked Sendable {
         stream.deliverHistory(try history(after, through))
     }
 
-    var openStreams: Int { lock.lock(); defer { lock.unlock() }; return streams.count }
-
     private func loop() {
         while true {
             Thread.sleep(forTimeInterval: tick)

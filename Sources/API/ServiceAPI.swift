@@ -206,7 +206,7 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
     private func registerMetrics() {
         metrics.counter("neuromod_http_requests_total", help: "HTTP requests answered, by method, route template and status.")
         metrics.histogram("neuromod_http_request_duration_seconds", help: "Time from routing a request to its response, by route template.")
-        let store = self.store, workers = self.workers, models = self.models
+        let store = self.store, workers = self.workers
         metrics.gauge("neuromod_runs", help: "Runs by state.") {
             RunState.allCases.map { state in (["state": state.rawValue], Double((try? store.countRuns(state: state)) ?? 0)) }
         }
@@ -226,7 +226,6 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
         metrics.histogram("neuromod_sqlite_write_duration_seconds", help: "SQLite write transactions, the wait for the writer included.")
         let registry = metrics
         store.pool.onWrite = { registry.observe("neuromod_sqlite_write_duration_seconds", [:], $0) }
-        _ = models
     }
 
     /// Records a prediction request's rows and duration for `GET /metrics`.

@@ -47,6 +47,15 @@ extension JSONValue {
 /// Flushes standard output (progress lines must show at once).
 func flushOutput() { fflush(nil) }
 
+/// Runs a command's body; a service or transport failure is printed as `neuromod: …` on standard
+/// error and the command exits 1.
+func reportingFailures(_ body: () throws -> Void) throws {
+    do { try body() } catch let e as APIClient.Failure {
+        printError("neuromod: \(e.description)")
+        throw ExitCode(1)
+    }
+}
+
 /// Prints to standard error.
 func printError(_ s: String) { FileHandle.standardError.write(Data((s + "\n").utf8)) }
 
@@ -66,16 +75,13 @@ struct Submit: ParsableCommand {
             throw ValidationError("\(spec) is not a readable JSON object")
         }
         let name = experiment ?? body["name"]?.stringValue ?? "cli"
-        do {
+        try reportingFailures {
             let experimentID = try Self.experiment(named: name, api)
             let run = try api.call("POST", "/v1/experiments/\(experimentID)/runs", body)
             guard let id = run["id"]?.stringValue else { throw APIClient.Failure(description: "the service answered without a run id") }
             print(id)
             flushOutput()
             if watch { try Watch.follow(id, api) }
-        } catch let e as APIClient.Failure {
-            printError("neuromod: \(e.description)")
-            throw ExitCode(1)
         }
     }
 
@@ -162,7 +168,7 @@ struct Runs: ParsableCommand {
 
     func run() throws {
         let api = options.client()
-        do {
+        try reportingFailures {
             var path = "/v1/runs?limit=\(limit)"
             if let state { path += "&state=\(state)" }
             let page = try api.call("GET", path)
@@ -176,9 +182,6 @@ struct Runs: ParsableCommand {
                       + (r["state"]?.stringValue ?? "?").padding(toLength: 10, withPad: " ", startingAt: 0) + " "
                       + progress.padding(toLength: 15, withPad: " ", startingAt: 0) + " " + (r["created_at"]?.stringValue ?? ""))
             }
-        } catch let e as APIClient.Failure {
-            printError("neuromod: \(e.description)")
-            throw ExitCode(1)
         }
     }
 }
@@ -190,7 +193,7 @@ struct Show: ParsableCommand {
 
     func run() throws {
         let api = options.client()
-        do {
+        try reportingFailures {
             let r = try api.call("GET", "/v1/runs/\(runID)")
             let p = r["progress"]
             print("run       \(runID)")
@@ -203,9 +206,6 @@ struct Show: ParsableCommand {
                 let data = (try? JSONSerialization.data(withJSONObject: JSONSerialization.jsonObject(with: s.serialized()), options: [.prettyPrinted, .sortedKeys])) ?? s.serialized()
                 print(String(decoding: data, as: UTF8.self))
             }
-        } catch let e as APIClient.Failure {
-            printError("neuromod: \(e.description)")
-            throw ExitCode(1)
         }
     }
 }
@@ -219,7 +219,7 @@ struct Metrics: ParsableCommand {
 
     func run() throws {
         let api = options.client()
-        do {
+        try reportingFailures {
             let series = try api.call("GET", "/v1/runs/\(runID)/metrics/\(key)?limit=10000")
             let points = (series["points"]?.arrayValue ?? []).compactMap { p -> (Double, Double)? in
                 guard let s = p["step"]?.numberValue, let v = p["value"]?.numberValue else { return nil }
@@ -229,9 +229,6 @@ struct Metrics: ParsableCommand {
             let values = points.map(\.1)
             print("\(key): \(points.count) points, steps \(Int(first.0))–\(Int(last.0)), min \(values.min()!), max \(values.max()!), last \(last.1)")
             print(Self.sparkline(values, width: max(1, width)))
-        } catch let e as APIClient.Failure {
-            printError("neuromod: \(e.description)")
-            throw ExitCode(1)
         }
     }
 
@@ -254,12 +251,9 @@ struct Cancel: ParsableCommand {
     @OptionGroup var options: ServerOptions
 
     func run() throws {
-        do {
+        try reportingFailures {
             let r = try options.client().call("POST", "/v1/runs/\(runID)/cancel")
             print("\(runID) \(r["state"]?.stringValue ?? "?")" + (r["cancel_requested"] == .bool(true) ? " (cancel requested)" : ""))
-        } catch let e as APIClient.Failure {
-            printError("neuromod: \(e.description)")
-            throw ExitCode(1)
         }
     }
 }
@@ -275,7 +269,7 @@ struct Pull: ParsableCommand {
 
     func run() throws {
         let api = options.client()
-        do {
+        try reportingFailures {
             let list = try api.call("GET", "/v1/runs/\(runID)/checkpoints?limit=500")["checkpoints"]?.arrayValue ?? []
             guard let chosen = Self.choose(checkpoint, from: list), let id = chosen["id"]?.stringValue,
                   let sha = chosen["sha256"]?.stringValue, let size = chosen["size"]?.intValue else {
@@ -300,9 +294,6 @@ struct Pull: ParsableCommand {
             _ = try? FileManager.default.removeItem(at: target)
             try FileManager.default.moveItem(at: partial, to: target)
             print("\(id) step \(chosen["step"]?.intValue ?? 0), \(data.count) bytes, sha256 \(sha) → \(output)" + (offset > 0 ? " (resumed at byte \(offset))" : ""))
-        } catch let e as APIClient.Failure {
-            printError("neuromod: \(e.description)")
-            throw ExitCode(1)
         }
     }
 

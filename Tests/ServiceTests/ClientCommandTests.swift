@@ -120,26 +120,10 @@ final class ClientCommandTests: XCTestCase {
     func testProgressBarInAPseudoTerminal() throws {
         let spec = try write(#"{"model": {"layers": [784, 64, 10]}, "data": {"train_limit": 60000}, "protocol": {"epochs": 2}, "optimizer": {"batch_size": 16}, "checkpoint_every_steps": 100000}"#, "tty.json")
         let command = "\(ServiceProcess.binary.path) submit \(spec) --watch"
-        let (code, out) = try runProcess("/usr/bin/script", ["-qfec", command, "/dev/null"], env: env)
+        let (code, out) = try runProgram("/usr/bin/script", ["-qfec", command, "/dev/null"], env: env)
         XCTAssertEqual(code, 0, out)
         XCTAssertTrue(out.contains("\r\u{1B}[2K"), "the line is redrawn in place: \(out.debugDescription.prefix(400))")
         XCTAssertTrue(out.contains("steps/s") && out.contains("ETA"), out)
         XCTAssertTrue(out.contains("succeeded"), out)
-    }
-
-    func runProcess(_ path: String, _ args: [String], env extra: [String: String]) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = args
-        var e = ProcessInfo.processInfo.environment
-        for (k, v) in extra { e[k] = v }
-        p.environment = e
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }

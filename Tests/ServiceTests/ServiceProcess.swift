@@ -6,13 +6,15 @@ import Glibc
 
 /// Runs the `neuromod` binary with `args` to its end: exit status and stdout + stderr.
 func runNeuromod(_ args: [String], env: [String: String] = [:]) throws -> (Int32, String) {
+    try runProgram(ServiceProcess.binary.path, args, env: ["NEUROMOD_MIGRATIONS_DIR": Paths.migrations.path].merging(env) { $1 })
+}
+
+/// Runs `path` with `args` (the environment plus `env`) to its end: exit status and stdout + stderr.
+func runProgram(_ path: String, _ args: [String], env: [String: String] = [:]) throws -> (Int32, String) {
     let p = Process()
-    p.executableURL = ServiceProcess.binary
+    p.executableURL = URL(fileURLWithPath: path)
     p.arguments = args
-    var e = ProcessInfo.processInfo.environment
-    e["NEUROMOD_MIGRATIONS_DIR"] = Paths.migrations.path
-    for (k, v) in env { e[k] = v }
-    p.environment = e
+    p.environment = ProcessInfo.processInfo.environment.merging(env) { $1 }
     let out = Pipe()
     p.standardOutput = out
     p.standardError = out

@@ -65,6 +65,18 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
             sparse = try c.decodeIfPresent(SparseSpec.self, forKey: .sparse)
         }
 
+        /// The model a protocol fixes (the spec names none, and the stored spec omits it): the
+        /// distal-reward task's neuron, the bandit's action values, the intertemporal task's value
+        /// table; nil when the spec chooses its model.
+        static func fixed(for p: ProtocolSpec) -> ModelSpec? {
+            switch p.kind {
+            case .distalReward: return ModelSpec(kind: "rstdp", layers: [p.inputs, 1], activation: .relu, snn: nil)
+            case .bandit: return ModelSpec(kind: "action-values", layers: [], activation: .relu, snn: nil)
+            case .intertemporal: return ModelSpec(kind: "td-values", layers: [], activation: .relu, snn: nil)
+            case .single, .split, .permuted, .reversal: return nil
+            }
+        }
+
         public func encode(to encoder: Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(kind, forKey: .kind)
@@ -185,21 +197,17 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
             (inputWhat, outputWhat) = ("the input width of \(datasetName)", "the class count of \(datasetName)")
         }
         let model: ModelSpec
-        if proto.kind == .distalReward {
+        if let fixed = ModelSpec.fixed(for: proto) {
             if root.object["model"] != nil {
-                throw SpecError("model", "the distal-reward task has a fixed network (inputs → one LIF neuron); remove model")
+                let what: String
+                switch proto.kind {
+                case .distalReward: what = "the distal-reward task has a fixed network (inputs → one LIF neuron)"
+                case .bandit: what = "the bandit learns one action value per arm"
+                default: what = "the intertemporal task learns a table of state values by TD(λ)"
+                }
+                throw SpecError("model", "\(what); remove model")
             }
-            model = ModelSpec(kind: "rstdp", layers: [proto.inputs, 1], activation: .relu, snn: nil)
-        } else if proto.kind == .bandit {
-            if root.object["model"] != nil {
-                throw SpecError("model", "the bandit learns one action value per arm; remove model")
-            }
-            model = ModelSpec(kind: "action-values", layers: [], activation: .relu, snn: nil)
-        } else if proto.kind == .intertemporal {
-            if root.object["model"] != nil {
-                throw SpecError("model", "the intertemporal task learns a table of state values by TD(λ); remove model")
-            }
-            model = ModelSpec(kind: "td-values", layers: [], activation: .relu, snn: nil)
+            model = fixed
         } else {
             guard root.object["model"] != nil else { throw SpecError("model", "is required") }
             var m = try FieldReader(root.object("model"), path: "model")
@@ -396,12 +404,8 @@ extension ExperimentSpec {
         let model: ModelSpec
         if let m = try c.decodeIfPresent(ModelSpec.self, forKey: .model) {
             model = m
-        } else if proto.kind == .distalReward {
-            model = ModelSpec(kind: "rstdp", layers: [proto.inputs, 1], activation: .relu, snn: nil)
-        } else if proto.kind == .bandit {
-            model = ModelSpec(kind: "action-values", layers: [], activation: .relu, snn: nil)
-        } else if proto.kind == .intertemporal {
-            model = ModelSpec(kind: "td-values", layers: [], activation: .relu, snn: nil)
+        } else if let fixed = ModelSpec.fixed(for: proto) {
+            model = fixed
         } else {
             throw DecodingError.keyNotFound(CodingKeys.model, .init(codingPath: c.codingPath, debugDescription: "model is required"))
         }
@@ -424,7 +428,7 @@ extension ExperimentSpec {
         try c.encode(seed, forKey: .seed)
         try c.encode(data, forKey: .data)
         try c.encode(`protocol`, forKey: .protocol)
-        if ![.distalReward, .bandit, .intertemporal].contains(`protocol`.kind) { try c.encode(model, forKey: .model) }
+        if ModelSpec.fixed(for: `protocol`) == nil { try c.encode(model, forKey: .model) }
         if `protocol`.kind != .distalReward { try c.encode(optimizer, forKey: .optimizer) }
         if consolidation != .none { try c.encode(consolidation, forKey: .consolidation) }
         try c.encode(neuromodulation, forKey: .neuromodulation)

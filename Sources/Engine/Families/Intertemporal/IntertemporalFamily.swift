@@ -153,7 +153,8 @@ public final class IntertemporalFamily: TrainingFamily {
         s["trials"] = .number(Double(step))
         s["mean_reward"] = .number(state.earned / n)
         s["reward_per_step"] = .number(state.earned / Double(max(state.elapsed, 1)))
-        s["late_reward_per_step"] = .number(state.lateEarned / Double(max(state.lateElapsed, 1)))
+        let lateRate = state.lateEarned / Double(max(state.lateElapsed, 1))
+        s["late_reward_per_step"] = .number(lateRate)
         s["later_choice_by_delay"] = .object(Dictionary(uniqueKeysWithValues: zip(p.delays, shares).map { (String($0), $1.map(JSONValue.number) ?? .null) }))
         s["discount"] = .number(gamma)
         s["indifference_delay"] = .object([
@@ -161,7 +162,7 @@ public final class IntertemporalFamily: TrainingFamily {
             "predicted": .number(1 + Foundation.log(ratio) / -Foundation.log(gamma)),
         ])
         let optimal = Self.rewardRateOptimum(p)
-        s["late_reward_rate_fraction"] = .number(state.lateEarned / Double(max(state.lateElapsed, 1)) / optimal.rate)
+        s["late_reward_rate_fraction"] = .number(lateRate / optimal.rate)
         s["reward_rate_optimum"] = .object([
             "reward_per_step": .number(optimal.rate),
             "indifference_delay": .number(optimal.indifference),
