@@ -196,7 +196,16 @@ final class RunEventHub: @unchecked Sendable {
             thread.name = "sse-hub"
             thread.start()
         }
-        stream.deliverHistory(try history(after, through))
+        // The history in pages of whatever size the store reads, so that none is cut short.
+        var events: [RunEvent] = []
+        var from = after
+        while from < through {
+            let page = try history(from, through)
+            guard let last = page.last else { break }
+            events += page
+            from = last.seq
+        }
+        stream.deliverHistory(events)
     }
 
     private func loop() {
