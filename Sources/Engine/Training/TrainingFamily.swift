@@ -34,7 +34,8 @@ public protocol TrainingFamily: AnyObject {
     func willTrain() throws
     /// Trains global step `step` (0-based) at `position`, adding what it measured to `sums`.
     func trainStep(_ step: Int, at position: TrainingSchedule.Position, sums: inout MetricSums) throws -> StepReport
-    /// Metrics of the window that ends at `step` (the loop then clears the window's sums).
+    /// Metrics of the window that ends at `step`; `elapsed`: seconds its training steps took
+    /// (evaluations and checkpoints excluded). The loop then clears the window's sums.
     func windowMetrics(step: Int, sums: MetricSums.Span, elapsed: Double) -> [MetricSample]
     /// An epoch of `position.task` ended at `step` (the loop then clears the epoch's sums).
     func epochEnded(_ position: TrainingSchedule.Position, step: Int, sums: MetricSums.Span) -> [MetricSample]

@@ -20,7 +20,9 @@ public final class TrainingLoop<Family: TrainingFamily>: TrainingSession {
     private var sums = MetricSums()
     public private(set) var samplesSeen = 0
     private var trainingSeconds = 0.0
-    private var windowStarted = Date()
+    /// Seconds spent in training steps since the last window's metrics (evaluations, metric
+    /// writes and checkpoints excluded, as in the summary's `train_samples_per_s`).
+    private var windowSeconds = 0.0
 
     public init(_ family: Family) {
         self.family = family
@@ -33,7 +35,7 @@ public final class TrainingLoop<Family: TrainingFamily>: TrainingSession {
     @_specialize(exported: true, where Family == SpikingFamily)
     public func run(observer: TrainingObserver) throws -> TrainingOutcome {
         try family.willTrain()
-        windowStarted = Date()
+        windowSeconds = 0
         let schedule = family.schedule
         let total = schedule.totalSteps
         let selection = family.selectionMetric
@@ -46,13 +48,15 @@ public final class TrainingLoop<Family: TrainingFamily>: TrainingSession {
             let report = try family.trainStep(step, at: position, sums: &sums)
             step += 1
             samplesSeen += report.samples
-            trainingSeconds += Date().timeIntervalSince(started)
+            let seconds = Date().timeIntervalSince(started)
+            trainingSeconds += seconds
+            windowSeconds += seconds
 
             var metrics = report.events.map { MetricSample(key: $0.key, step: step, value: $0.value) }
             if step % metricsEvery == 0 || step == total {
-                metrics += family.windowMetrics(step: step, sums: sums.window, elapsed: Date().timeIntervalSince(windowStarted))
+                metrics += family.windowMetrics(step: step, sums: sums.window, elapsed: windowSeconds)
                 sums.window = .init()
-                windowStarted = Date()
+                windowSeconds = 0
             }
             let next = step < total ? schedule.locate(step) : nil
             if next?.task != position.task || next?.epoch != position.epoch {
