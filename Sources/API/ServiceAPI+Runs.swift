@@ -44,7 +44,12 @@ extension ServiceAPI {
             }
             state = st
         }
-        let page = try store.listRuns(experimentID: experimentID, state: state, after: after, limit: limit)
+        var newestFirst = false
+        if let o = ctx.request.queryValue("order") {
+            guard o == "asc" || o == "desc" else { throw APIError.invalid("order", "must be asc (oldest first) or desc (newest first)") }
+            newestFirst = o == "desc"
+        }
+        let page = try store.listRuns(experimentID: experimentID, state: state, newestFirst: newestFirst, after: after, limit: limit)
         return JSONResponse.make(200, Representation.list("runs", page.items.map(Representation.run), next: page.nextAfter))
     }
 
@@ -75,9 +80,12 @@ extension ServiceAPI {
 
     func listMetrics(_ ctx: RequestContext) throws -> HTTPResponse {
         let run = try requireRun(ctx.parameter("run_id"))
+        // Read first: every point missing from the series read next has a later event.
+        let cursor = try store.latestRunEventSeq()
         let keys = try store.metricKeys(runID: run.id)
         return JSONResponse.make(200, JSONValue.object([
             "run_id": .string(run.id),
+            "last_event_id": .number(Double(cursor)),
             "metrics": .array(keys.map {
                 .object(["key": .string($0.key), "count": .number(Double($0.count)),
                          "last_step": .number(Double($0.lastStep)), "last_value": .number($0.lastValue),

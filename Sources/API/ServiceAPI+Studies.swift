@@ -17,9 +17,10 @@ extension ServiceAPI {
         return r
     }
 
-    func listStudies(_ ctx: RequestContext) throws -> HTTPResponse {
+    /// One experiment's studies (`all`: every experiment's), in creation order.
+    func listStudies(_ ctx: RequestContext, all: Bool = false) throws -> HTTPResponse {
         let (after, limit) = try paging(ctx, defaultLimit: 20)
-        let page = try studies.list(experimentID: ctx.parameter("experiment_id"), after: after, limit: limit)
+        let page = try studies.list(experimentID: all ? nil : ctx.parameter("experiment_id"), after: after, limit: limit)
         let items: [JSONValue] = try page.items.map { study in
             let counts = try store.studyRunCounts(studyID: study.id)
             return .object([
@@ -34,7 +35,11 @@ extension ServiceAPI {
     }
 
     func getStudy(_ ctx: RequestContext) throws -> HTTPResponse {
-        JSONResponse.make(200, try studies.report(id: ctx.parameter("study_id")))
+        // Read first: whatever changes after the report was read has a later event.
+        let cursor = try store.latestRunEventSeq()
+        guard case .object(var report) = try studies.report(id: ctx.parameter("study_id")) else { throw APIError.notFound("study") }
+        report["last_event_id"] = .number(Double(cursor))
+        return JSONResponse.make(200, JSONValue.object(report))
     }
 
     func cancelStudy(_ ctx: RequestContext) throws -> HTTPResponse {

@@ -50,13 +50,16 @@ extension Store {
     }
 
     /// Lists runs in creation order, optionally of one experiment and/or in one state.
-    public func listRuns(experimentID: String? = nil, state: RunState? = nil, after: Int?, limit: Int) throws -> Page<RunRecord> {
+    /// Runs in submission order (`newestFirst`: the reverse), optionally of one experiment and in
+    /// one state; the page continues after (or, newest first, before) the `seq` `after`.
+    public func listRuns(experimentID: String? = nil, state: RunState? = nil, newestFirst: Bool = false,
+                         after: Int?, limit: Int) throws -> Page<RunRecord> {
         try pool.read { db in
             let rows = try db.execute("""
                 SELECT \(Self.runColumns) FROM runs
-                WHERE seq > ? AND (? IS NULL OR experiment_id = ?) AND (? IS NULL OR state = ?)
-                ORDER BY seq LIMIT ?
-                """, after ?? 0, experimentID, experimentID, state?.rawValue, state?.rawValue, limit + 1)
+                WHERE \(newestFirst ? "seq < ?" : "seq > ?") AND (? IS NULL OR experiment_id = ?) AND (? IS NULL OR state = ?)
+                ORDER BY seq \(newestFirst ? "DESC" : "ASC") LIMIT ?
+                """, after ?? (newestFirst ? Int.max : 0), experimentID, experimentID, state?.rawValue, state?.rawValue, limit + 1)
             let items = rows.prefix(limit).map(Self.run)
             return Page(items: Array(items), nextAfter: rows.count > limit ? items.last?.seq : nil)
         }

@@ -49,15 +49,20 @@ extension Store {
         try pool.read { db in try db.execute("SELECT \(Self.studyColumns) FROM studies WHERE id = ?", id).first.map(Self.study) }
     }
 
-    /// An experiment's studies in creation order.
-    public func listStudies(experimentID: String, after: Int?, limit: Int) throws -> Page<StudyRecord> {
+    /// Studies in creation order: one experiment's (nil: every experiment's).
+    public func listStudies(experimentID: String?, after: Int?, limit: Int) throws -> Page<StudyRecord> {
         try pool.read { db in
-            guard try db.execute("SELECT 1 FROM experiments WHERE id = ?", experimentID).first != nil else {
-                throw StoreError.notFound("experiment \(experimentID)")
+            let rows: [Row]
+            if let experimentID {
+                guard try db.execute("SELECT 1 FROM experiments WHERE id = ?", experimentID).first != nil else {
+                    throw StoreError.notFound("experiment \(experimentID)")
+                }
+                rows = try db.execute("""
+                    SELECT \(Self.studyColumns) FROM studies WHERE experiment_id = ? AND seq > ? ORDER BY seq LIMIT ?
+                    """, experimentID, after ?? 0, limit + 1)
+            } else {
+                rows = try db.execute("SELECT \(Self.studyColumns) FROM studies WHERE seq > ? ORDER BY seq LIMIT ?", after ?? 0, limit + 1)
             }
-            let rows = try db.execute("""
-                SELECT \(Self.studyColumns) FROM studies WHERE experiment_id = ? AND seq > ? ORDER BY seq LIMIT ?
-                """, experimentID, after ?? 0, limit + 1)
             let items = rows.prefix(limit).map(Self.study)
             return Page(items: Array(items), nextAfter: rows.count > limit ? items.last?.seq : nil)
         }

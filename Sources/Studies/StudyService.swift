@@ -148,7 +148,7 @@ public final class StudyService: @unchecked Sendable {
         ])
     }
 
-    public func list(experimentID: String, after: Int?, limit: Int) throws -> Page<StudyRecord> {
+    public func list(experimentID: String?, after: Int?, limit: Int) throws -> Page<StudyRecord> {
         try store.listStudies(experimentID: experimentID, after: after, limit: limit)
     }
 

@@ -113,6 +113,43 @@ final class EventStreamTests: XCTestCase {
         XCTAssertTrue(bad.messages.head.hasPrefix("HTTP/1.1 400"), bad.messages.head)
     }
 
+    /// A history longer than one read of the store (10,000 events) arrives whole, and the cursor
+    /// of a metric listing read while the run trains resumes its stream with nothing missed: the
+    /// series read after the listing plus the stream from its cursor hold every point.
+    func testLongHistoriesArriveWholeAndTheListingCursorMissesNothing() throws {
+        let dir = try Paths.temporaryDirectory("sse-long")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let server = try ServiceProcess(dataDir: dir)
+        defer { server.kill(SIGTERM); _ = server.waitForExit(timeout: 10) }
+        let c = try server.client()
+        let exp = try XCTUnwrap(try c.json("POST", "/v1/experiments", #"{"name": "long"}"#)["id"]?.string)
+        let run = try XCTUnwrap(try c.json("POST", "/v1/experiments/\(exp)/runs", #"{"model": {"layers": [784, 8, 10]}, "data": {"train_limit": 12000, "test_limit": 100}, "optimizer": {"kind": "sgd", "batch_size": 16}, "protocol": {"epochs": 5}, "metrics_every_steps": 1, "checkpoint_every_steps": 100000}"#)["id"]?.string)
+        func steps(_ points: [JSONValue]) -> [Int] { points.compactMap { $0["step"]?.number.map(Int.init) } }
+        let listing = try eventually(timeout: 120, "the run's first points") { () -> TestResponse? in
+            let l = try c.json("GET", "/v1/runs/\(run)/metrics")
+            return (l["metrics"]?.array ?? []).isEmpty ? nil : l
+        }
+        let cursor = try XCTUnwrap(listing["last_event_id"]?.number.map(Int.init))
+        let snapshot = steps(try c.json("GET", "/v1/runs/\(run)/metrics/train.loss?limit=10000")["points"]?.array ?? [])
+        let tail = try StreamClient(port: server.port, path: "/v1/runs/\(run)/events?after=\(cursor)")
+        XCTAssertTrue(tail.readToEnd(timeout: 300), "the stream ends with the run")
+        XCTAssertTrue(tail.messages.events.allSatisfy { ($0.id ?? 0) > cursor }, "only events after the cursor")
+        let streamed = Self.items(tail.messages.events).filter { $0.item.contains(#""key":"train.loss""#) }.compactMap {
+            JSONValue.parse(Data($0.item.dropFirst("metric ".count).utf8))?["step"]?.number.map(Int.init)
+        }
+        let final = steps(try c.json("GET", "/v1/runs/\(run)/metrics/train.loss?limit=10000")["points"]?.array ?? [])
+        XCTAssertEqual(final.count, 3750)
+        XCTAssertEqual(Set(snapshot).union(streamed), Set(final), "snapshot + stream from its cursor = the whole series")
+        XCTAssertLessThan(snapshot.count, final.count, "the snapshot was taken while the run trained")
+        // The whole history, now longer than one read of the store: nothing cut short.
+        let whole = try StreamClient(port: server.port, path: "/v1/runs/\(run)/events")
+        XCTAssertTrue(whole.readToEnd(timeout: 60))
+        let items = Self.items(whole.messages.events)
+        XCTAssertGreaterThan(items.count, 10_000)
+        XCTAssertEqual(items.filter { $0.item.contains(#""key":"train.loss""#) }.count, final.count)
+        XCTAssertTrue(whole.messages.events.last?.data.contains("\"succeeded\"") ?? false)
+    }
+
     /// A study's stream: every run's events in one increasing order, tagged with their run, and a
     /// final `study` message once all runs have ended; resumable like a run's.
     func testStudyEventsStream() throws {
