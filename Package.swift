@@ -39,8 +39,10 @@ let package = Package(
         .target(name: "Serving", dependencies: ["Engine", "Storage", "Support"]),
         // Studies: design expansion, seed pairing, statistics (joins Engine specs and Storage for studies).
         .target(name: "Studies", dependencies: ["Engine", "Storage", "Support"]),
+        // The browser dashboard's page, styles and scripts, compiled in.
+        .target(name: "Dashboard", dependencies: ["Support"]),
         // /v1 and /v2 routes and handlers: HTTP to calls, nothing else.
-        .target(name: "API", dependencies: ["HTTP", "Storage", "Jobs", "Serving", "Studies", "Engine", "Support", "Telemetry"]),
+        .target(name: "API", dependencies: ["Dashboard", "HTTP", "Storage", "Jobs", "Serving", "Studies", "Engine", "Support", "Telemetry"]),
         .executableTarget(name: "neuromod", dependencies: [
             "API", "HTTPServer", "Jobs", "Serving", "Studies", "Storage", "Engine", "Support", "Telemetry", "RESTClient",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

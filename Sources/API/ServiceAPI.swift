@@ -152,6 +152,8 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
     }
 
     private func registerRoutes() {
+        router.add("GET", "/", access: .open) { [unowned self] in self.dashboardPage($0) }
+        router.add("GET", "/dashboard/{asset}", access: .open) { [unowned self] in try self.dashboardFile($0) }
         router.add("GET", "/v1/healthz", access: .open) { _ in JSONResponse.make(200, JSONValue.object(["status": .string("ok")])) }
         router.add("GET", "/v1/readyz", access: .open) { [unowned self] _ in self.readiness() }
         router.add("GET", "/metrics") { [unowned self] _ in
@@ -176,6 +178,7 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
         router.add("GET", "/v1/runs/{run_id}/checkpoints/{checkpoint_id}") { [unowned self] in try self.downloadCheckpoint($0) }
         router.add("POST", "/v1/experiments/{experiment_id}/studies") { [unowned self] in try self.createStudy($0) }
         router.add("GET", "/v1/experiments/{experiment_id}/studies") { [unowned self] in try self.listStudies($0) }
+        router.add("GET", "/v1/studies") { [unowned self] in try self.listStudies($0, all: true) }
         router.add("GET", "/v1/studies/{study_id}") { [unowned self] in try self.getStudy($0) }
         router.add("GET", "/v1/studies/{study_id}/events") { [unowned self] in try self.studyEvents($0) }
         router.add("POST", "/v1/studies/{study_id}/cancel") { [unowned self] in try self.cancelStudy($0) }
