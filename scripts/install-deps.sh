@@ -3,8 +3,9 @@
 # Usage: scripts/install-deps.sh [--test]   (--test adds what only the test suite needs)
 set -euo pipefail
 packages=(libsqlite3-dev libcurl4-openssl-dev libopenblas-dev zlib1g-dev dataset-fashion-mnist)
-# The tests lint GET /metrics with promtool (Debian prometheus).
-[ "${1:-}" = "--test" ] && packages+=(prometheus)
+# The tests lint GET /metrics with promtool (Debian prometheus) and drive the dashboard in
+# headless Chromium (Debian chromium + chromium-driver).
+[ "${1:-}" = "--test" ] && packages+=(prometheus chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
