@@ -89,7 +89,7 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
         if case .found(let r, _) = match { route = r.template }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         metrics.increment("neuromod_http_requests_total", ["method": request.method, "route": route, "status": String(response.status)])
-        metrics.observe("neuromod_http_request_duration_seconds", ["route": route], seconds)
+        metrics.observe("neuromod_http_request_duration_seconds", ["route": route, "status": String(response.status)], seconds)
         options.accessLog?(AccessLogEntry(requestID: requestID, method: request.method, route: route, status: response.status, seconds: seconds))
         return response
     }
@@ -208,7 +208,7 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
 
     private func registerMetrics() {
         metrics.counter("neuromod_http_requests_total", help: "HTTP requests answered, by method, route template and status.")
-        metrics.histogram("neuromod_http_request_duration_seconds", help: "Time from routing a request to its response, by route template.")
+        metrics.histogram("neuromod_http_request_duration_seconds", help: "Time from routing a request to its response, by route template and status.")
         let store = self.store, workers = self.workers
         metrics.gauge("neuromod_runs", help: "Runs by state.") {
             RunState.allCases.map { state in (["state": state.rawValue], Double((try? store.countRuns(state: state)) ?? 0)) }
