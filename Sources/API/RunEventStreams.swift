@@ -4,7 +4,7 @@ import Storage
 import Support
 
 /// One client's Server-Sent Events stream of a run (or of every run of a study): `state`,
-/// `checkpoint` and `metrics` (a batch of consecutive metric points) messages, each with the id of
+/// `progress`, `checkpoint` and `metrics` (a batch of consecutive metric points) messages, each with the id of
 /// its last `run_events` row, so that `Last-Event-ID` resumes with no gap and no duplicate; a
 /// comment line as heartbeat. Ends after the run's terminal state (a study's: when all its runs
 /// have ended, with a final `study` message). Costs a buffer, not a thread: ``RunEventHub`` feeds

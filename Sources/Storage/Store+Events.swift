@@ -1,12 +1,12 @@
 import Foundation
 
-/// One row of `run_events`: a state change, a checkpoint or a metric point of a run, written by
-/// triggers (migration 0007) in the transaction of the change itself. `seq` is global and never
+/// One row of `run_events`: a state change, progress, a checkpoint or a metric point of a run,
+/// written by triggers (migrations 0007, 0008) in the transaction of the change itself. `seq` is global and never
 /// reused: the event id of `GET /v1/runs/{id}/events`.
 public struct RunEvent: Sendable, Equatable {
     public let seq: Int
     public let runID: String
-    /// `state`, `checkpoint` or `metric`.
+    /// `state`, `progress`, `checkpoint` or `metric`.
     public let kind: String
     /// A JSON object (see the migration for the fields of each kind).
     public let data: String

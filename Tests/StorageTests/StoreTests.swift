@@ -34,6 +34,40 @@ final class StoreTests: XCTestCase {
         XCTAssertThrowsError(try migrator.migrate(pool)) { XCTAssertTrue("\($0)".contains("newer")) }
     }
 
+    /// Migration 8 rebuilds run_events to admit `progress` events: a version-7 database keeps
+    /// its events and their ids, new ids continue after them, and a running run's heartbeat
+    /// progress becomes an event (a state change does not make a second one).
+    func testProgressEventsAfterUpgradingAVersion7Database() throws {
+        let seven = dir.appendingPathComponent("migrations-7")
+        try FileManager.default.createDirectory(at: seven, withIntermediateDirectories: true)
+        for name in try FileManager.default.contentsOfDirectory(atPath: Self.migrationsURL.path)
+        where name.hasSuffix(".sql") && Int(name.prefix(4))! <= 7 {
+            try FileManager.default.copyItem(at: Self.migrationsURL.appendingPathComponent(name), to: seven.appendingPathComponent(name))
+        }
+        let path = dir.appendingPathComponent("upgrade.sqlite").path
+        var before: [RunEvent] = []
+        do {
+            let old = try Store(path: path, migrations: try Migrator(directory: seven))
+            let (exp, _) = try old.createExperiment(name: "e", description: "")
+            _ = try old.createRun(experimentID: exp.id, spec: "{}", specHash: "h", progressTotal: 10, progressUnit: "steps",
+                                  idempotencyKey: nil, requestHash: "")
+            _ = try old.leaseNextRun(owner: "w", leaseSeconds: 30)
+            before = try old.runEvents(after: 0)
+            XCTAssertEqual(before.map(\.kind), ["state", "state"])
+        }
+        let store = try Store(path: path, migrations: try Migrator(directory: Self.migrationsURL))
+        XCTAssertEqual(try store.runEvents(after: 0), before, "events and ids kept")
+        let run = try XCTUnwrap(before.first?.runID)
+        try store.heartbeat(runID: run, owner: "w", leaseSeconds: 30, completed: 4, total: 10)
+        try store.heartbeat(runID: run, owner: "w", leaseSeconds: 30, completed: 4, total: 10)
+        try store.finishRun(runID: run, owner: "w", state: .succeeded, completed: 10)
+        let after = try store.runEvents(after: before.last!.seq)
+        XCTAssertEqual(after.map(\.kind), ["progress", "state"], "one progress event per change; the end is a state event")
+        XCTAssertGreaterThan(after[0].seq, before.last!.seq, "ids continue")
+        XCTAssertEqual(after[0].data, #"{"completed":4,"total":10}"#)
+        XCTAssertTrue(after[1].data.contains(#""completed":10"#), after[1].data)
+    }
+
     func testRunLifecycleLeaseAndRecovery() throws {
         let store = try makeStore()
         let (exp, created) = try store.createExperiment(name: "e", description: "")

@@ -84,6 +84,9 @@ extension DashboardAssets {
       if (msg.event === 'metrics') {
         for (const p of d.points) this.addPoint(p.key, p.step, p.value);
         this.onChange('metrics');
+      } else if (msg.event === 'progress') {
+        this.run.progress = Object.assign({}, this.run.progress, d);
+        this.onChange('progress');
       } else if (msg.event === 'checkpoint') {
         if (!this.checkpoints.some((c) => c.id === d.id)) {
           this.checkpoints.push(Object.assign({ download: this.base + '/checkpoints/' + d.id, created_at: new Date().toISOString() }, d));
