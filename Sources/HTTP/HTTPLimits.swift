@@ -15,6 +15,10 @@ public struct HTTPLimits: Sendable {
     public var largestBodyBytes: Int { max(maxBodyBytes, routeBodyCeiling) }
     /// The largest value `bodyLimit` returns.
     public var routeBodyCeiling: Int = 0
+    /// Routes whose body streams to a sink instead of memory: given the head (method, path,
+    /// headers), where its body goes. nil: every body is buffered. A streamed body's cap is the
+    /// sink's own and does not count toward `largestBodyBytes` (nothing of it is buffered).
+    public var bodyDestination: (@Sendable (_ method: String, _ path: String, _ headers: HTTPHeaders) -> HTTPBodyDestination)?
 
     public init(maxRequestLineBytes: Int = 8 * 1024, maxHeaderBytes: Int = 32 * 1024,
                 maxHeaderCount: Int = 100, maxBodyBytes: Int = 1 << 20) {

@@ -12,6 +12,8 @@ public struct HTTPRequest: Sendable {
     public var version: HTTPVersion
     public var headers: HTTPHeaders
     public var body: Data
+    /// The sink a streamed body was written to (``HTTPLimits/bodyDestination``); `body` is then empty.
+    public var bodySink: (any HTTPBodySink)?
 
     public init(method: String, target: String, version: HTTPVersion = .http11,
                 headers: HTTPHeaders = HTTPHeaders(), body: Data = Data()) {

@@ -32,6 +32,9 @@ public struct HTTPRequestParser: Sendable {
     private var headerBytes = 0
     private var body: [UInt8] = []
     private var bodyLimit = 0
+    /// Where this request's body goes when it streams; `sinkBytes` were written to it so far.
+    private var sink: (any HTTPBodySink)?
+    private var sinkBytes = 0
     private var continueAnswered = false
     private var expectsContinue = false
 
@@ -54,6 +57,17 @@ public struct HTTPRequestParser: Sendable {
         case .fixedBody, .chunkSize, .chunkData, .chunkDataEnd, .trailers: return true
         default: return false
         }
+    }
+
+    /// True while a body is being written to a sink (its deadline is progress, not completion).
+    public var isStreamingBody: Bool { sink != nil && isReadingBody }
+
+    /// The connection is closing before this request completed: a streamed body's sink is
+    /// aborted (nothing half-written stays behind). Safe to call at any time.
+    public mutating func abandon() {
+        sink?.abort()
+        sink = nil
+        sinkBytes = 0
     }
 
     /// True once the request line has been read and the request is not complete yet.
@@ -113,11 +127,9 @@ public struct HTTPRequestParser: Sendable {
                 let available = buffer.count - start
                 let n = min(available, remaining)
                 if n > 0 {
-                    body.append(contentsOf: buffer[start..<start + n])
-                    start += n
-                    scanFrom = start
+                    try take(n)
                 }
-                if n == remaining { return complete() }
+                if n == remaining { return try finishBody() }
                 state = .fixedBody(remaining: remaining - n)
                 return nil
             case .chunkSize:
@@ -126,7 +138,8 @@ public struct HTTPRequestParser: Sendable {
                 if size == 0 {
                     state = .trailers
                 } else {
-                    if body.count + size > bodyLimit {
+                    if (sink == nil ? body.count : sinkBytes) + size > bodyLimit {
+                        abandon()
                         throw HTTPParseError(413, "request body exceeds \(bodyLimit) bytes")
                     }
                     state = .chunkData(remaining: size)
@@ -135,9 +148,7 @@ public struct HTTPRequestParser: Sendable {
                 let available = buffer.count - start
                 let n = min(available, remaining)
                 if n > 0 {
-                    body.append(contentsOf: buffer[start..<start + n])
-                    start += n
-                    scanFrom = start
+                    try take(n)
                 }
                 if n < remaining {
                     state = .chunkData(remaining: remaining - n)
@@ -160,7 +171,7 @@ public struct HTTPRequestParser: Sendable {
                 guard let line = try takeLine(limit: max(remaining, 0), status: 431,
                                               what: "trailer section") else { return nil }
                 headerBytes += line.count + 2
-                if line.isEmpty { return complete() }
+                if line.isEmpty { return try finishBody() }
                 // Trailer fields are checked for syntax and then dropped.
                 _ = try splitField(line)
             }
@@ -268,12 +279,25 @@ public struct HTTPRequestParser: Sendable {
             let path = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? target
             bodyLimit = min(perRoute(method, path), limits.largestBodyBytes)
         }
+        if let destination = limits.bodyDestination {
+            let path = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? target
+            switch destination(method, path, headers) {
+            case .memory: break
+            case .sink(let s, let maxBytes):
+                sink = s
+                sinkBytes = 0
+                bodyLimit = maxBytes
+            case .refuse(let error):
+                throw error
+            }
+        }
         let te = headers.tokens("Transfer-Encoding")
         let cl = headers.values("Content-Length")
         if !te.isEmpty {
-            guard cl.isEmpty else { throw HTTPParseError(400, "both Transfer-Encoding and Content-Length") }
-            guard version == .http11 else { throw HTTPParseError(400, "Transfer-Encoding in HTTP/1.0") }
+            guard cl.isEmpty else { abandon(); throw HTTPParseError(400, "both Transfer-Encoding and Content-Length") }
+            guard version == .http11 else { abandon(); throw HTTPParseError(400, "Transfer-Encoding in HTTP/1.0") }
             guard te == ["chunked"] else {
+                abandon()
                 throw HTTPParseError(501, "unsupported Transfer-Encoding (only chunked)")
             }
             state = .chunkSize
@@ -286,21 +310,50 @@ public struct HTTPRequestParser: Sendable {
                     let s = piece.trimmingASCIIWhitespace()
                     guard !s.isEmpty, s.utf8.count <= 18, s.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }),
                           let n = Int(s) else {
+                        abandon()
                         throw HTTPParseError(400, "invalid Content-Length")
                     }
-                    if let l = length, l != n { throw HTTPParseError(400, "conflicting Content-Length values") }
+                    if let l = length, l != n { abandon(); throw HTTPParseError(400, "conflicting Content-Length values") }
                     length = n
                 }
             }
             let n = length ?? 0
             if n > bodyLimit {
+                abandon()
                 throw HTTPParseError(413, "request body of \(n) bytes exceeds \(bodyLimit)")
             }
             if n > 0 {
-                body.reserveCapacity(n)
+                if sink == nil { body.reserveCapacity(n) }
                 state = .fixedBody(remaining: n)
                 return nil
             }
+        }
+        return try finishBody()
+    }
+
+    /// Moves `n` buffered body bytes into the body (or its sink).
+    private mutating func take(_ n: Int) throws(HTTPParseError) {
+        if let sink {
+            let from = start
+            let failure = buffer.withUnsafeBytes { all -> HTTPParseError? in
+                do throws(HTTPParseError) { try sink.write(UnsafeRawBufferPointer(rebasing: all[from..<from + n])); return nil } catch { return error }
+            }
+            if let failure {
+                abandon()
+                throw failure
+            }
+            sinkBytes += n
+        } else {
+            body.append(contentsOf: buffer[start..<start + n])
+        }
+        start += n
+        scanFrom = start
+    }
+
+    /// The body ended: a sink is finished (and travels with the request).
+    private mutating func finishBody() throws(HTTPParseError) -> HTTPRequest {
+        if let sink {
+            do { try sink.finish() } catch { abandon(); throw error }
         }
         return complete()
     }
@@ -319,8 +372,11 @@ public struct HTTPRequestParser: Sendable {
     }
 
     private mutating func complete() -> HTTPRequest {
-        let request = HTTPRequest(method: method, target: target, version: version,
+        var request = HTTPRequest(method: method, target: target, version: version,
                                   headers: headers, body: Data(body))
+        request.bodySink = sink
+        sink = nil
+        sinkBytes = 0
         state = .requestLine
         headers = HTTPHeaders()
         headerBytes = 0

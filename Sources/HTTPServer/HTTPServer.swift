@@ -355,7 +355,12 @@ public final class HTTPServer: @unchecked Sendable {
                     continue
                 }
                 let started = c.requestStarted ?? c.lastActivity
-                if !c.parser.isReadingBody && now - started > configuration.headerTimeout {
+                if c.parser.isStreamingBody {
+                    // An upload may take long; it must keep moving.
+                    if now - c.lastActivity > configuration.bodyTimeout {
+                        respondAndClose(c, status: 408, message: "request body stalled for \(Int(configuration.bodyTimeout)) s", now: now)
+                    }
+                } else if !c.parser.isReadingBody && now - started > configuration.headerTimeout {
                     respondAndClose(c, status: 408, message: "request header section not received in time", now: now)
                 } else if now - started > configuration.headerTimeout + configuration.bodyTimeout {
                     respondAndClose(c, status: 408, message: "request body not received in time", now: now)
@@ -405,6 +410,7 @@ public final class HTTPServer: @unchecked Sendable {
         connections[c.fd] = nil
         c.stream?.cancel()
         c.stream = nil
+        c.parser.abandon()  // a streamed upload cut short leaves nothing behind
         publishOpenConnections()
         epoll_ctl(epoll, EPOLL_CTL_DEL, c.fd, nil)
         close(c.fd)

@@ -12,7 +12,8 @@ public struct ServerConfiguration: Sendable {
     public var handlerThreads = 4
     /// The whole header section must arrive within this many seconds of its first byte (slowloris).
     public var headerTimeout: Double = 10
-    /// The body must arrive within this many seconds of the end of the header section.
+    /// The body must arrive within this many seconds of the end of the header section; a body
+    /// streamed to a sink (an upload) must instead never stall this long.
     public var bodyTimeout: Double = 30
     /// A keep-alive connection with no request in flight is closed after this many seconds.
     public var idleTimeout: Double = 60
