@@ -16,7 +16,7 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(code2, 0)
         XCTAssertTrue(out2.contains("nothing to do"), out2)
         let db = try Database(path: dir.appendingPathComponent("neuromod.sqlite").path)
-        XCTAssertEqual(try db.execute("PRAGMA user_version")[0].int(0), 7)
+        XCTAssertEqual(try db.execute("PRAGMA user_version")[0].int(0), try Migrator(directory: Paths.migrations).latestVersion)
     }
 
     func testHealthcheckAndHelp() throws {
