@@ -1,20 +1,28 @@
 import Foundation
 import CZlib
 
-/// An in-memory labelled dataset: `count` rows of `features` floats in [0, 1].
+/// An in-memory labelled dataset: `count` rows of `features` floats (in [0, 1] for the built-in
+/// data sets; any finite value for uploaded ones).
 public final class Dataset: @unchecked Sendable {
     public let name: String
     public let features: Int
+    /// What one sample looks like before it is flattened into a row of `features` floats:
+    /// `[features]` for static features, `[H, W]` for images, `[T, F]` for sequences.
+    public let sampleShape: [Int]
     public let classes: Int
     public let count: Int
     public let inputs: FloatBuffer
     public let labels: [Int32]
     public let labelNames: [String]
 
-    public init(name: String, features: Int, classes: Int, inputs: FloatBuffer, labels: [Int32], labelNames: [String]) {
+    /// `sampleShape` defaults to `[features]`; when given, its product must be `features`.
+    public init(name: String, features: Int, classes: Int, inputs: FloatBuffer, labels: [Int32], labelNames: [String],
+                sampleShape: [Int]? = nil) {
         precondition(inputs.count == labels.count * features)
+        precondition(sampleShape.map { $0.reduce(1, *) == features } ?? true, "sampleShape does not match features")
         self.name = name
         self.features = features
+        self.sampleShape = sampleShape ?? [features]
         self.classes = classes
         self.count = labels.count
         self.inputs = inputs
@@ -28,7 +36,7 @@ public final class Dataset: @unchecked Sendable {
         let buf = FloatBuffer(count: n * features)
         buf.pointer.update(from: inputs.pointer, count: n * features)
         return Dataset(name: name, features: features, classes: classes, inputs: buf,
-                       labels: Array(labels.prefix(n)), labelNames: labelNames)
+                       labels: Array(labels.prefix(n)), labelNames: labelNames, sampleShape: sampleShape)
     }
 }
 
@@ -93,7 +101,7 @@ public final class DatasetLibrary: @unchecked Sendable {
             ys[i] = Int32(y)
         }
         return Dataset(name: name, features: features, classes: 10, inputs: inputs, labels: ys,
-                       labelNames: Self.fashionMNISTLabels)
+                       labelNames: Self.fashionMNISTLabels, sampleShape: [imageDims[1], imageDims[2]])
     }
 
     /// Parses an IDX header (magic 0x00 0x00 type rank, then big-endian dims) of unsigned bytes.
