@@ -167,3 +167,17 @@ public struct StudyRunPlan: Sendable, Equatable {
         self.after = after
     }
 }
+
+/// An uploaded data set: its file's digest and size, and the validated description (JSON).
+public struct DatasetRecord: Sendable, Equatable {
+    public var seq: Int
+    public var id: String
+    public var name: String
+    /// `npz`, `safetensors` or `idx`.
+    public var format: String
+    public var sha256: String
+    public var bytes: Int
+    /// The validated summary as JSON: sample shape, features, classes, counts.
+    public var description: String
+    public var createdAt: Double
+}

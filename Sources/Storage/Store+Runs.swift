@@ -34,6 +34,7 @@ extension Store {
             guard try db.execute("SELECT 1 FROM experiments WHERE id = ?", experimentID).first != nil else {
                 throw StoreError.notFound("experiment \(experimentID)")
             }
+            try requireDataset(db, spec: spec)
             let id = Identifier.make("run")
             let now = Store.now()
             try db.execute("""

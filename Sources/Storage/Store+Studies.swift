@@ -31,6 +31,7 @@ extension Store {
                 """, id, experimentID, name, design, cells, metrics, controlCell, now)
             var runIDs: [String] = []
             for plan in runs {
+                try requireDataset(db, spec: plan.spec)
                 let runID = Identifier.make("run")
                 try db.execute("""
                     INSERT INTO runs(id, experiment_id, state, spec, spec_hash, progress_total, progress_unit, created_at, updated_at,

@@ -69,7 +69,8 @@ public struct StudyPlan: Sendable {
     /// Expands `design`: cells (factor grid or one at a time, or the ablation's variants, plus
     /// yoked controls), × seeds (seed-paired: a seed means the same data order and initial weights
     /// in every cell). Throws a ``StudyError`` naming the cell and field of the first invalid spec.
-    public static func make(_ design: StudyDesign, limits: SpecLimits = SpecLimits()) throws -> StudyPlan {
+    public static func make(_ design: StudyDesign, limits: SpecLimits = SpecLimits(),
+                            catalog: @escaping ExperimentSpec.DatasetCatalog = { _ in nil }) throws -> StudyPlan {
         var variants: [(name: String, factors: [String: JSONValue], ablation: String?, spec: JSONValue)] = []
         if !design.ablate.isEmpty {
             let all = design.ablate
@@ -112,7 +113,7 @@ public struct StudyPlan: Sendable {
         var cellSpecs: [JSONValue] = []
         var parsed: [ExperimentSpec] = []
         for (i, v) in variants.enumerated() {
-            let spec = try validate(v.spec, seed: design.seeds[0], cell: i, name: v.name, limits: limits)
+            let spec = try validate(v.spec, seed: design.seeds[0], cell: i, name: v.name, limits: limits, catalog: catalog)
             cells.append(StudyCell(index: i, name: v.name, factors: v.factors, ablation: v.ablation, kind: .run, source: nil))
             cellSpecs.append(v.spec)
             parsed.append(spec)
@@ -140,7 +141,7 @@ public struct StudyPlan: Sendable {
         var runIndex: [Int: Int] = [:]   // cell * seeds + seed position → run index
         for cell in cells {
             for (k, seed) in design.seeds.enumerated() {
-                var spec = try validate(cellSpecs[cell.index], seed: seed, cell: cell.index, name: cell.name, limits: limits)
+                var spec = try validate(cellSpecs[cell.index], seed: seed, cell: cell.index, name: cell.name, limits: limits, catalog: catalog)
                 var after: Int?
                 if let source = cell.source {
                     spec.replay = ReplaySpec(mode: cell.kind == .yokedMean ? .mean : .shuffled, seed: UInt64(seed))
@@ -183,11 +184,12 @@ public struct StudyPlan: Sendable {
                    + "; max_runs is \(design.maxRuns) (at most \(StudyDesign.runCeiling))")
     }
 
-    private static func validate(_ spec: JSONValue, seed: Int, cell: Int, name: String, limits: SpecLimits) throws -> ExperimentSpec {
+    private static func validate(_ spec: JSONValue, seed: Int, cell: Int, name: String, limits: SpecLimits,
+                                 catalog: ExperimentSpec.DatasetCatalog) throws -> ExperimentSpec {
         guard case .object(var o) = spec else { throw StudyError("base", "must be a run spec object") }
         o["seed"] = .number(Double(seed))
         do {
-            return try ExperimentSpec.parse(.object(o), limits: limits)
+            return try ExperimentSpec.parse(.object(o), limits: limits, catalog: catalog)
         } catch {
             throw StudyError("cells[\(cell)].\(error.field)", "cell \(cell) (\(name)): \(error.message)")
         }

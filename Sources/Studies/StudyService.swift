@@ -35,16 +35,20 @@ public final class StudyService: @unchecked Sendable {
     let store: Store
     let limits: SpecLimits
 
-    public init(store: Store, limits: SpecLimits = SpecLimits()) {
+    /// Resolves uploaded data sets named by cells' specs.
+    let catalog: ExperimentSpec.DatasetCatalog
+
+    public init(store: Store, limits: SpecLimits = SpecLimits(), catalog: @escaping ExperimentSpec.DatasetCatalog = { _ in nil }) {
         self.store = store
         self.limits = limits
+        self.catalog = catalog
     }
 
     /// Validates and expands `body` and queues the study's runs; returns the study (and whether it
     /// was created now rather than found under the same idempotency key).
     public func create(experimentID: String, body: JSONValue, idempotencyKey: String? = nil) throws -> (StudyRecord, created: Bool) {
         let design = try StudyDesign.parse(body)
-        let plan = try StudyPlan.make(design, limits: limits)
+        let plan = try StudyPlan.make(design, limits: limits, catalog: catalog)
         let runs = plan.runs.map { run -> StudyRunPlan in
             let spec = String(decoding: run.spec.canonicalJSON(), as: UTF8.self)
             return StudyRunPlan(cell: run.cell, seed: run.seed, spec: spec, specHash: run.spec.hash,

@@ -1,5 +1,6 @@
 import Foundation
 import CZlib
+import Support
 
 /// An in-memory labelled dataset: `count` rows of `features` floats (in [0, 1] for the built-in
 /// data sets; any finite value for uploaded ones).
@@ -46,30 +47,89 @@ public struct DatasetError: Error, Sendable, CustomStringConvertible {
     public init(_ description: String) { self.description = description }
 }
 
-/// Loads datasets from a folder and keeps them in memory for later runs (thread-safe).
+/// Loads datasets — the built-in Fashion-MNIST from a folder, uploaded ones (`ds_…`) from their
+/// files — when a run first needs them, and keeps them in memory for later runs (thread-safe).
+/// Uploaded sets are checked against their recorded SHA-256 when read, and kept up to
+/// `uploadCacheBytes` (least recently used dropped first).
 public final class DatasetLibrary: @unchecked Sendable {
     public let directory: String
     private let lock = NSLock()
     private var cache: [String: (train: Dataset, test: Dataset)] = [:]
 
+    /// Where an uploaded data set's file is, and the digest it was recorded with.
+    public struct Upload: Sendable {
+        public let path: String
+        public let sha256: String
+        public init(path: String, sha256: String) {
+            self.path = path
+            self.sha256 = sha256
+        }
+    }
+    private let uploads: @Sendable (String) -> Upload?
+    /// Memory uploaded data sets may keep between runs (their float inputs).
+    public var uploadCacheBytes = 2 << 30
+    private var uploadOrder: [String] = []
+
     public static let defaultFashionMNISTDirectory = "/usr/share/datasets/fashion-mnist"
     public static let fashionMNISTLabels = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                                             "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 
-    public init(directory: String = DatasetLibrary.defaultFashionMNISTDirectory) {
+    /// `uploads` resolves an uploaded data set's id (nil: there is none).
+    public init(directory: String = DatasetLibrary.defaultFashionMNISTDirectory,
+                uploads: @escaping @Sendable (String) -> Upload? = { _ in nil }) {
         self.directory = directory
+        self.uploads = uploads
     }
 
     /// Train and test splits of a named dataset.
     public func load(_ name: String) throws -> (train: Dataset, test: Dataset) {
         lock.lock()
         defer { lock.unlock() }
-        if let hit = cache[name] { return hit }
+        if let hit = cache[name] {
+            if name.hasPrefix("ds_") { uploadOrder.removeAll { $0 == name }; uploadOrder.append(name) }
+            return hit
+        }
+        if name.hasPrefix("ds_") { return try loadUpload(name) }
         guard name == "fashion-mnist" else { throw DatasetError("unknown dataset \(name)") }
         let train = try loadIDXPair(images: "train-images-idx3-ubyte.gz", labels: "train-labels-idx1-ubyte.gz", name: name)
         let test = try loadIDXPair(images: "t10k-images-idx3-ubyte.gz", labels: "t10k-labels-idx1-ubyte.gz", name: name)
         cache[name] = (train, test)
         return (train, test)
+    }
+
+    /// Drops an uploaded data set from memory (it was deleted).
+    public func forget(_ id: String) {
+        lock.lock()
+        cache[id] = nil
+        uploadOrder.removeAll { $0 == id }
+        lock.unlock()
+    }
+
+    /// Reads an uploaded data set (caller holds the lock), checking its digest first.
+    private func loadUpload(_ id: String) throws -> (train: Dataset, test: Dataset) {
+        guard let upload = uploads(id) else { throw DatasetError("data set \(id) does not exist (was it deleted?)") }
+        let digest = try Self.sha256(path: upload.path)
+        guard digest == upload.sha256 else {
+            throw DatasetError("data set \(id): its file's SHA-256 is \(digest), not the \(upload.sha256) it was uploaded with; the file changed on disk")
+        }
+        let contents = try DatasetFile.read(path: upload.path, name: id)
+        let entry = (contents.train, contents.test)
+        cache[id] = entry
+        uploadOrder.append(id)
+        // Least recently used first, keeping the one just read.
+        func bytes(_ name: String) -> Int { cache[name].map { ($0.train.inputs.count + $0.test.inputs.count) * 4 } ?? 0 }
+        while uploadOrder.count > 1, uploadOrder.reduce(0, { $0 + bytes($1) }) > uploadCacheBytes {
+            cache[uploadOrder.removeFirst()] = nil
+        }
+        return entry
+    }
+
+    static func sha256(path: String) throws -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else { throw DatasetError("cannot open \(path)") }
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        while let chunk = try handle.read(upToCount: 1 << 22), !chunk.isEmpty { hasher.update(chunk) }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
     /// Whether the dataset's files are present (readiness, error messages).

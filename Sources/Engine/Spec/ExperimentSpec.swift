@@ -25,8 +25,39 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
         /// The fraction of each task's training images held out for validation (selection of
         /// couplings, λ and the best checkpoint happens there, never on test); nil: none.
         public var validation: Double?
-        enum CodingKeys: String, CodingKey { case dataset, trainLimit = "train_limit", testLimit = "test_limit", validation }
+        /// The uploaded data set's SHA-256 (recorded at submission; given by the client, a pin
+        /// that must match). nil for the built-in data sets.
+        public var sha256: String?
+        enum CodingKeys: String, CodingKey { case dataset, trainLimit = "train_limit", testLimit = "test_limit", validation, sha256 }
+
+        public init(dataset: String, trainLimit: Int?, testLimit: Int?, validation: Double?, sha256: String? = nil) {
+            self.dataset = dataset
+            self.trainLimit = trainLimit
+            self.testLimit = testLimit
+            self.validation = validation
+            self.sha256 = sha256
+        }
     }
+
+    /// What a spec needs to know of a data set to be checked: input width, classes, split sizes,
+    /// and (for an uploaded one) its digest.
+    public struct DatasetDescriptor: Sendable, Equatable {
+        public var features: Int
+        public var classes: Int
+        public var train: Int
+        public var test: Int
+        public var sha256: String?
+        public init(features: Int, classes: Int, train: Int, test: Int, sha256: String? = nil) {
+            self.features = features
+            self.classes = classes
+            self.train = train
+            self.test = test
+            self.sha256 = sha256
+        }
+    }
+
+    /// Looks up an uploaded data set (`ds_…`) by id; nil when there is none.
+    public typealias DatasetCatalog = @Sendable (String) -> DatasetDescriptor?
 
     public enum Activation: String, Sendable, Codable, CaseIterable { case relu, tanh, sigmoid }
 
@@ -165,24 +196,49 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
         "fashion-mnist": (784, 10, 60_000, 10_000),
     ]
 
-    /// Validates a submitted spec; throws the first field at fault.
-    public static func parse(_ json: JSONValue, limits: SpecLimits = SpecLimits()) throws(SpecError) -> ExperimentSpec {
+    /// Validates a submitted spec; throws the first field at fault. `catalog` resolves uploaded
+    /// data sets (`data.dataset: "ds_…"`); without one only the built-in data sets are known.
+    public static func parse(_ json: JSONValue, limits: SpecLimits = SpecLimits(),
+                             catalog: DatasetCatalog = { _ in nil }) throws(SpecError) -> ExperimentSpec {
         var root = try FieldReader(json, path: "")
         let name: String? = root.raw("name") == nil ? nil : try root.string("name")
         let seed = try root.int("seed", default: 0, in: 0...Int(UInt32.max))
         let proto = try ProtocolSpec.parse(root.object("protocol"), limits: limits)
 
         var d = try FieldReader(root.object("data"), path: "data")
-        let datasetName = try d.string("dataset", default: "fashion-mnist", oneOf: Array(datasets.keys).sorted())
-        let ds = datasets[datasetName]!
-        let trainLimit = try d.optionalInt("train_limit", in: 1...min(limits.maxTrainLimit, ds.train))
-        let testLimit = try d.optionalInt("test_limit", in: 1...min(limits.maxTestLimit, ds.test))
+        let datasetName = try d.string("dataset", default: "fashion-mnist")
+        let ds: DatasetDescriptor
+        if let builtIn = datasets[datasetName] {
+            ds = DatasetDescriptor(features: builtIn.features, classes: builtIn.classes, train: builtIn.train, test: builtIn.test)
+        } else if datasetName.hasPrefix("ds_"), let uploaded = catalog(datasetName) {
+            ds = uploaded
+        } else {
+            throw SpecError("data.dataset", "unknown data set \(datasetName.prefix(80)): use one of \(datasets.keys.sorted().joined(separator: ", ")) or the id of an uploaded data set (GET /v1/datasets)")
+        }
+        let pinned: String? = d.raw("sha256") == nil ? nil : try d.string("sha256")
+        if let pinned {
+            guard let actual = ds.sha256 else { throw SpecError("data.sha256", "only uploaded data sets have a digest to pin") }
+            guard pinned.lowercased() == actual else { throw SpecError("data.sha256", "data set \(datasetName) has digest \(actual), not \(pinned.prefix(80))") }
+        }
+        var trainLimit = try d.optionalInt("train_limit", in: 1...min(limits.maxTrainLimit, ds.train))
+        var testLimit = try d.optionalInt("test_limit", in: 1...min(limits.maxTestLimit, ds.test))
+        if ds.sha256 != nil {
+            // An uploaded data set's sizes are written into the stored spec, which then describes the run alone.
+            if trainLimit == nil && ds.train > limits.maxTrainLimit {
+                throw SpecError("data.train_limit", "data set \(datasetName) has \(ds.train) training rows; runs take at most \(limits.maxTrainLimit): set train_limit")
+            }
+            trainLimit = trainLimit ?? ds.train
+            testLimit = testLimit ?? min(ds.test, limits.maxTestLimit)
+        }
         let validation: Double? = d.raw("validation") == nil ? nil : try d.double("validation", in: 0...0.5, openLower: true)
         try d.rejectUnknown()
         if proto.isReward && (trainLimit != nil || testLimit != nil || validation != nil) {
             throw SpecError("data", "reward protocols generate their own trials; remove train_limit/test_limit/validation")
         }
 
+        if proto.kind == .split && 2 * proto.tasks > ds.classes {
+            throw SpecError("protocol.tasks", "split tasks take 2 classes each; data set \(datasetName) has \(ds.classes) classes, enough for at most \(ds.classes / 2) tasks")
+        }
         // The model's input and output widths follow from the protocol.
         let expectedIn: Int, expectedOut: Int, inputWhat: String, outputWhat: String
         switch proto.kind {
@@ -343,7 +399,7 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
 
         var spec = ExperimentSpec(
             name: name, seed: UInt64(seed),
-            data: DataSpec(dataset: datasetName, trainLimit: trainLimit, testLimit: testLimit, validation: validation),
+            data: DataSpec(dataset: datasetName, trainLimit: trainLimit, testLimit: testLimit, validation: validation, sha256: ds.sha256),
             protocol: proto, model: model,
             optimizer: OptimizerSpec(kind: optKind, learningRate: lr, batchSize: batch, beta1: beta1, beta2: beta2, epsilon: eps),
             consolidation: consolidation, neuromodulation: neuromodulation, rstdp: rstdp,
