@@ -18,11 +18,12 @@ test: deps test-deps
 	$(MAKE) browser
 
 ## A checkpoint downloaded over HTTP, loaded with `safetensors`, run in NumPy, matches /predict;
-## the study statistics match NumPy/SciPy on fixed numbers.
+## the study statistics match NumPy/SciPy on fixed numbers; a numpy.savez data set uploads and trains.
 interop: python-deps
 	$(SWIFT) build
 	python3 Tests/interop/checkpoint_numpy.py --bin .build/debug/neuromod
 	python3 Tests/interop/study_stats_scipy.py --bin .build/debug/neuromod
+	python3 Tests/interop/dataset_upload_numpy.py --bin .build/debug/neuromod
 
 ## The dashboard in headless Chromium (Selenium) against the real server; screenshots kept in .build/screenshots.
 browser: browser-deps

@@ -50,6 +50,8 @@ public struct APIError: Error, Sendable {
             return APIError(409, "conflict", message)
         case StoreError.invalidState(let state):
             return APIError(409, "invalid_state", "the run is already \(state.rawValue)")
+        case let e as DatasetError: return APIError(400, "invalid_dataset", e.description, field: "body")
+        case let e as UploadError where e.code == ENOSPC: return APIError(507, "insufficient_storage", "no space left on the server's disk")
         case let e as DatabaseError where e.isDiskFull:
             return APIError(507, "insufficient_storage", "the database disk is full")
         case let e as DatabaseError where e.isBusy:

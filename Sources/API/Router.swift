@@ -21,6 +21,8 @@ public enum BodyCap: Sendable, Equatable {
     case standard
     /// `--max-predict-body-bytes` (default 16 MiB): batches of images as JSON or binary tensors.
     case predictions
+    /// A file upload streamed to disk, never buffered (`--max-dataset-bytes`, default 2 GiB).
+    case upload
 }
 
 /// Matches method + path templates like `/v1/runs/{run_id}`; HEAD is served by GET routes.

@@ -8,7 +8,7 @@ extension ServiceAPI {
     func submitRun(_ ctx: RequestContext) throws -> HTTPResponse {
         let experimentID = ctx.parameter("experiment_id")
         let body = try jsonBody(ctx)
-        let spec = try ExperimentSpec.parse(body, limits: options.specLimits)
+        let spec = try ExperimentSpec.parse(body, limits: options.specLimits, catalog: datasetCatalog)
         guard try store.experiment(id: experimentID) != nil else { throw APIError.notFound("experiment \(experimentID)") }
         let key = try idempotencyKey(ctx)
         do {

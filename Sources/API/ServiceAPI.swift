@@ -29,6 +29,12 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
         public var authenticator: Authenticator?
         /// Called once per answered request (the access log); nil: nothing is logged.
         public var accessLog: (@Sendable (AccessLogEntry) -> Void)?
+        /// Where uploaded data sets are kept; nil: `datasets/` beside the checkpoints folder.
+        public var datasetFiles: DatasetFiles?
+        /// The largest data-set upload (413 beyond, before the body is read).
+        public var maxDatasetBytes = 2 << 30
+        /// Bytes data sets and checkpoints may take together (507 beyond); nil: no quota.
+        public var diskQuotaBytes: Int?
         public init() {}
     }
 
@@ -44,6 +50,8 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
     public let metrics = MetricsRegistry()
     /// Feeds the Server-Sent Events streams of runs.
     let eventHub: RunEventHub
+    /// Uploaded data sets' files.
+    let datasetFiles: DatasetFiles
 
     /// The API over `store` (runs, metrics, registry), `files` (checkpoint downloads), `workers`
     /// (the training queue) and `models` (serving).
@@ -53,8 +61,10 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
         self.workers = workers
         self.models = models
         self.options = options
-        studies = StudyService(store: store, limits: options.specLimits)
         eventHub = RunEventHub(store: store)
+        datasetFiles = options.datasetFiles ?? (try? DatasetFiles(root: files.root.deletingLastPathComponent().appendingPathComponent("datasets")))
+            ?? DatasetFiles(unchecked: files.root.deletingLastPathComponent().appendingPathComponent("datasets"))
+        studies = StudyService(store: store, limits: options.specLimits, catalog: Self.datasetCatalog(store))
         registerRoutes()
         registerMetrics()
     }
@@ -184,6 +194,10 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
         router.add("POST", "/v1/studies/{study_id}/cancel") { [unowned self] in try self.cancelStudy($0) }
         router.add("GET", "/v1/studies/{study_id}/results.csv") { [unowned self] in try self.studyResults($0, format: "csv") }
         router.add("GET", "/v1/studies/{study_id}/results.jsonl") { [unowned self] in try self.studyResults($0, format: "jsonl") }
+        router.add("POST", "/v1/datasets", body: .upload) { [unowned self] in try self.createDataset($0) }
+        router.add("GET", "/v1/datasets") { [unowned self] in try self.listDatasets($0) }
+        router.add("GET", "/v1/datasets/{dataset_id}") { [unowned self] in try self.getDataset($0) }
+        router.add("DELETE", "/v1/datasets/{dataset_id}") { [unowned self] in try self.deleteDataset($0) }
         router.add("POST", "/v1/models") { [unowned self] in try self.registerModel($0) }
         router.add("GET", "/v1/models") { [unowned self] in try self.listModels($0) }
         router.add("GET", "/v1/models/{name}") { [unowned self] in try self.getModel($0) }

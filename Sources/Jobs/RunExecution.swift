@@ -26,6 +26,9 @@ final class RunExecution: TrainingObserver {
     private(set) var lastCheckpointStep = -1
     /// Checkpoint retention (`execution.keep_last`, `keep_best`); nil: keep every checkpoint.
     var retention: (keepLast: Int, keepBest: Int)?
+    /// Bytes data sets and checkpoints may take together; a checkpoint that would pass it fails
+    /// the run (nothing is written). nil: no quota.
+    var diskQuotaBytes: Int?
     /// Told how many samples were trained since its last call (the service's throughput counter).
     var onSamples: (Int) -> Void = { _ in }
     private var lastSamplesSeen: Int?
@@ -77,6 +80,12 @@ final class RunExecution: TrainingObserver {
         let id = Identifier.make("ckpt")
         let relative = files.relativeName(runID: run.id, checkpointID: id)
         let data = session.checkpoint(extraMetadata: ["run_id": run.id, "checkpoint_id": id, "attempt": String(run.attempt)])
+        if let quota = diskQuotaBytes {
+            let used = try store.storedBytes()
+            if used + data.count > quota {
+                throw JobError.quota("disk quota exceeded: a checkpoint of \(data.count) bytes at step \(session.step) would pass the quota of \(quota) bytes for data sets and checkpoints (\(used) used); set execution.keep_last, delete data sets, or raise --disk-quota-bytes")
+            }
+        }
         try files.write(data, relative: relative)
         let scored = lastSelection.flatMap { $0.step == session.step ? $0 : nil }
         let record = CheckpointRecord(id: id, runID: run.id, step: session.step, file: relative, size: data.count,

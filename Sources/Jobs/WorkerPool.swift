@@ -27,6 +27,10 @@ public final class WorkerPool: @unchecked Sendable {
     private var trained = 0
     private let group = DispatchGroup()
 
+    /// Bytes data sets and checkpoints may take together (`--disk-quota-bytes`); a run whose next
+    /// checkpoint would pass it fails, saying so. nil: no quota.
+    public var diskQuotaBytes: Int?
+
     public init(store: Store, datasets: DatasetLibrary, checkpointRoot: URL, workers: Int,
                 leaseSeconds: Double = 15, log: @escaping @Sendable (_ message: String, _ runID: String?) -> Void = { _, _ in }) {
         self.store = store
@@ -205,6 +209,7 @@ public final class WorkerPool: @unchecked Sendable {
                                      shouldShutdown: { [self] in self.isStopping },
                                      isCanceledLocally: { [self] in self.isCanceledLocally(run.id) })
         if let keepLast = policy.keepLast { execution.retention = (keepLast, policy.keepBest ?? 0) }
+        execution.diskQuotaBytes = diskQuotaBytes
         execution.onSamples = { [self] n in condition.lock(); trained += n; condition.unlock() }
         if let budget = policy.maxRuntimeSeconds {
             session.deadline = Date(timeIntervalSince1970: (run.startedAt ?? Date().timeIntervalSince1970) + budget)
@@ -240,6 +245,9 @@ public final class WorkerPool: @unchecked Sendable {
             finish(run, .failed, "\(error)", completed: session.step)
         } catch let error as CheckpointError where error.isUnsupportedFormat {
             finish(run, .failed, error.description)
+        } catch JobError.quota(let reason) {
+            try? execution.flushMetrics()
+            finish(run, .failed, reason, completed: session.step)
         } catch {
             // Writing checkpoints or metrics failed (disk full, unwritable folder, …): infrastructure.
             try? execution.flushMetrics()

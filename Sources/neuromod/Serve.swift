@@ -31,6 +31,10 @@ struct Serve: ParsableCommand {
     var predictMaxDelayMicros: Int?
     @Option(name: .customLong("tokens-file"), help: "Bearer tokens, one `read|write TOKEN` per line; when set (or NEUROMOD_TOKENS is), every endpoint but liveness/readiness needs one (env NEUROMOD_TOKENS_FILE).")
     var tokensFile: String?
+    @Option(name: .customLong("max-dataset-bytes"), help: "Largest data-set upload, refused with 413 before its body is read (env NEUROMOD_MAX_DATASET_BYTES, default 2147483648).")
+    var maxDatasetBytes: Int?
+    @Option(name: .customLong("disk-quota-bytes"), help: "Bytes uploaded data sets and checkpoints may take together: uploads beyond get 507, a run whose checkpoint would pass it fails (env NEUROMOD_DISK_QUOTA_BYTES, default 0: no quota).")
+    var diskQuotaBytes: Int?
     @Option(name: .customLong("shutdown-grace"), help: "Seconds SIGTERM waits for in-flight requests (env NEUROMOD_SHUTDOWN_GRACE, default 8).") var shutdownGrace: Int?
     @Option(name: .customLong("log-format"), help: "text (timestamped lines) or json (one object per line, with every request; env NEUROMOD_LOG_FORMAT, default text).")
     var logFormat: String?
@@ -68,13 +72,27 @@ struct Serve: ParsableCommand {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let workerCount = try Setting.int(workers, "NEUROMOD_WORKERS", max(1, cores / 2))
         guard (1...64).contains(workerCount) else { throw ConfigurationError("--workers must be between 1 and 64") }
-        let datasets = DatasetLibrary(directory: Setting.string(datasetDir, "NEUROMOD_DATASET_DIR", DatasetLibrary.defaultFashionMNISTDirectory))
+        let datasetFiles = try DatasetFiles(root: dataDir.appendingPathComponent("datasets"))
+        let swept = datasetFiles.sweepAbandonedUploads()
+        if swept > 0 { Log.info("removed \(swept) upload(s) a stop interrupted") }
+        let datasets = DatasetLibrary(directory: Setting.string(datasetDir, "NEUROMOD_DATASET_DIR", DatasetLibrary.defaultFashionMNISTDirectory),
+                                      uploads: { id in
+                                          guard let r = try? store.dataset(id: id) else { return nil }
+                                          return DatasetLibrary.Upload(path: datasetFiles.url(id: r.id, format: r.format).path, sha256: r.sha256)
+                                      })
+        let maxDataset = try Setting.int(maxDatasetBytes, "NEUROMOD_MAX_DATASET_BYTES", 2 << 30)
+        let quota = try Setting.int(diskQuotaBytes, "NEUROMOD_DISK_QUOTA_BYTES", 0)
+        guard maxDataset >= 1024, quota >= 0 else { throw ConfigurationError("--max-dataset-bytes must be at least 1024 and --disk-quota-bytes not negative") }
         if !datasets.isAvailable("fashion-mnist") {
             Log.info("warning: Fashion-MNIST not found in \(datasets.directory); runs will fail until it is installed")
         }
         let pool = WorkerPool(store: store, datasets: datasets, checkpointRoot: dataDir.appendingPathComponent("checkpoints"),
                               workers: workerCount, log: { Log.run($0, runID: $1) })
+        pool.diskQuotaBytes = quota > 0 ? quota : nil
         var options = ServiceAPI.Options()
+        options.datasetFiles = datasetFiles
+        options.maxDatasetBytes = maxDataset
+        options.diskQuotaBytes = quota > 0 ? quota : nil
         options.maxQueuedRuns = try Setting.int(maxQueuedRuns, "NEUROMOD_MAX_QUEUED_RUNS", 1000)
         options.authenticator = try Self.authenticator(file: tokensFile)
         if f == .json { options.accessLog = { Log.request($0) } }   // text logs no requests: no cost
@@ -105,6 +123,7 @@ struct Serve: ParsableCommand {
         }
         config.limits.bodyLimit = api.bodyLimits(defaultBytes: config.limits.maxBodyBytes, predictBytes: predictBody)
         config.limits.routeBodyCeiling = predictBody
+        config.limits.bodyDestination = api.bodyDestination()
         let grace = Double(try Setting.int(shutdownGrace, "NEUROMOD_SHUTDOWN_GRACE", 8))
         let server = HTTPServer(configuration: config, responder: api)
         api.metrics.gauge("neuromod_http_open_connections", help: "Client connections open now.") { [([:], Double(server.openConnections))] }

@@ -346,6 +346,23 @@ def main():
             fail(f"models page: {card}")
         browser.console_errors("the models page")
         browser.shot("models")
+        # An uploaded data set appears on its page.
+        import io
+        import numpy as np
+        buf = io.BytesIO()
+        x = (np.arange(60 * 12) % 251).astype(np.uint8).reshape(60, 3, 4)
+        y = np.arange(60) % 3
+        np.savez(buf, x_train=x, y_train=y, x_test=x[:15], y_test=y[:15])
+        req = urllib.request.Request(base + "/v1/datasets?name=tiny", data=buf.getvalue(), method="POST",
+                                     headers={"Authorization": "Bearer " + WRITE_TOKEN, "Content-Type": "application/octet-stream"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            ds = json.loads(r.read())
+        browser.go("#/datasets")
+        row = browser.js("const r = document.querySelector(`[data-dataset='${arguments[0]}']`); return r && r.innerText", ds["id"])
+        if not row or "[3, 4]" not in row or "tiny" not in row:
+            fail(f"data sets page: {row!r}")
+        browser.console_errors("the data sets page")
+        browser.shot("datasets")
         browser.go("#/runs")
         browser.console_errors("the runs list")
         browser.shot("runs")

@@ -22,6 +22,7 @@ extension DashboardAssets {
     <a href="#/runs" data-nav="runs">Runs</a>
     <a href="#/studies" data-nav="studies">Studies</a>
     <a href="#/models" data-nav="models">Models</a>
+    <a href="#/datasets" data-nav="datasets">Data sets</a>
   </nav>
   <span id="session" class="session"></span>
 </header>

@@ -1,6 +1,6 @@
 // studies.js: the studies list, a study's page (cell means with 95% intervals, differences from
-// the control, per-seed values; live over its event stream) and the model registry (see
-// DashboardAssets).
+// the control, per-seed values; live over its event stream), the model registry and the uploaded
+// data sets (see DashboardAssets).
 extension DashboardAssets {
     static let studiesScript = #"""
 'use strict';
@@ -104,6 +104,27 @@ extension DashboardAssets {
       if (msg.event === 'study') { refresh(); return 'end'; }
       return undefined;
     }, (status) => { live.className = 'live ' + status; live.textContent = status === 'open' ? 'live' : status === 'retrying' ? 'reconnecting…' : ''; });
+  });
+
+  // ---- #/datasets
+  NM.route(/^\/datasets\/?$/, 'datasets', async (main, _params, page) => {
+    const datasets = await NM.listAll('/v1/datasets', 'datasets', 5000, page.signal);
+    const tbody = h('tbody', {}, datasets.slice().reverse().map((d) => h('tr', { 'data-dataset': d.id },
+      h('td', {}, h('b', {}, d.name), h('div', { class: 'muted mono' }, d.id)),
+      h('td', {}, d.format),
+      h('td', { class: 'mono' }, '[' + d.sample_shape.join(', ') + ']'),
+      h('td', { class: 'num' }, d.classes),
+      h('td', { class: 'num' }, NM.num(d.counts.train)), h('td', { class: 'num' }, NM.num(d.counts.test)),
+      h('td', { class: 'num' }, d.counts.validation === null ? '–' : NM.num(d.counts.validation)),
+      h('td', { class: 'num' }, NM.bytes(d.bytes)),
+      h('td', { class: 'mono', title: d.sha256 }, d.sha256.slice(0, 12) + '…'),
+      h('td', { title: d.created_at }, NM.ago(d.created_at)))));
+    if (!datasets.length) tbody.append(h('tr', {}, h('td', { colspan: 10, class: 'muted' }, 'No data sets uploaded. POST the file to /v1/datasets (see the README).')));
+    main.replaceChildren(h('h1', {}, 'Data sets'),
+      h('p', { class: 'muted' }, 'Uploaded data sets; name one in a run spec as data.dataset. The built-in fashion-mnist is always there.'),
+      h('table', { class: 'grid', id: 'datasets' }, h('thead', {}, h('tr', {}, ['Data set', 'Format', 'Sample shape', 'Classes', 'Train', 'Test', 'Validation', 'Size', 'SHA-256', 'Uploaded']
+        .map((x, i) => h('th', { class: i >= 3 && i <= 7 ? 'num' : null }, x)))), tbody));
+    NM.ready(main);
   });
 
   // ---- #/models

@@ -1,0 +1,193 @@
+import Foundation
+import Support
+import HTTP
+import Engine
+import Storage
+
+/// Uploaded data sets: `POST /v1/datasets` streams the body to a part file (hashed on the way,
+/// never whole in memory), validates it, moves it into place and only then records it.
+extension ServiceAPI {
+    /// Where request bodies go, for the server (``HTTPLimits/bodyDestination``): uploads to a
+    /// part file — after the token, the size cap and the disk quota were checked from the head
+    /// alone —, every other body to memory.
+    public func bodyDestination() -> @Sendable (String, String, HTTPHeaders) -> HTTPBodyDestination {
+        let router = self.router
+        return { [weak self] method, path, headers in
+            guard let self, case .found(let route, _) = router.match(method: method, path: path), route.bodyCap == .upload else { return .memory }
+            return self.uploadDestination(route: route, headers: headers)
+        }
+    }
+
+    private func uploadDestination(route: Router.Route, headers: HTTPHeaders) -> HTTPBodyDestination {
+        if let auth = options.authenticator, case .needs(let scope) = route.access {
+            switch auth.authorize(headers["Authorization"], needs: scope) {
+            case .allowed: break
+            case .unauthenticated(let message): return .refuse(HTTPParseError(401, message))
+            case .forbidden(let message): return .refuse(HTTPParseError(403, message))
+            }
+        }
+        let declared = headers["Content-Length"].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+        if let declared, declared > options.maxDatasetBytes {
+            return .refuse(HTTPParseError(413, "a data set may have at most \(options.maxDatasetBytes) bytes (--max-dataset-bytes); this one has \(declared)"))
+        }
+        var room = options.maxDatasetBytes
+        if let quota = options.diskQuotaBytes {
+            let used = (try? store.storedBytes()) ?? 0
+            let left = max(0, quota - used)
+            if let declared, declared > left {
+                return .refuse(HTTPParseError(507, "the disk quota (\(quota) bytes for data sets and checkpoints) has \(left) bytes left; this upload has \(declared)"))
+            }
+            room = min(room, left)
+        }
+        do {
+            return .sink(DatasetUploadSink(file: try datasetFiles.startUpload(), quotaLeft: options.diskQuotaBytes == nil ? nil : room),
+                         maxBytes: options.maxDatasetBytes)
+        } catch {
+            return .refuse(HTTPParseError(507, "cannot store the upload: \(error)"))
+        }
+    }
+
+    func createDataset(_ ctx: RequestContext) throws -> HTTPResponse {
+        let name = ctx.request.queryValue("name") ?? "dataset"
+        guard (1...200).contains(name.count), !name.contains(where: { $0.isNewline }) else {
+            throw APIError.invalid("name", "must be 1 to 200 characters on one line")
+        }
+        // Over a socket the body was streamed to a part file; a body given in memory (tests
+        // without a socket) is written to one here.
+        let upload: DatasetUploadSink
+        if let sink = ctx.request.bodySink as? DatasetUploadSink {
+            upload = sink
+        } else {
+            upload = DatasetUploadSink(file: try datasetFiles.startUpload(), quotaLeft: nil)
+            do throws(HTTPParseError) {
+                let failure = ctx.request.body.withUnsafeBytes { raw -> HTTPParseError? in
+                    do throws(HTTPParseError) { try upload.write(raw); return nil } catch { return error }
+                }
+                if let failure { throw failure }
+                try upload.finish()
+            } catch {
+                upload.abort()
+                throw APIError(error.status, error.status == 507 ? "insufficient_storage" : "invalid_upload", error.message)
+            }
+        }
+        var kept = false
+        defer { if !kept { upload.abort() } }
+        guard upload.file.bytes > 0 else { throw APIError.invalid("body", "the upload is empty: send the data set file as the request body") }
+        if let expected = ctx.request.queryValue("sha256"), expected.lowercased() != upload.sha256 {
+            throw APIError.invalid("sha256", "the upload's digest is \(upload.sha256), not \(expected.prefix(80)): it was corrupted on the way")
+        }
+        let id = Identifier.make("ds")
+        let contents: DatasetContents
+        do {
+            contents = try DatasetFile.read(path: upload.file.url.path, name: id)
+        } catch let e as DatasetError {
+            throw APIError(400, "invalid_dataset", e.description, field: "body")
+        }
+        let summary = contents.summary
+        let url = try datasetFiles.commit(upload.file, id: id, format: summary.format.rawValue)
+        let record: DatasetRecord
+        do {
+            record = try store.createDataset(id: id, name: name, format: summary.format.rawValue, sha256: upload.sha256,
+                                             bytes: upload.file.bytes, description: String(decoding: Self.describe(summary).serialized(), as: UTF8.self))
+        } catch {
+            unlink(url.path)
+            throw error
+        }
+        kept = true   // not loaded for runs until one needs it: unused data sets cost no memory
+        var r = JSONResponse.make(201, Self.datasetJSON(record))
+        r.headers.set("Location", "/v1/datasets/\(id)")
+        return r
+    }
+
+    func listDatasets(_ ctx: RequestContext) throws -> HTTPResponse {
+        let (after, limit) = try paging(ctx)
+        let page = try store.listDatasets(after: after, limit: limit)
+        return JSONResponse.make(200, Representation.list("datasets", page.items.map(Self.datasetJSON), next: page.nextAfter))
+    }
+
+    func getDataset(_ ctx: RequestContext) throws -> HTTPResponse {
+        let id = ctx.parameter("dataset_id")
+        guard let record = try store.dataset(id: id) else { throw APIError.notFound("data set \(id)") }
+        return JSONResponse.make(200, Self.datasetJSON(record))
+    }
+
+    func deleteDataset(_ ctx: RequestContext) throws -> HTTPResponse {
+        let record = try store.deleteDataset(id: ctx.parameter("dataset_id"))
+        datasetFiles.remove(id: record.id, format: record.format)
+        workers.datasets.forget(record.id)
+        return HTTPResponse(status: 204)
+    }
+
+    /// The catalog specs are checked against: an uploaded data set's widths, classes and sizes.
+    var datasetCatalog: ExperimentSpec.DatasetCatalog { Self.datasetCatalog(store) }
+
+    static func datasetCatalog(_ store: Store) -> ExperimentSpec.DatasetCatalog {
+        { id in
+            guard let record = try? store.dataset(id: id), let d = JSONValue.parse(Data(record.description.utf8))?.objectValue else { return nil }
+            let counts: [String: JSONValue] = d["counts"]?.objectValue ?? [:]
+            guard let features = d["features"]?.intValue, let classes = d["classes"]?.intValue,
+                  let train = counts["train"]?.intValue, let test = counts["test"]?.intValue else { return nil }
+            return ExperimentSpec.DatasetDescriptor(features: features, classes: classes, train: train, test: test, sha256: record.sha256)
+        }
+    }
+
+    static func describe(_ s: DatasetFileSummary) -> JSONValue {
+        .object([
+            "format": .string(s.format.rawValue),
+            "sample_shape": .array(s.sampleShape.map { .number(Double($0)) }),
+            "features": .number(Double(s.features)),
+            "classes": .number(Double(s.classes)),
+            "counts": .object(["train": .number(Double(s.trainCount)), "test": .number(Double(s.testCount)),
+                               "validation": s.validationCount.map { .number(Double($0)) } ?? .null]),
+        ])
+    }
+
+    static func datasetJSON(_ r: DatasetRecord) -> JSONValue {
+        var o: [String: JSONValue] = [
+            "id": .string(r.id), "name": .string(r.name), "format": .string(r.format), "sha256": .string(r.sha256),
+            "bytes": .number(Double(r.bytes)), "created_at": Representation.timestamp(r.createdAt),
+            "links": .object(["self": .string("/v1/datasets/\(r.id)")]),
+        ]
+        if case .object(let d)? = JSONValue.parse(Data(r.description.utf8)) {
+            for key in ["sample_shape", "features", "classes", "counts"] { o[key] = d[key] ?? .null }
+        }
+        return .object(o)
+    }
+}
+
+/// An upload being received: bytes go to the part file and through SHA-256 as they arrive; a
+/// quota left (when one is set) is enforced for bodies whose length was not declared.
+final class DatasetUploadSink: HTTPBodySink, @unchecked Sendable {
+    let file: UploadFile
+    private let quotaLeft: Int?
+    private var hasher = SHA256()
+    private(set) var sha256 = ""
+    private var done = false
+
+    init(file: UploadFile, quotaLeft: Int?) {
+        self.file = file
+        self.quotaLeft = quotaLeft
+    }
+
+    func write(_ bytes: UnsafeRawBufferPointer) throws(HTTPParseError) {
+        if let quotaLeft, file.bytes + bytes.count > quotaLeft {
+            throw HTTPParseError(507, "the disk quota for data sets and checkpoints has \(quotaLeft) bytes left; the upload is larger")
+        }
+        do {
+            try file.append(bytes)
+        } catch let e as UploadError where e.code == ENOSPC {
+            throw HTTPParseError(507, "no space left on the server's disk")
+        } catch {
+            throw HTTPParseError(500, "cannot write the upload")
+        }
+        hasher.update(bytes)
+    }
+
+    func finish() throws(HTTPParseError) {
+        do { try file.finish() } catch { throw HTTPParseError(507, "cannot store the upload: \(error)") }
+        sha256 = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        done = true
+    }
+
+    func abort() { file.discard() }
+}

@@ -1,0 +1,227 @@
+import Foundation
+import XCTest
+import Support
+import Storage
+import Engine
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Uploaded data sets through the real binary: streamed to disk and hashed on the way, refused
+/// from the head when too large or over the quota, nothing left by a cut-short upload, several
+/// at once, refused deletion while in use, and a run on an uploaded copy of Fashion-MNIST that
+/// equals, bit for bit, the same run on the built-in one.
+final class DatasetTests: XCTestCase {
+    /// Runs Python (NumPy) to write fixture files into `dir`; `code` sees `d` (the folder) and `np`.
+    static func python(_ code: String, in dir: URL) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", "import numpy as np, os, sys, zipfile\nd = sys.argv[1]\n" + code, dir.path]
+        try p.run()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw TestClientError.malformed("python fixture failed: \(code)") }
+    }
+
+    /// Uploads a file's bytes; returns the answer.
+    static func upload(_ c: TestHTTPClient, _ file: URL, query: String = "") throws -> TestResponse {
+        let body = try Data(contentsOf: file)
+        var head = "POST /v1/datasets\(query) HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\nContent-Length: \(body.count)\r\n\r\n"
+        if query.isEmpty { head = head.replacingOccurrences(of: "/v1/datasets ", with: "/v1/datasets?name=\(file.lastPathComponent) ") }
+        try c.sendRaw(Array(head.utf8) + Array(body))
+        return try c.readResponse()
+    }
+
+    /// The real binary on a data folder inside `dir`.
+    static func serve(_ dir: URL, _ extra: [String] = []) throws -> ServiceProcess {
+        let data = dir.appendingPathComponent("data")
+        try FileManager.default.createDirectory(at: data, withIntermediateDirectories: true)
+        return try ServiceProcess(dataDir: data, extraArguments: extra)
+    }
+
+    static func partFiles(_ dataDir: URL) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: dataDir.appendingPathComponent("datasets").path)) ?? [])
+            .filter { $0.hasPrefix(".upload-") }
+    }
+
+    func testUploadListGetAndTrainOnASmallNpz() throws {
+        let dir = try Paths.temporaryDirectory("ds")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.python("""
+            rng = np.random.default_rng(0)
+            centers = rng.normal(0, 1, (3, 20)).astype(np.float32)
+            def split(n, seed):
+                r = np.random.default_rng(seed); y = r.integers(0, 3, n)
+                return (centers[y] * 3 + r.normal(0, 1, (n, 20))).astype(np.float32), y.astype(np.int64)
+            xtr, ytr = split(600, 1); xte, yte = split(200, 2)
+            np.savez(os.path.join(d, 'blobs.npz'), x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
+            bad = xtr.copy(); bad[5, 3] = np.nan
+            np.savez(os.path.join(d, 'nan.npz'), x_train=bad, y_train=ytr, x_test=xte, y_test=yte)
+            """, in: dir)
+        let server = try Self.serve(dir)
+        defer { server.kill(SIGTERM); _ = server.waitForExit(timeout: 10) }
+        let c = try server.client()
+        let file = dir.appendingPathComponent("blobs.npz")
+        let created = try Self.upload(c, file)
+        XCTAssertEqual(created.status, 201, created.text)
+        let id = try XCTUnwrap(created["id"]?.string)
+        XCTAssertTrue(id.hasPrefix("ds_"))
+        XCTAssertEqual(created.header("Location"), "/v1/datasets/\(id)")
+        XCTAssertEqual(created["sha256"]?.string, SHA256.hex(try Data(contentsOf: file)), "hashed while receiving")
+        XCTAssertEqual(created["bytes"]?.number, Double(try Data(contentsOf: file).count))
+        XCTAssertEqual(created["format"]?.string, "npz")
+        XCTAssertEqual(created["features"]?.number, 20)
+        XCTAssertEqual(created["classes"]?.number, 3)
+        XCTAssertEqual(created["counts", "train"]?.number, 600)
+        XCTAssertEqual(created["counts", "test"]?.number, 200)
+        XCTAssertEqual(try c.json("GET", "/v1/datasets/\(id)")["sha256"]?.string, created["sha256"]?.string)
+        XCTAssertEqual(try c.json("GET", "/v1/datasets")["datasets"]?.array?.count, 1)
+        XCTAssertEqual(try c.json("GET", "/v1/datasets/ds_nope").status, 404)
+
+        // A corrupt file: 400 naming the array, nothing stored, nothing left on disk.
+        let nan = try Self.upload(c, dir.appendingPathComponent("nan.npz"))
+        XCTAssertEqual(nan.status, 400, nan.text)
+        XCTAssertTrue(nan["error", "message"]?.string?.contains("x_train") ?? false, nan.text)
+        XCTAssertEqual(try c.json("GET", "/v1/datasets")["datasets"]?.array?.count, 1)
+        XCTAssertEqual(Self.partFiles(dir.appendingPathComponent("data")), [])
+        let wrongDigest = try Self.upload(c, file, query: "?name=x&sha256=\(String(repeating: "0", count: 64))")
+        XCTAssertEqual(wrongDigest.status, 400)
+        XCTAssertEqual(wrongDigest["error", "details", "field"]?.string, "sha256")
+
+        // Specs are checked against it: widths, classes, a pinned digest.
+        let exp = try XCTUnwrap(try c.json("POST", "/v1/experiments", #"{"name": "ds"}"#)["id"]?.string)
+        let wide = try c.json("POST", "/v1/experiments/\(exp)/runs", #"{"data": {"dataset": "\#(id)"}, "model": {"layers": [784, 16, 3]}}"#)
+        XCTAssertEqual(wide.status, 400)
+        XCTAssertEqual(wide["error", "details", "field"]?.string, "model.layers[0]", wide.text)
+        let pinnedWrong = try c.json("POST", "/v1/experiments/\(exp)/runs", #"{"data": {"dataset": "\#(id)", "sha256": "abc"}, "model": {"layers": [20, 16, 3]}}"#)
+        XCTAssertEqual(pinnedWrong["error", "details", "field"]?.string, "data.sha256", pinnedWrong.text)
+        let unknown = try c.json("POST", "/v1/experiments/\(exp)/runs", #"{"data": {"dataset": "ds_0000"}, "model": {"layers": [20, 16, 3]}}"#)
+        XCTAssertEqual(unknown["error", "details", "field"]?.string, "data.dataset", unknown.text)
+        let run = try c.json("POST", "/v1/experiments/\(exp)/runs", #"{"data": {"dataset": "\#(id)"}, "model": {"layers": [20, 32, 3]}, "optimizer": {"kind": "sgd", "learning_rate": 0.05, "batch_size": 32}, "protocol": {"epochs": 3}}"#)
+        XCTAssertEqual(run.status, 202, run.text)
+        XCTAssertEqual(run["spec", "data", "sha256"]?.string, created["sha256"]?.string, "the run records the data set's digest")
+        XCTAssertEqual(run["spec", "data", "train_limit"]?.number, 600, "and its sizes")
+        let runID = try XCTUnwrap(run["id"]?.string)
+        // In use: no deletion while the run is queued or running.
+        let busy = try c.json("DELETE", "/v1/datasets/\(id)")
+        XCTAssertEqual(busy.status, 409, busy.text)
+        XCTAssertTrue(busy["error", "message"]?.string?.contains(runID) ?? false)
+        let done = try c.waitForRunEnd(runID)
+        XCTAssertEqual(done["state"]?.string, "succeeded", done.text)
+        let accuracy = try XCTUnwrap(try c.json("GET", "/v1/runs/\(runID)/summary")["summary", "test_accuracy"]?.number)
+        XCTAssertGreaterThan(accuracy, 0.9, "three well-separated blobs are learned")
+        XCTAssertEqual(try c.json("DELETE", "/v1/datasets/\(id)").status, 204)
+        XCTAssertEqual(try c.json("GET", "/v1/datasets/\(id)").status, 404)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("data/datasets/\(id).npz").path))
+    }
+
+    func testLimitsQuotaCutShortAndConcurrentUploads() throws {
+        let dir = try Paths.temporaryDirectory("ds-limits")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.python("""
+            x = np.arange(40 * 8, dtype=np.uint8).reshape(40, 8); y = (np.arange(40) % 4).astype(np.int32)
+            np.savez_compressed(os.path.join(d, 'small.npz'), x_train=x, y_train=y, x_test=x[:10], y_test=y[:10])
+            """, in: dir)
+        let file = dir.appendingPathComponent("small.npz")
+        let size = try Data(contentsOf: file).count
+        let data = dir.appendingPathComponent("data")
+        let server = try Self.serve(dir, ["--max-dataset-bytes", "100000", "--disk-quota-bytes", String(3 * size + 10)])
+        defer { server.kill(SIGTERM); _ = server.waitForExit(timeout: 10) }
+        // Over the size cap: 413 from the head alone, before any body byte is sent.
+        let big = try server.client()
+        try big.sendRaw("POST /v1/datasets HTTP/1.1\r\nHost: t\r\nContent-Length: 5000000000\r\n\r\n")
+        let refused = try big.readResponse()
+        XCTAssertEqual(refused.status, 413, refused.text)
+        // Cut short: the connection closes mid-body; the part file goes with it.
+        let cut = try server.client()
+        try cut.sendRaw("POST /v1/datasets HTTP/1.1\r\nHost: t\r\nContent-Length: \(2 * size)\r\n\r\n" + String(repeating: "x", count: size))
+        try eventually(timeout: 10, "the part file to be written") { !Self.partFiles(data).isEmpty ? true : nil }
+        close(cut.fd)
+        try eventually(timeout: 10, "the part file to be removed") { Self.partFiles(data).isEmpty ? true : nil }
+        // Several at once: each stored once, each whole.
+        let port = server.port
+        let statuses = Statuses()
+        DispatchQueue.concurrentPerform(iterations: 3) { _ in
+            statuses.add(((try? Self.upload(try TestHTTPClient(port: port), file))?.status) ?? -1)
+        }
+        XCTAssertEqual(statuses.all, [201, 201, 201])
+        let c = try server.client()
+        let list = try c.json("GET", "/v1/datasets")["datasets"]?.array ?? []
+        XCTAssertEqual(Set(list.compactMap { $0["id"]?.string }).count, 3)
+        XCTAssertEqual(Set(list.compactMap { $0["sha256"]?.string }).count, 1)
+        // The quota (3 files + 10 bytes) is now full: 507 before the body, nothing written.
+        let full = try Self.upload(c, file)
+        XCTAssertEqual(full.status, 507, full.text)
+        XCTAssertEqual(Self.partFiles(data), [])
+        XCTAssertEqual(try server.client().json("GET", "/v1/datasets")["datasets"]?.array?.count, 3, "a refused upload closes its connection")
+    }
+
+    /// The quota covers checkpoints too: a run whose checkpoint would pass it fails, saying so,
+    /// and writes nothing (before, checkpoint_every_steps: 1 could fill the disk).
+    func testACheckpointThatWouldPassTheQuotaFailsTheRun() throws {
+        let dir = try Paths.temporaryDirectory("ds-quota")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let server = try Self.serve(dir, ["--disk-quota-bytes", "200000"])
+        defer { server.kill(SIGTERM); _ = server.waitForExit(timeout: 10) }
+        let c = try server.client()
+        // 784·32 + 32·10 floats ≈ 102 KB a checkpoint: the first fits, the second does not.
+        let run = try c.submitRun(Specs.mlp(trainLimit: 640, hidden: 32, checkpointEvery: 1))
+        let end = try c.waitForRunEnd(run)
+        XCTAssertEqual(end["state"]?.string, "failed")
+        XCTAssertTrue(end["failure_reason"]?.string?.contains("disk quota exceeded") ?? false, end.text)
+        let checkpoints = try c.json("GET", "/v1/runs/\(run)/checkpoints")["checkpoints"]?.array ?? []
+        XCTAssertEqual(checkpoints.count, 1)
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("data/checkpoints/\(run)").path)
+        XCTAssertEqual(files.count, 1, "nothing half-written: \(files)")
+    }
+
+    /// The four Debian Fashion-MNIST files, zipped and uploaded, train exactly as the built-in set.
+    func testAnUploadedCopyOfFashionMNISTTrainsBitIdentically() throws {
+        let dir = try Paths.temporaryDirectory("ds-fmnist")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.python("""
+            src = '\(Paths.datasetDir)'
+            with zipfile.ZipFile(os.path.join(d, 'fmnist.zip'), 'w', zipfile.ZIP_STORED) as z:
+                for n in ['train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz', 't10k-images-idx3-ubyte.gz', 't10k-labels-idx1-ubyte.gz']:
+                    z.write(os.path.join(src, n), n)
+            """, in: dir)
+        let server = try Self.serve(dir)
+        defer { server.kill(SIGTERM); _ = server.waitForExit(timeout: 10) }
+        let c = try server.client()
+        c.setTimeout(120)
+        let up = try Self.upload(c, dir.appendingPathComponent("fmnist.zip"))
+        XCTAssertEqual(up.status, 201, up.text)
+        XCTAssertEqual(up["format"]?.string, "idx")
+        XCTAssertEqual(up["counts", "train"]?.number, 60000)
+        let id = try XCTUnwrap(up["id"]?.string)
+        let exp = try XCTUnwrap(try c.json("POST", "/v1/experiments", #"{"name": "same"}"#)["id"]?.string)
+        var runs: [String] = []
+        for dataset in ["fashion-mnist", id] {
+            let spec = #"{"seed": 3, "data": {"dataset": "\#(dataset)", "train_limit": 2000, "test_limit": 500}, "model": {"layers": [784, 32, 10]}, "optimizer": {"kind": "sgd", "learning_rate": 0.05, "batch_size": 64}, "protocol": {"epochs": 2}, "metrics_every_steps": 5}"#
+            let r = try c.json("POST", "/v1/experiments/\(exp)/runs", spec)
+            XCTAssertEqual(r.status, 202, r.text)
+            runs.append(try XCTUnwrap(r["id"]?.string))
+        }
+        for run in runs { XCTAssertEqual(try c.waitForRunEnd(run)["state"]?.string, "succeeded") }
+        for key in ["train.loss", "test.accuracy", "test.loss"] {
+            let a = try c.json("GET", "/v1/runs/\(runs[0])/metrics/\(key)")["points"]?.array?.compactMap { $0["value"]?.number }
+            let b = try c.json("GET", "/v1/runs/\(runs[1])/metrics/\(key)")["points"]?.array?.compactMap { $0["value"]?.number }
+            XCTAssertEqual(a, b, key)
+            XCTAssertFalse(a?.isEmpty ?? true)
+        }
+        let checkpoints = try runs.map { try XCTUnwrap(try c.json("GET", "/v1/runs/\($0)/checkpoints")["checkpoints"]?.array?.last?["id"]?.string) }
+        let weights = try zip(runs, checkpoints).map { run, ckpt -> [String: [Float]] in
+            let file = try c.request("GET", "/v1/runs/\(run)/checkpoints/\(ckpt)").body
+            return try Safetensors.decode(file).tensors.mapValues(\.values)
+        }
+        XCTAssertEqual(weights[0]["layers.0.weight"], weights[1]["layers.0.weight"], "the same weights, bit for bit")
+        XCTAssertEqual(weights[0]["layers.1.weight"], weights[1]["layers.1.weight"])
+    }
+}
+
+/// Statuses collected from several threads.
+final class Statuses: @unchecked Sendable {
+    private let lock = NSLock()
+    private var values: [Int] = []
+    func add(_ v: Int) { lock.lock(); values.append(v); lock.unlock() }
+    var all: [Int] { lock.lock(); defer { lock.unlock() }; return values }
+}
