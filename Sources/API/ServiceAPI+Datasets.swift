@@ -127,7 +127,9 @@ extension ServiceAPI {
             let counts: [String: JSONValue] = d["counts"]?.objectValue ?? [:]
             guard let features = d["features"]?.intValue, let classes = d["classes"]?.intValue,
                   let train = counts["train"]?.intValue, let test = counts["test"]?.intValue else { return nil }
-            return ExperimentSpec.DatasetDescriptor(features: features, classes: classes, train: train, test: test, sha256: record.sha256)
+            let shape = d["sample_shape"]?.arrayValue?.compactMap(\.intValue)
+            return ExperimentSpec.DatasetDescriptor(features: features, classes: classes, train: train, test: test, sha256: record.sha256,
+                                                    sampleShape: shape)
         }
     }
 

@@ -90,6 +90,11 @@ public final class DatasetLibrary: @unchecked Sendable {
             return hit
         }
         if name.hasPrefix("ds_") { return try loadUpload(name) }
+        if name == SpikePatterns.name {
+            let made = SpikePatterns.make()
+            cache[name] = made
+            return made
+        }
         guard name == "fashion-mnist" else { throw DatasetError("unknown dataset \(name)") }
         let train = try loadIDXPair(images: "train-images-idx3-ubyte.gz", labels: "train-labels-idx1-ubyte.gz", name: name)
         let test = try loadIDXPair(images: "t10k-images-idx3-ubyte.gz", labels: "t10k-labels-idx1-ubyte.gz", name: name)

@@ -46,7 +46,8 @@ public final class InferenceModel: @unchecked Sendable {
         requiresTask = network.requiresTask
         taskCount = network.taskCount
         parameterBytes = network.parameterBytes
-        inputWidth = spec.model.layers[0]
+        // A sequence-input spiking network takes a whole sequence (T × F values) per row.
+        if let snn = spec.model.snn, snn.encoding == .sequence { inputWidth = spec.model.layers[0] * snn.steps } else { inputWidth = spec.model.layers[0] }
         outputWidth = spec.model.layers.last!
         let names = (file.metadata["labels"] ?? "").split(separator: "|").map(String.init)
         if spec.protocol.kind == .split && spec.protocol.scenario == .domainIncremental {

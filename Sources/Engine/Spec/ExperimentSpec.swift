@@ -47,12 +47,15 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
         public var train: Int
         public var test: Int
         public var sha256: String?
-        public init(features: Int, classes: Int, train: Int, test: Int, sha256: String? = nil) {
+        /// One sample before flattening: [F], [H, W] or [T, F].
+        public var sampleShape: [Int]
+        public init(features: Int, classes: Int, train: Int, test: Int, sha256: String? = nil, sampleShape: [Int]? = nil) {
             self.features = features
             self.classes = classes
             self.train = train
             self.test = test
             self.sha256 = sha256
+            self.sampleShape = sampleShape ?? [features]
         }
     }
 
@@ -191,9 +194,13 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
         case metricsEverySteps = "metrics_every_steps", checkpointEverySteps = "checkpoint_every_steps"
     }
 
-    /// Datasets the engine can read, with their input width and class count.
-    public static let datasets: [String: (features: Int, classes: Int, train: Int, test: Int)] = [
-        "fashion-mnist": (784, 10, 60_000, 10_000),
+    /// Built-in data sets, with their input width, class count, sizes and sample shape.
+    /// `spike-patterns` is generated in-process (``SpikePatterns``): classes that differ only in
+    /// the timing of their spikes.
+    public static let datasets: [String: (features: Int, classes: Int, train: Int, test: Int, shape: [Int])] = [
+        "fashion-mnist": (784, 10, 60_000, 10_000, [28, 28]),
+        SpikePatterns.name: (SpikePatterns.steps * SpikePatterns.channels, SpikePatterns.classes, SpikePatterns.trainCount,
+                             SpikePatterns.testCount, [SpikePatterns.steps, SpikePatterns.channels]),
     ]
 
     /// Validates a submitted spec; throws the first field at fault. `catalog` resolves uploaded
@@ -209,7 +216,8 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
         let datasetName = try d.string("dataset", default: "fashion-mnist")
         let ds: DatasetDescriptor
         if let builtIn = datasets[datasetName] {
-            ds = DatasetDescriptor(features: builtIn.features, classes: builtIn.classes, train: builtIn.train, test: builtIn.test)
+            ds = DatasetDescriptor(features: builtIn.features, classes: builtIn.classes, train: builtIn.train, test: builtIn.test,
+                                   sampleShape: builtIn.shape)
         } else if datasetName.hasPrefix("ds_"), let uploaded = catalog(datasetName) {
             ds = uploaded
         } else {
@@ -307,6 +315,19 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
                 activationName = try m.string("activation", default: "relu", oneOf: Activation.allCases.map(\.rawValue))
             }
             try m.rejectUnknown()
+            var expectedIn = expectedIn, inputWhat = inputWhat
+            if let s = snn, s.encoding == .sequence {
+                // A sequence feeds one time slice per step: [T, F] → F inputs over T steps.
+                guard ds.sampleShape.count >= 2 else {
+                    throw SpecError("model.snn.encoding", "sequence input needs samples shaped [T, F] (or [H, W], rows as steps); \(datasetName) has [\(ds.sampleShape.map(String.init).joined(separator: ", "))]")
+                }
+                let steps = ds.sampleShape.dropLast().reduce(1, *)
+                guard s.steps == steps else {
+                    throw SpecError("model.snn.steps", "must equal the sequence length of \(datasetName) (\(steps)) with sequence input, got \(s.steps)")
+                }
+                expectedIn = ds.sampleShape.last!
+                inputWhat = "the channels per time step of \(datasetName)"
+            }
             if layers.first != expectedIn {
                 throw SpecError("model.layers[0]", "must equal \(inputWhat) (\(expectedIn)), got \(layers[0])")
             }
@@ -430,7 +451,7 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
     public var hash: String { SHA256.hex(canonicalJSON()) }
 
     /// Training samples per epoch after `train_limit` (single protocol).
-    public var trainCount: Int { data.trainLimit ?? Self.datasets[data.dataset]!.train }
+    public var trainCount: Int { data.trainLimit ?? Self.datasets[data.dataset]?.train ?? 0 }
     public var stepsPerEpoch: Int {
         switch `protocol`.kind {
         case .single, .permuted: return (trainCount + optimizer.batchSize - 1) / optimizer.batchSize

@@ -46,10 +46,12 @@ public final class SpikingFamily: SupervisedFamily {
     public var selectionMetric: String? { spec.supervisedSelectionMetric }
 
     var snn: SpikingSpec { spec.model.snn! }
+    /// Floats per sample: the input width, or T × F for sequence input.
+    var sampleWidth: Int { snn.encoding == .sequence ? spec.model.layers[0] * snn.steps : spec.model.layers[0] }
 
-    /// Encodes `count` samples (their pixels in `pixels`) as input spike events of the network.
+    /// Encodes `count` samples (their values in `pixels`, `sampleWidth` each) as input spike events.
     func encode(count: Int, stream: UInt64) {
-        let T = snn.steps, nIn = spec.model.layers[0]
+        let T = snn.steps, nIn = spec.model.layers[0], width = sampleWidth
         network.prepare(batch: count)
         var indices = network.eventIndices
         var starts = network.eventRowStart
@@ -91,6 +93,10 @@ public final class SpikingFamily: SupervisedFamily {
                         for j in 0..<nIn where when[b * nIn + j] == t { indices.append(Int32(j)) }
                     }
                 }
+            case .sequence:
+                var rng = RandomSource(seed: spec.seed, stream: stream)
+                SequenceCode.encode(px.baseAddress!, count: count, width: width, steps: T, channels: nIn,
+                                    indices: &indices, starts: &starts) { rng.unitFloat() }
             }
         }
         starts.append(Int32(indices.count))
@@ -100,12 +106,12 @@ public final class SpikingFamily: SupervisedFamily {
 
     public func willTrain() {
         openblas_set_num_threads(1)
-        let need = max(spec.optimizer.batchSize, 256) * spec.model.layers[0]
+        let need = max(spec.optimizer.batchSize, 256) * sampleWidth
         if pixels.count < need { pixels = [Float](repeating: 0, count: need) }
     }
 
     public func trainStep(_ step: Int, at position: TrainingSchedule.Position, sums: inout MetricSums) -> StepReport {
-        let batchSize = spec.optimizer.batchSize, nIn = spec.model.layers[0]
+        let batchSize = spec.optimizer.batchSize, nIn = sampleWidth
         if permutationEpoch != position.epoch {
             var rng = RandomSource(seed: spec.seed, stream: 1000 + UInt64(position.epoch))
             permutation = rng.permutation(trainCount)
@@ -160,7 +166,7 @@ public final class SpikingFamily: SupervisedFamily {
     /// Test (or validation) loss and accuracy, each split with its own spike-encoding stream per
     /// epoch, batches of 256.
     public func evaluate(epoch: Int, on split: EvaluationSplit = .test) -> Evaluation {
-        let nIn = spec.model.layers[0]
+        let nIn = sampleWidth
         if pixels.count < 256 * nIn { pixels = [Float](repeating: 0, count: 256 * nIn) }
         let (indices, data) = split == .test ? (task.testIndices, test) : (task.validationIndices, train)
         let base: UInt64 = split == .test ? 40_000_000 : 60_000_000
@@ -187,7 +193,7 @@ public final class SpikingFamily: SupervisedFamily {
 
     /// Loads the first `count` images of `data` as the pixels to encode (tests).
     func pixelsForTesting(from data: Dataset, count: Int) {
-        let nIn = spec.model.layers[0]
+        let nIn = sampleWidth
         pixels = Array(UnsafeBufferPointer(start: data.inputs.pointer, count: count * nIn))
     }
 

@@ -24,6 +24,10 @@ public struct SpikingSpec: Sendable, Equatable, Codable {
         case rate
         /// One spike per pixel above `latency_threshold`, earlier for brighter pixels.
         case latency
+        /// The sample is a sequence [T, F] (event data, or an image's rows as time steps): step t
+        /// feeds slice t, each channel spiking with probability equal to its value (0/1 data: exactly
+        /// its events). `steps` = T; the input layer has F units.
+        case sequence
     }
 
     public var neuron: Neuron
