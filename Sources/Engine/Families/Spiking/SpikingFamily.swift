@@ -215,7 +215,13 @@ public final class SpikingFamily: SupervisedFamily {
         s["model"] = .string("snn")
         s["spikes_per_sample"] = .numbers((0..<network.spikingLayerCount).map { run.ratio("spikes.layer\($0)", per: "batches") })
         s["synops_per_sample"] = .number(run.ratio("synops", per: "batches"))
-        s["time_constants"] = .array((0..<network.hiddenCount).map { Self.distribution(network.timeConstants(layer: $0)) })
+        s["time_constants"] = .array((0..<network.hiddenCount).map { l in
+            // With the quantiles, the share of neurons at the upper bound of τ (β at its clamp).
+            guard case .object(var d) = Self.distribution(network.timeConstants(layer: l)) else { return .null }
+            let top = snn.betaBounds.upperBound
+            d["at_upper_bound"] = .number(Double(network.beta[l].array.filter { $0 >= top }.count) / Double(max(network.beta[l].count, 1)))
+            return .object(d)
+        })
         s["thresholds"] = .array((0..<network.hiddenCount).map { Self.distribution(network.theta[$0].array.map(Double.init)) })
         scores.summarize(into: &s)
         if neuromodulators.isActive { s["neuromodulators"] = .object(neuromodulators.runMeans.mapValues { .number($0) }) }

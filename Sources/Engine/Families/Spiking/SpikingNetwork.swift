@@ -76,7 +76,8 @@ public final class SpikingNetwork {
             }
             let b = FloatBuffer(count: n), t = FloatBuffer(count: n)
             for i in 0..<n {
-                let tau = spec.heterogeneousInit ? SpikingNetwork.gamma(shape: spec.tauShape, mean: spec.tauMem, rng: &rng) : spec.tauMem
+                var tau = spec.heterogeneousInit ? SpikingNetwork.gamma(shape: spec.tauShape, mean: spec.tauMem, rng: &rng) : spec.tauMem
+                if spec.heterogeneousInit { tau = min(spec.tauMax ?? .infinity, max(spec.tauMin ?? 0, tau)) }
                 b.pointer[i] = Float(spec.decay(max(tau, spec.dt * 0.01)))
                 let spread = spec.heterogeneousInit ? spec.thresholdSpread : 0
                 t.pointer[i] = Float(spec.threshold * (1 + spread * (rng.uniform() * 2 - 1)))
@@ -510,10 +511,11 @@ public final class SpikingNetwork {
         }
     }
 
-    /// Keeps β in [0, 0.9999] and θ ≥ 0.05 after an update.
+    /// Keeps β within the bounds on τ (default [0, 0.9999]) and θ ≥ 0.05 after an update.
     public func clampNeuronParameters() {
         guard spec.trainNeuronParameters else { return }
-        for b in beta { for i in 0..<b.count { b.pointer[i] = min(0.9999, max(0, b.pointer[i])) } }
+        let bounds = spec.betaBounds
+        for b in beta { for i in 0..<b.count { b.pointer[i] = min(bounds.upperBound, max(bounds.lowerBound, b.pointer[i])) } }
         for t in theta { for i in 0..<t.count { t.pointer[i] = max(0.05, t.pointer[i]) } }
     }
 

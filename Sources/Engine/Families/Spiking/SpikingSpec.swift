@@ -53,6 +53,11 @@ public struct SpikingSpec: Sendable, Equatable, Codable {
     public var thresholdSpread: Double
     /// Train τ_mem (through β = exp(−dt/τ)) and θ per neuron by gradient descent.
     public var trainNeuronParameters: Bool
+    /// Bounds on τ_mem, applied to heterogeneous initial values and after every update of trained
+    /// ones (as Perez-Nieves et al. clamp β to [2/e, 0.995]). nil: τ ≥ 0 and β ≤ 0.9999
+    /// (τ ≤ ≈10⁴·dt), the bounds runs had before these fields existed.
+    public var tauMin: Double?
+    public var tauMax: Double?
     /// `bptt` (surrogate-gradient backpropagation through time) or `eprop` (eligibility
     /// propagation: local eligibility traces × a broadcast learning signal; Bellec et al., 2020).
     public var learning: String
@@ -64,6 +69,7 @@ public struct SpikingSpec: Sendable, Equatable, Codable {
         case tauMem = "tau_mem", tauSyn = "tau_syn", tauAdapt = "tau_adapt", latencyThreshold = "latency_threshold"
         case surrogateSlope = "surrogate_slope", heterogeneousInit = "heterogeneous_init", tauShape = "tau_shape"
         case thresholdSpread = "threshold_spread", trainNeuronParameters = "train_neuron_parameters"
+        case tauMin = "tau_min", tauMax = "tau_max"
         case learning, feedback
     }
 
@@ -89,9 +95,17 @@ public struct SpikingSpec: Sendable, Equatable, Codable {
             tauShape: try s.double("tau_shape", default: 3, in: 0...1000, openLower: true),
             thresholdSpread: try s.double("threshold_spread", default: 0.2, in: 0...0.99),
             trainNeuronParameters: try s.bool("train_neuron_parameters", default: false),
+            tauMin: s.raw("tau_min") == nil ? nil : try s.double("tau_min", in: 0...1e5, openLower: true),
+            tauMax: s.raw("tau_max") == nil ? nil : try s.double("tau_max", in: 0...1e5, openLower: true),
             learning: try s.string("learning", default: "bptt", oneOf: ["bptt", "eprop"]),
             feedback: try s.string("feedback", default: "symmetric", oneOf: ["symmetric", "random"]))
         try s.rejectUnknown()
+        if let lo = spec.tauMin, let hi = spec.tauMax, lo >= hi {
+            throw SpecError("model.snn.tau_max", "must be above tau_min (\(lo)), got \(hi)")
+        }
+        if (spec.tauMin != nil || spec.tauMax != nil) && !spec.heterogeneousInit && !spec.trainNeuronParameters {
+            throw SpecError("model.snn.tau_max", "bounds apply to heterogeneous or trained time constants: set heterogeneous_init or train_neuron_parameters")
+        }
         if spec.learning == "eprop" {
             // The form implemented: one LIF layer with a leaky mean readout and one β for all neurons.
             if spec.readout != .mean { throw SpecError("model.snn.readout", "e-prop here uses the leaky mean readout: set readout to mean") }
@@ -106,6 +120,11 @@ public struct SpikingSpec: Sendable, Equatable, Codable {
 
     /// Membrane decay for a time constant.
     func decay(_ tau: Double) -> Double { exp(-dt / tau) }
+
+    /// The β range the bounds on τ allow.
+    var betaBounds: ClosedRange<Float> {
+        Float(tauMin.map(decay) ?? 0)...Float(tauMax.map(decay) ?? 0.9999)
+    }
 }
 
 extension FieldReader {
