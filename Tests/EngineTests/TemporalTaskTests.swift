@@ -108,4 +108,30 @@ final class TemporalTaskTests: XCTestCase {
             XCTAssertEqual(served.forward([row], task: nil)[0], p, "the same sequence, the same answer")
         }
     }
+
+    /// Bounds on τ: checked in the spec, applied to the initial draws and after every update, and
+    /// the share of neurons at the upper bound reported.
+    func testTauBoundsHoldThroughTraining() throws {
+        func field(_ snn: String) -> String? {
+            do { _ = try parseSpec(#"{"data": {"dataset": "spike-patterns"}, "model": {"kind": "snn", "layers": [40, 16, 10], "snn": \#(snn)}}"#); return nil }
+            catch { return (error as? SpecError)?.field }
+        }
+        XCTAssertEqual(field(#"{"steps": 50, "encoding": "sequence", "train_neuron_parameters": true, "tau_min": 10, "tau_max": 5}"#), "model.snn.tau_max")
+        XCTAssertEqual(field(#"{"steps": 50, "encoding": "sequence", "tau_max": 50}"#), "model.snn.tau_max", "nothing to bound")
+        let spec = try parseSpec(#"{"seed": 4, "data": {"dataset": "spike-patterns", "train_limit": 640, "test_limit": 100}, "model": {"kind": "snn", "layers": [40, 32, 10], "snn": {"steps": 50, "encoding": "sequence", "readout": "max", "recurrent": true, "tau_syn": 5, "heterogeneous_init": true, "train_neuron_parameters": true, "tau_min": 4, "tau_max": 30}}, "optimizer": {"learning_rate": 0.05, "batch_size": 64}, "protocol": {"epochs": 2}, "checkpoint_every_steps": 100000}"#)
+        let data = try FashionMNIST.library.load("spike-patterns")
+        let loop = TrainingLoop<SpikingFamily>(spec: spec, train: data.train, test: data.test)
+        let initial = loop.network.timeConstants(layer: 0)
+        XCTAssertTrue(initial.allSatisfy { $0 >= 4 * 0.999 && $0 <= 30 * 1.001 }, "Gamma draws clamped: \(initial)")
+        XCTAssertGreaterThan(Set(initial).count, 5, "still heterogeneous")
+        _ = try loop.run(observer: RecordingObserver())
+        let trained = loop.network.timeConstants(layer: 0)
+        XCTAssertTrue(trained.allSatisfy { $0 >= 4 * 0.999 && $0 <= 30 * 1.001 }, "\(trained)")
+        XCTAssertNotEqual(trained, initial, "τ was trained (a large learning rate pushes some to the bounds)")
+        let stats = try XCTUnwrap(loop.summary().objectValue?["time_constants"]?.arrayValue?.first?.objectValue)
+        let share = try XCTUnwrap(stats["at_upper_bound"]?.numberValue)
+        let top = Float(exp(-1.0 / 30))
+        XCTAssertEqual(share, Double(loop.network.beta[0].array.filter { $0 >= top }.count) / 32, accuracy: 1e-12)
+    }
 }
+

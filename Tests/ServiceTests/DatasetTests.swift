@@ -155,6 +155,42 @@ final class DatasetTests: XCTestCase {
         XCTAssertEqual(try server.client().json("GET", "/v1/datasets")["datasets"]?.array?.count, 3, "a refused upload closes its connection")
     }
 
+    /// Event data (sample, t, channel) upload as a dense sequence and train a recurrent spiking
+    /// network step by step; its sample shape sets the input layer and the number of steps.
+    func testUploadedEventDataTrainAsASequence() throws {
+        let dir = try Paths.temporaryDirectory("ds-events")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // Two classes: channel 0 fires early then channel 1 late, or the reverse.
+        try Self.python("""
+            rng = np.random.default_rng(1)
+            def split(n):
+                ev = []; y = rng.integers(0, 2, n)
+                for i in range(n):
+                    a, b = (0, 1) if y[i] == 0 else (1, 0)
+                    ev += [(i, 2 + rng.integers(0, 2), a), (i, 12 + rng.integers(0, 2), b)]
+                return np.array(ev, dtype=np.int32), np.array([n, 16, 2], dtype=np.int64), y.astype(np.int64)
+            e1, s1, y1 = split(400); e2, s2, y2 = split(100)
+            np.savez(os.path.join(d, 'events.npz'), x_train_events=e1, x_train_shape=s1, y_train=y1,
+                     x_test_events=e2, x_test_shape=s2, y_test=y2)
+            """, in: dir)
+        let server = try Self.serve(dir)
+        defer { server.kill(SIGTERM); _ = server.waitForExit(timeout: 10) }
+        let c = try server.client()
+        let up = try Self.upload(c, dir.appendingPathComponent("events.npz"))
+        XCTAssertEqual(up.status, 201, up.text)
+        XCTAssertEqual(up["sample_shape"]?.array?.compactMap(\.number), [16, 2])
+        let id = try XCTUnwrap(up["id"]?.string)
+        let exp = try XCTUnwrap(try c.json("POST", "/v1/experiments", #"{"name": "events"}"#)["id"]?.string)
+        let wrong = try c.json("POST", "/v1/experiments/\(exp)/runs", #"{"data": {"dataset": "\#(id)"}, "model": {"kind": "snn", "layers": [2, 16, 2], "snn": {"steps": 10, "encoding": "sequence"}}}"#)
+        XCTAssertEqual(wrong["error", "details", "field"]?.string, "model.snn.steps", wrong.text)
+        let run = try c.json("POST", "/v1/experiments/\(exp)/runs", #"{"seed": 1, "data": {"dataset": "\#(id)"}, "model": {"kind": "snn", "layers": [2, 16, 2], "snn": {"steps": 16, "encoding": "sequence", "readout": "max", "recurrent": true, "tau_syn": 3}}, "optimizer": {"learning_rate": 0.01, "batch_size": 32}, "protocol": {"epochs": 8}}"#)
+        XCTAssertEqual(run.status, 202, run.text)
+        let runID = try XCTUnwrap(run["id"]?.string)
+        XCTAssertEqual(try c.waitForRunEnd(runID)["state"]?.string, "succeeded")
+        let accuracy = try XCTUnwrap(try c.json("GET", "/v1/runs/\(runID)/summary")["summary", "test_accuracy"]?.number)
+        XCTAssertGreaterThan(accuracy, 0.8, "the order of two spikes is learned (chance 0.5)")
+    }
+
     /// The quota covers checkpoints too: a run whose checkpoint would pass it fails, saying so,
     /// and writes nothing (before, checkpoint_every_steps: 1 could fill the disk).
     func testACheckpointThatWouldPassTheQuotaFailsTheRun() throws {
