@@ -129,7 +129,7 @@ extension ServiceAPI {
                   let train = counts["train"]?.intValue, let test = counts["test"]?.intValue else { return nil }
             let shape = d["sample_shape"]?.arrayValue?.compactMap(\.intValue)
             return ExperimentSpec.DatasetDescriptor(features: features, classes: classes, train: train, test: test, sha256: record.sha256,
-                                                    sampleShape: shape)
+                                                    sampleShape: shape, validation: counts["validation"]?.intValue)
         }
     }
 

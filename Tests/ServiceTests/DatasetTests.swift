@@ -155,6 +155,46 @@ final class DatasetTests: XCTestCase {
         XCTAssertEqual(try server.client().json("GET", "/v1/datasets")["datasets"]?.array?.count, 3, "a refused upload closes its connection")
     }
 
+    /// A data set's own validation split (x_val, y_val) is what `validation: "provided"` scores:
+    /// val metrics come from its rows, checkpoints are ranked on it, nothing trains on it.
+    func testAProvidedValidationSplitIsScoredNotTrained() throws {
+        let dir = try Paths.temporaryDirectory("ds-val")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.python("""
+            rng = np.random.default_rng(3)
+            c = rng.normal(0, 1, (4, 12)).astype(np.float32)
+            def split(n):
+                y = rng.integers(0, 4, n); return (c[y] * 2 + rng.normal(0, 1, (n, 12))).astype(np.float32), y
+            xtr, ytr = split(512); xv, yv = split(160); xte, yte = split(200)
+            np.savez(os.path.join(d, 'withval.npz'), x_train=xtr, y_train=ytr, x_val=xv, y_val=yv, x_test=xte, y_test=yte)
+            np.savez(os.path.join(d, 'noval.npz'), x_train=xtr, y_train=ytr, x_test=xte, y_test=yte)
+            """, in: dir)
+        let server = try Self.serve(dir)
+        defer { server.kill(SIGTERM); _ = server.waitForExit(timeout: 10) }
+        let c = try server.client()
+        let with = try Self.upload(c, dir.appendingPathComponent("withval.npz"))
+        XCTAssertEqual(with["counts", "validation"]?.number, 160, with.text)
+        let without = try Self.upload(c, dir.appendingPathComponent("noval.npz"))
+        let exp = try XCTUnwrap(try c.json("POST", "/v1/experiments", #"{"name": "val"}"#)["id"]?.string)
+        let refused = try c.json("POST", "/v1/experiments/\(exp)/runs", #"{"data": {"dataset": "\#(without["id"]?.string ?? "")", "validation": "provided"}, "model": {"layers": [12, 16, 4]}}"#)
+        XCTAssertEqual(refused["error", "details", "field"]?.string, "data.validation", refused.text)
+        let id = try XCTUnwrap(with["id"]?.string)
+        let run = try c.json("POST", "/v1/experiments/\(exp)/runs", #"{"data": {"dataset": "\#(id)", "validation": "provided"}, "model": {"layers": [12, 16, 4]}, "optimizer": {"kind": "sgd", "learning_rate": 0.05, "batch_size": 32}, "protocol": {"epochs": 2}}"#)
+        XCTAssertEqual(run.status, 202, run.text)
+        XCTAssertEqual(run["spec", "data", "validation"]?.string, "provided")
+        XCTAssertEqual(run["spec", "data", "train_limit"]?.number, 512, "the validation rows are not training rows")
+        let runID = try XCTUnwrap(run["id"]?.string)
+        XCTAssertEqual(try c.waitForRunEnd(runID)["state"]?.string, "succeeded")
+        let steps = (512 + 31) / 32 * 2
+        XCTAssertEqual(try c.json("GET", "/v1/runs/\(runID)")["progress", "total"]?.number, Double(steps))
+        let val = try c.json("GET", "/v1/runs/\(runID)/metrics/val.accuracy")["points"]?.array ?? []
+        XCTAssertFalse(val.isEmpty)
+        // Accuracies over 160 rows are multiples of 1/160.
+        for p in val { let v = try XCTUnwrap(p["value"]?.number); XCTAssertEqual((v * 160).rounded(), v * 160, accuracy: 1e-6) }
+        let checkpoints = try c.json("GET", "/v1/runs/\(runID)/checkpoints")["checkpoints"]?.array ?? []
+        XCTAssertEqual(checkpoints.last?["score_metric"]?.string, "val.accuracy")
+    }
+
     /// Event data (sample, t, channel) upload as a dense sequence and train a recurrent spiking
     /// network step by step; its sample shape sets the input layer and the number of steps.
     func testUploadedEventDataTrainAsASequence() throws {

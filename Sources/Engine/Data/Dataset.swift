@@ -10,6 +10,10 @@ public final class Dataset: @unchecked Sendable {
     /// What one sample looks like before it is flattened into a row of `features` floats:
     /// `[features]` for static features, `[H, W]` for images, `[T, F]` for sequences.
     public let sampleShape: [Int]
+    /// Rows `providedValidation` of a training set are the data set's own validation split
+    /// (appended after the training rows; `data.validation: "provided"` scores them, nothing
+    /// trains on them). nil: none.
+    public internal(set) var providedValidation: Range<Int>?
     public let classes: Int
     public let count: Int
     public let inputs: FloatBuffer
@@ -118,7 +122,18 @@ public final class DatasetLibrary: @unchecked Sendable {
             throw DatasetError("data set \(id): its file's SHA-256 is \(digest), not the \(upload.sha256) it was uploaded with; the file changed on disk")
         }
         let contents = try DatasetFile.read(path: upload.path, name: id)
-        let entry = (contents.train, contents.test)
+        var train = contents.train
+        if let val = contents.validation {
+            // Provided validation rows go after the training rows of one training set.
+            let inputs = FloatBuffer(count: (train.count + val.count) * train.features)
+            inputs.pointer.update(from: train.inputs.pointer, count: train.count * train.features)
+            (inputs.pointer + train.count * train.features).update(from: val.inputs.pointer, count: val.count * val.features)
+            let joined = Dataset(name: id, features: train.features, classes: train.classes, inputs: inputs, labels: train.labels + val.labels,
+                                 labelNames: train.labelNames, sampleShape: train.sampleShape)
+            joined.providedValidation = train.count..<(train.count + val.count)
+            train = joined
+        }
+        let entry = (train, contents.test)
         cache[id] = entry
         uploadOrder.append(id)
         // Least recently used first, keeping the one just read.

@@ -22,6 +22,15 @@ public struct TrainingTask: Sendable {
 public enum TaskSequence {
     public static func make(spec: ExperimentSpec, train: Dataset, test: Dataset) -> [TrainingTask] {
         let tasks = makeWithoutValidation(spec: spec, train: train, test: test)
+        if spec.data.validationProvided, let rows = train.providedValidation {
+            // The data set's own validation rows, those of each task's classes.
+            return tasks.map { task in
+                var t = task
+                let classes = Set(task.trainIndices.map { train.labels[Int($0)] })
+                t.validationIndices = rows.filter { classes.contains(train.labels[$0]) }.map { Int32($0) }
+                return t
+            }
+        }
         guard let fraction = spec.data.validation else { return tasks }
         return tasks.map { task in
             // A seeded, per-task hold-out (the same images for every task of a permuted protocol,

@@ -45,8 +45,8 @@ public struct TaskStream {
 extension ExperimentSpec {
     /// The metric that ranks a supervised run's checkpoints: on validation when it holds one out.
     var supervisedSelectionMetric: String {
-        `protocol`.isContinual ? (data.validation != nil ? "continual.val_average_accuracy" : "continual.average_accuracy")
-                               : (data.validation != nil ? "val.accuracy" : "test.accuracy")
+        `protocol`.isContinual ? (data.validates ? "continual.val_average_accuracy" : "continual.average_accuracy")
+                               : (data.validates ? "val.accuracy" : "test.accuracy")
     }
 }
 

@@ -28,14 +28,43 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
         /// The uploaded data set's SHA-256 (recorded at submission; given by the client, a pin
         /// that must match). nil for the built-in data sets.
         public var sha256: String?
+        /// `validation: "provided"`: validate on the uploaded data set's own x_val/y_val instead of
+        /// holding out part of the training split.
+        public var validationProvided = false
+        /// Whether the run scores a validation split (held out, or provided).
+        public var validates: Bool { validation != nil || validationProvided }
         enum CodingKeys: String, CodingKey { case dataset, trainLimit = "train_limit", testLimit = "test_limit", validation, sha256 }
 
-        public init(dataset: String, trainLimit: Int?, testLimit: Int?, validation: Double?, sha256: String? = nil) {
+        public init(dataset: String, trainLimit: Int?, testLimit: Int?, validation: Double?, sha256: String? = nil,
+                    validationProvided: Bool = false) {
             self.dataset = dataset
             self.trainLimit = trainLimit
             self.testLimit = testLimit
             self.validation = validation
             self.sha256 = sha256
+            self.validationProvided = validationProvided
+        }
+
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            dataset = try c.decode(String.self, forKey: .dataset)
+            trainLimit = try c.decodeIfPresent(Int.self, forKey: .trainLimit)
+            testLimit = try c.decodeIfPresent(Int.self, forKey: .testLimit)
+            if let fraction = try? c.decodeIfPresent(Double.self, forKey: .validation) {
+                validation = fraction
+            } else {
+                validationProvided = try c.decodeIfPresent(String.self, forKey: .validation) == "provided"
+            }
+            sha256 = try c.decodeIfPresent(String.self, forKey: .sha256)
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(dataset, forKey: .dataset)
+            try c.encodeIfPresent(trainLimit, forKey: .trainLimit)
+            try c.encodeIfPresent(testLimit, forKey: .testLimit)
+            if validationProvided { try c.encode("provided", forKey: .validation) } else { try c.encodeIfPresent(validation, forKey: .validation) }
+            try c.encodeIfPresent(sha256, forKey: .sha256)
         }
     }
 
@@ -49,7 +78,11 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
         public var sha256: String?
         /// One sample before flattening: [F], [H, W] or [T, F].
         public var sampleShape: [Int]
-        public init(features: Int, classes: Int, train: Int, test: Int, sha256: String? = nil, sampleShape: [Int]? = nil) {
+        /// Rows of the data set's own validation split (uploads with x_val/y_val); nil: none.
+        public var validation: Int?
+        public init(features: Int, classes: Int, train: Int, test: Int, sha256: String? = nil, sampleShape: [Int]? = nil,
+                    validation: Int? = nil) {
+            self.validation = validation
             self.features = features
             self.classes = classes
             self.train = train
@@ -238,9 +271,19 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
             trainLimit = trainLimit ?? ds.train
             testLimit = testLimit ?? min(ds.test, limits.maxTestLimit)
         }
-        let validation: Double? = d.raw("validation") == nil ? nil : try d.double("validation", in: 0...0.5, openLower: true)
+        var validation: Double?
+        var validationProvided = false
+        if case .string(let s)? = d.raw("validation") {
+            guard s == "provided" else { throw SpecError("data.validation", "must be a fraction in (0, 0.5] or \"provided\", got \(s.prefix(40))") }
+            guard let rows = ds.validation, rows > 0 else {
+                throw SpecError("data.validation", "data set \(datasetName) has no validation split of its own (upload x_val and y_val), so \"provided\" cannot apply; give a fraction to hold out instead")
+            }
+            validationProvided = true
+        } else if d.raw("validation") != nil {
+            validation = try d.double("validation", in: 0...0.5, openLower: true)
+        }
         try d.rejectUnknown()
-        if proto.isReward && (trainLimit != nil || testLimit != nil || validation != nil) {
+        if proto.isReward && (trainLimit != nil || testLimit != nil || validation != nil || validationProvided) {
             throw SpecError("data", "reward protocols generate their own trials; remove train_limit/test_limit/validation")
         }
 
@@ -420,7 +463,8 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
 
         var spec = ExperimentSpec(
             name: name, seed: UInt64(seed),
-            data: DataSpec(dataset: datasetName, trainLimit: trainLimit, testLimit: testLimit, validation: validation, sha256: ds.sha256),
+            data: DataSpec(dataset: datasetName, trainLimit: trainLimit, testLimit: testLimit, validation: validation, sha256: ds.sha256,
+                           validationProvided: validationProvided),
             protocol: proto, model: model,
             optimizer: OptimizerSpec(kind: optKind, learningRate: lr, batchSize: batch, beta1: beta1, beta2: beta2, epsilon: eps),
             consolidation: consolidation, neuromodulation: neuromodulation, rstdp: rstdp,

@@ -20,7 +20,7 @@ public struct ContinualRecord: Sendable, Equatable {
         self.taskNames = taskNames
     }
 
-    var validates: Bool { spec.data.validation != nil }
+    var validates: Bool { spec.data.validates }
     var joint: Bool { spec.protocol.joint }
 
     /// The ranking metric of checkpoints: on validation when the run holds one out.

@@ -51,7 +51,7 @@ public final class MLPFamily: SupervisedFamily {
         let stream = TaskStream(spec: spec, train: train, test: test)
         self.stream = stream
         continual = ContinualRecord(spec: spec, taskNames: stream.tasks.map(\.name))
-        scores = HeldOutScores(validates: spec.data.validation != nil)
+        scores = HeldOutScores(validates: spec.data.validates)
         let taskCount = stream.tasks.count, outputs = spec.model.layers.last!
         contexts = spec.neuromodulation.context.inference.flatMap(ContextInference.Selection.init(rawValue:)).map {
             ContextInference(selection: $0, maxContexts: taskCount, outputs: outputs)

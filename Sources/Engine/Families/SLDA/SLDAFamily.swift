@@ -26,7 +26,7 @@ public final class SLDAFamily: SupervisedFamily {
         stream = TaskStream(spec: spec, train: train, test: test)
         lda = StreamingLDA(features: spec.model.layers[0], classes: spec.model.layers[1], shrinkage: spec.model.slda?.shrinkage ?? 1e-4)
         continual = ContinualRecord(spec: spec, taskNames: stream.tasks.map(\.name))
-        scores = HeldOutScores(validates: spec.data.validation != nil)
+        scores = HeldOutScores(validates: spec.data.validates)
     }
 
     var isContinual: Bool { spec.protocol.isContinual }

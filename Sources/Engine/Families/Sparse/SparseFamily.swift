@@ -26,7 +26,7 @@ public final class SparseFamily: SupervisedFamily {
         let l = spec.model.layers
         network = SparseCode(inputs: l[0], units: l[1], classes: l[2], spec: spec.model.sparse!, seed: spec.seed)
         continual = ContinualRecord(spec: spec, taskNames: stream.tasks.map(\.name))
-        scores = HeldOutScores(validates: spec.data.validation != nil)
+        scores = HeldOutScores(validates: spec.data.validates)
     }
 
     var isContinual: Bool { spec.protocol.isContinual }

@@ -30,7 +30,7 @@ public final class SpikingFamily: SupervisedFamily {
         self.train = train
         self.test = test
         task = TaskSequence.make(spec: spec, train: train, test: test)[0]
-        scores = HeldOutScores(validates: spec.data.validation != nil)
+        scores = HeldOutScores(validates: spec.data.validates)
         var rng = RandomSource(seed: spec.seed, stream: 1)
         network = SpikingNetwork(spec: spec.model.snn!, sizes: spec.model.layers, rng: &rng)
         optimizer = ParameterOptimizer(spec: spec.optimizer, shapes: network.parameters.map(\.count))
