@@ -44,7 +44,7 @@ let package = Package(
         // /v1 and /v2 routes and handlers: HTTP to calls, nothing else.
         .target(name: "API", dependencies: ["Dashboard", "HTTP", "Storage", "Jobs", "Serving", "Studies", "Engine", "Support", "Telemetry"]),
         .executableTarget(name: "neuromod", dependencies: [
-            "API", "HTTPServer", "Jobs", "Serving", "Studies", "Storage", "Engine", "Support", "Telemetry", "RESTClient",
+            "API", "HTTPServer", "CSystemShims", "Jobs", "Serving", "Studies", "Storage", "Engine", "Support", "Telemetry", "RESTClient",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

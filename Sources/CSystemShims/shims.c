@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include <stddef.h>
 #include <sys/socket.h>
+#include <malloc.h>
 #include "CSystemShims.h"
 
 int nm_set_nonblocking(int fd) {
@@ -10,6 +11,8 @@ int nm_set_nonblocking(int fd) {
 }
 
 int nm_errno(void) { return errno; }
+
+int nm_fix_mmap_threshold(int bytes) { return mallopt(M_MMAP_THRESHOLD, bytes); }
 
 int nm_accept(int listener) {
 #ifdef __linux__

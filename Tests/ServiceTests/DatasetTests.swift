@@ -155,6 +155,34 @@ final class DatasetTests: XCTestCase {
         XCTAssertEqual(try server.client().json("GET", "/v1/datasets")["datasets"]?.array?.count, 3, "a refused upload closes its connection")
     }
 
+    /// Uploaded data sets cost no memory until a run uses them: three 19 MB uploads (each read
+    /// once to validate it) leave the server near its idle RSS.
+    func testUnusedDataSetsLeaveTheServerNearItsIdleMemory() throws {
+        let dir = try Paths.temporaryDirectory("ds-rss")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.python("""
+            r = np.random.default_rng(0); x = r.random((5000, 784), dtype=np.float32); y = r.integers(0, 10, 5000)
+            np.savez(os.path.join(d, 'big.npz'), x_train=x, y_train=y, x_test=x[:1000], y_test=y[:1000])
+            """, in: dir)
+        let server = try Self.serve(dir)
+        defer { server.kill(SIGTERM); _ = server.waitForExit(timeout: 10) }
+        func rss() throws -> Int {
+            let status = try String(contentsOfFile: "/proc/\(server.process.processIdentifier)/status", encoding: .utf8)
+            let line = try XCTUnwrap(status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") })
+            return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1])! / 1024
+        }
+        XCTAssertEqual(try server.client().json("GET", "/v1/datasets").status, 200)
+        let idle = try rss()
+        let file = dir.appendingPathComponent("big.npz")
+        for _ in 0..<3 {
+            let c = try server.client()
+            c.setTimeout(60)
+            XCTAssertEqual(try Self.upload(c, file).status, 201)
+        }
+        let after = try rss()
+        XCTAssertLessThan(after - idle, 20, "RSS \(idle) MB idle, \(after) MB after three 19 MB uploads")
+    }
+
     /// A data set's own validation split (x_val, y_val) is what `validation: "provided"` scores:
     /// val metrics come from its rows, checkpoints are ranked on it, nothing trains on it.
     func testAProvidedValidationSplitIsScoredNotTrained() throws {

@@ -16,6 +16,8 @@
 int nm_set_nonblocking(int fd);
 /// Returns errno (a macro in glibc, awkward from Swift).
 int nm_errno(void);
+/// Fixes glibc's mmap threshold (disabling its dynamic growth) so freed large blocks return to the system.
+int nm_fix_mmap_threshold(int bytes);
 /// Accepts with SOCK_NONBLOCK|SOCK_CLOEXEC; returns the fd or -1.
 int nm_accept(int listener);
 #endif
