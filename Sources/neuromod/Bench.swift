@@ -19,6 +19,7 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("dataset-dir"), help: "Fashion-MNIST folder.") var datasetDir: String = DatasetLibrary.defaultFashionMNISTDirectory
 
     func run() throws {
+        MemoryPolicy.returnLargeBlocks()
         let hiddenSizes = hidden.split(separator: ",").compactMap { Int($0) }
         let layers = [784] + hiddenSizes + [10]
         var opt: [String: JSONValue] = ["kind": .string(optimizer), "batch_size": .number(Double(batch))]
@@ -99,6 +100,7 @@ struct Experiment: ParsableCommand {
     @Option(name: .customLong("dataset-dir"), help: "Fashion-MNIST folder.") var datasetDir: String = DatasetLibrary.defaultFashionMNISTDirectory
 
     func run() throws {
+        MemoryPolicy.returnLargeBlocks()
         guard case .object(var root)? = JSONValue.parse(try Data(contentsOf: URL(fileURLWithPath: spec))) else {
             throw ValidationError("\(spec) is not a JSON object")
         }

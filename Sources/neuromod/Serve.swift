@@ -3,7 +3,6 @@ import Foundation
 import API
 import Engine
 import HTTPServer
-import CSystemShims
 import Jobs
 import Serving
 import Storage
@@ -60,10 +59,7 @@ struct Serve: ParsableCommand {
 
     func run() throws {
         signal(SIGPIPE, SIG_IGN)
-        // Large blocks (an upload validated, a data set read, a checkpoint written) go back to the
-        // system when freed: glibc otherwise raises its mmap threshold after the first such free
-        // and keeps later ones in the heap (three 19 MB uploads left +90 MB of RSS; now +1.5 MB).
-        _ = nm_fix_mmap_threshold(256 * 1024)
+        MemoryPolicy.returnLargeBlocks()
         let format = Setting.string(logFormat, "NEUROMOD_LOG_FORMAT", "text")
         guard let f = Log.Format(rawValue: format) else { throw ConfigurationError("--log-format must be text or json, got \(format)") }
         Log.format = f

@@ -20,6 +20,7 @@ struct Study: ParsableCommand {
     @Option(name: .customLong("dataset-dir"), help: "Fashion-MNIST folder.") var datasetDir: String = DatasetLibrary.defaultFashionMNISTDirectory
 
     func run() throws {
+        MemoryPolicy.returnLargeBlocks()
         guard let body = JSONValue.parse(try Data(contentsOf: URL(fileURLWithPath: spec))) else {
             throw ValidationError("\(spec) is not JSON")
         }

@@ -9,7 +9,7 @@ chance is 1/3); then uploads a copy with a NaN and expects a 400 naming x_train.
 
 Usage: python3 Tests/interop/dataset_upload_numpy.py [--bin .build/debug/neuromod]
 """
-import argparse, hashlib, http.client, io, json, os, socket, subprocess, sys, tempfile, time
+import argparse, hashlib, http.client, io, json, os, shutil, socket, subprocess, sys, tempfile, time
 
 import numpy as np
 
@@ -110,6 +110,7 @@ def main():
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
