@@ -172,6 +172,9 @@ public final class HTTPServer: @unchecked Sendable {
                 if n < readBuffer.count { break }
                 // Do not let one fast client monopolise the loop: parse what we have first.
                 if c.parser.bufferedByteCount > configuration.limits.largestBodyBytes + configuration.limits.maxHeaderBytes { break }
+                // An upload goes to its sink (a file write and a hash) on this thread: a megabyte
+                // at a time, so other connections are served between its pieces.
+                if c.parser.isStreamingBody && c.parser.bufferedByteCount >= 1 << 20 { break }
             } else if n == 0 {
                 c.peerClosed = true
                 break
