@@ -29,6 +29,8 @@ let package = Package(
         .target(name: "Support"),
         // A blocking HTTP client over libcurl (the command-line client).
         .target(name: "RESTClient", dependencies: ["CCurl"]),
+        // S3-compatible object storage: Signature Version 4 (the store over libcurl comes next).
+        .target(name: "ObjectStore", dependencies: ["Support"]),
         // Counters, histograms and gauges in the Prometheus text format. No HTTP, no SQL.
         .target(name: "Telemetry"),
         // Neuromodulation engine: network families, the training loop, checkpoints, specs.
@@ -49,6 +51,7 @@ let package = Package(
         ]),
 
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
+        .testTarget(name: "ObjectStoreTests", dependencies: ["ObjectStore", "Support"]),
         .testTarget(name: "TelemetryTests", dependencies: ["Telemetry"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Support"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage"]),
