@@ -2,7 +2,7 @@
 # Build: release binary with the Swift runtime linked statically.
 FROM swift:6.3-bookworm AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libsqlite3-dev libopenblas-dev zlib1g-dev libcurl4-openssl-dev \
+ && apt-get install -y --no-install-recommends libsqlite3-dev libopenblas-dev zlib1g-dev libcurl4-openssl-dev libpq-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Package.swift ./
@@ -14,7 +14,7 @@ RUN swift build -c release --static-swift-stdlib --product neuromod \
 # Run: slim Debian with only the runtime libraries and the Fashion-MNIST files.
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libsqlite3-0 libopenblas0-pthread zlib1g libcurl4 dataset-fashion-mnist \
+ && apt-get install -y --no-install-recommends libsqlite3-0 libopenblas0-pthread zlib1g libcurl4 libpq5 dataset-fashion-mnist \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /data --shell /usr/sbin/nologin neuromod \
  && mkdir -p /data && chown neuromod /data

@@ -16,6 +16,7 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CCurl", path: "Sources/CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CPostgres", path: "Sources/CPostgres", providers: [.apt(["libpq-dev"])]),
         // epoll and a few POSIX helpers the Glibc overlay does not expose.
         .target(name: "CSystemShims", path: "Sources/CSystemShims"),
 
@@ -24,7 +25,7 @@ let package = Package(
         // Socket server: event loop, connections, limits, graceful shutdown.
         .target(name: "HTTPServer", dependencies: ["HTTP", "CSystemShims"]),
         // SQLite access: connections, statements, migrations, repositories.
-        .target(name: "Storage", dependencies: ["CSQLite"]),
+        .target(name: "Storage", dependencies: ["CSQLite", "CPostgres"]),
         // JSON codec and SHA-256: support code shared by Engine, Storage users and API.
         .target(name: "Support"),
         // A blocking HTTP client over libcurl (the command-line client).

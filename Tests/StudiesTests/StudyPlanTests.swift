@@ -108,7 +108,10 @@ final class ExampleStudyTests: XCTestCase {
                         "stability-gap-na-gain.json": (4, 20), "stability-gap-uncertainty-gain.json": (10, 50),
                         "serotonin-patience-iti0.json": (6, 60), "serotonin-patience-iti10.json": (6, 60),
                         "serotonin-signal-selection.json": (24, 240), "serotonin-signal-test.json": (6, 60),
-                        "bandit-arms.json": (5, 50)]
+                        "bandit-arms.json": (5, 50),
+                        "heterogeneity-spike-patterns.json": (4, 40), "heterogeneity-spike-patterns-8-epochs.json": (4, 40),
+                        "heterogeneity-sequential-fmnist.json": (4, 40), "heterogeneity-bound-na-spike-patterns.json": (3, 30),
+                        "heterogeneity-bound-na-sequential-fmnist.json": (3, 30)]
         let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".json") }
         XCTAssertEqual(Set(files), Set(expected.keys))
         for f in files {
