@@ -22,56 +22,60 @@ extension ServiceAPI {
         if let auth = options.authenticator, case .needs(let scope) = route.access {
             switch auth.authorize(headers["Authorization"], needs: scope) {
             case .allowed: break
-            case .unauthenticated(let message): return .refuse(HTTPParseError(401, message))
-            case .forbidden(let message): return .refuse(HTTPParseError(403, message))
+            case .unauthenticated(let message):
+                return .refuse(HTTPParseError(401, message, code: "unauthenticated", headers: ["WWW-Authenticate": #"Bearer realm="neuromod""#]))
+            case .forbidden(let message):
+                return .refuse(HTTPParseError(403, message, code: "forbidden",
+                                              headers: ["WWW-Authenticate": #"Bearer realm="neuromod", error="insufficient_scope""#]))
             }
         }
         let declared = headers["Content-Length"].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
         if let declared, declared > options.maxDatasetBytes {
             return .refuse(HTTPParseError(413, "a data set may have at most \(options.maxDatasetBytes) bytes (--max-dataset-bytes); this one has \(declared)"))
         }
-        var room = options.maxDatasetBytes
-        if let quota = options.diskQuotaBytes {
-            let used = (try? store.storedBytes()) ?? 0
-            let left = max(0, quota - used)
-            if let declared, declared > left {
-                return .refuse(HTTPParseError(507, "the disk quota (\(quota) bytes for data sets and checkpoints) has \(left) bytes left; this upload has \(declared)"))
-            }
-            room = min(room, left)
+        // Bytes are reserved against the quota from the head on (concurrent uploads cannot all
+        // pass it), and released once the data set is recorded (then it counts as stored) or dropped.
+        if let ledger = quotaLedger, let declared, !ledger.reserve(declared) {
+            return .refuse(HTTPParseError(507, "the disk quota (\(ledger.quota) bytes for data sets and checkpoints) has \(ledger.left) bytes left; this upload has \(declared)"))
         }
         do {
-            return .sink(DatasetUploadSink(file: try datasetFiles.startUpload(), quotaLeft: options.diskQuotaBytes == nil ? nil : room),
+            return .sink(DatasetUploadSink(file: try datasetFiles.startUpload(), ledger: quotaLedger, reserved: quotaLedger == nil ? 0 : (declared ?? 0)),
                          maxBytes: options.maxDatasetBytes)
         } catch {
+            if let declared { quotaLedger?.release(declared) }
             return .refuse(HTTPParseError(507, "cannot store the upload: \(error)"))
         }
     }
 
     func createDataset(_ ctx: RequestContext) throws -> HTTPResponse {
+        // Whatever is refused below, a streamed upload's part file (and its quota) goes with it.
+        var kept = false
+        var upload = ctx.request.bodySink as? DatasetUploadSink
+        defer { if !kept { upload?.abort() } }
         let name = ctx.request.queryValue("name") ?? "dataset"
         guard (1...200).contains(name.count), !name.contains(where: { $0.isNewline }) else {
             throw APIError.invalid("name", "must be 1 to 200 characters on one line")
         }
         // Over a socket the body was streamed to a part file; a body given in memory (tests
-        // without a socket) is written to one here.
-        let upload: DatasetUploadSink
-        if let sink = ctx.request.bodySink as? DatasetUploadSink {
+        // without a socket) is written to one here, under the same quota.
+        if upload == nil {
+            let body = ctx.request.body
+            if let ledger = quotaLedger, !ledger.reserve(body.count) {
+                throw APIError(507, "insufficient_storage", "the disk quota (\(ledger.quota) bytes for data sets and checkpoints) has \(ledger.left) bytes left; this upload has \(body.count)")
+            }
+            let sink = DatasetUploadSink(file: try datasetFiles.startUpload(), ledger: quotaLedger, reserved: quotaLedger == nil ? 0 : body.count)
             upload = sink
-        } else {
-            upload = DatasetUploadSink(file: try datasetFiles.startUpload(), quotaLeft: nil)
             do throws(HTTPParseError) {
-                let failure = ctx.request.body.withUnsafeBytes { raw -> HTTPParseError? in
-                    do throws(HTTPParseError) { try upload.write(raw); return nil } catch { return error }
+                let failure = body.withUnsafeBytes { raw -> HTTPParseError? in
+                    do throws(HTTPParseError) { try sink.write(raw); return nil } catch { return error }
                 }
                 if let failure { throw failure }
-                try upload.finish()
+                try sink.finish()
             } catch {
-                upload.abort()
                 throw APIError(error.status, error.status == 507 ? "insufficient_storage" : "invalid_upload", error.message)
             }
         }
-        var kept = false
-        defer { if !kept { upload.abort() } }
+        guard let upload else { throw APIError.invalid("body", "no upload") }
         guard upload.file.bytes > 0 else { throw APIError.invalid("body", "the upload is empty: send the data set file as the request body") }
         if let expected = ctx.request.queryValue("sha256"), expected.lowercased() != upload.sha256 {
             throw APIError.invalid("sha256", "the upload's digest is \(upload.sha256), not \(expected.prefix(80)): it was corrupted on the way")
@@ -79,7 +83,8 @@ extension ServiceAPI {
         let id = Identifier.make("ds")
         let contents: DatasetContents
         do {
-            contents = try DatasetFile.read(path: upload.file.url.path, name: id)
+            // A compressed upload may decode to at most twice the largest plain one.
+            contents = try DatasetFile.read(path: upload.file.url.path, name: id, maxDecodedBytes: 2 * options.maxDatasetBytes)
         } catch let e as DatasetError {
             throw APIError(400, "invalid_dataset", e.description, field: "body")
         }
@@ -94,6 +99,7 @@ extension ServiceAPI {
             throw error
         }
         kept = true   // not loaded for runs until one needs it: unused data sets cost no memory
+        upload.releaseReservation()   // recorded: it now counts as stored
         var r = JSONResponse.make(201, Self.datasetJSON(record))
         r.headers.set("Location", "/v1/datasets/\(id)")
         return r
@@ -157,23 +163,30 @@ extension ServiceAPI {
     }
 }
 
-/// An upload being received: bytes go to the part file and through SHA-256 as they arrive; a
-/// quota left (when one is set) is enforced for bodies whose length was not declared.
+/// An upload being received: bytes go to the part file and through SHA-256 as they arrive.
+/// Under a quota, the bytes written are covered by a reservation (taken from the head when the
+/// length was declared, grown in 8 MiB steps otherwise) until the data set is recorded or dropped.
 final class DatasetUploadSink: HTTPBodySink, @unchecked Sendable {
     let file: UploadFile
-    private let quotaLeft: Int?
+    private let ledger: QuotaLedger?
+    private let lock = NSLock()
+    private var reserved: Int
     private var hasher = SHA256()
     private(set) var sha256 = ""
-    private var done = false
 
-    init(file: UploadFile, quotaLeft: Int?) {
+    init(file: UploadFile, ledger: QuotaLedger?, reserved: Int) {
         self.file = file
-        self.quotaLeft = quotaLeft
+        self.ledger = ledger
+        self.reserved = reserved
     }
 
     func write(_ bytes: UnsafeRawBufferPointer) throws(HTTPParseError) {
-        if let quotaLeft, file.bytes + bytes.count > quotaLeft {
-            throw HTTPParseError(507, "the disk quota for data sets and checkpoints has \(quotaLeft) bytes left; the upload is larger")
+        if let ledger, file.bytes + bytes.count > reserved {
+            let more = max(file.bytes + bytes.count - reserved, 8 << 20)
+            guard ledger.reserve(more) else {
+                throw HTTPParseError(507, "the disk quota (\(ledger.quota) bytes for data sets and checkpoints) has \(ledger.left) bytes left; the upload is larger")
+            }
+            lock.lock(); reserved += more; lock.unlock()
         }
         do {
             try file.append(bytes)
@@ -188,8 +201,52 @@ final class DatasetUploadSink: HTTPBodySink, @unchecked Sendable {
     func finish() throws(HTTPParseError) {
         do { try file.finish() } catch { throw HTTPParseError(507, "cannot store the upload: \(error)") }
         sha256 = hasher.finalize().map { String(format: "%02x", $0) }.joined()
-        done = true
     }
 
-    func abort() { file.discard() }
+    func abort() {
+        file.discard()
+        releaseReservation()
+    }
+
+    /// Gives the reserved bytes back (once).
+    func releaseReservation() {
+        lock.lock()
+        let n = reserved
+        reserved = 0
+        lock.unlock()
+        if n > 0 { ledger?.release(n) }
+    }
+}
+
+/// The disk quota's accounting: what is stored (data sets and checkpoints, from the store) plus
+/// what uploads in progress have reserved.
+final class QuotaLedger: @unchecked Sendable {
+    let quota: Int
+    private let stored: () -> Int?
+    private let lock = NSLock()
+    private var reserved = 0
+
+    init(quota: Int, stored: @escaping () -> Int?) {
+        self.quota = quota
+        self.stored = stored
+    }
+
+    /// Bytes left now (0 when the store cannot be read).
+    var left: Int {
+        lock.lock(); defer { lock.unlock() }
+        guard let used = stored() else { return 0 }
+        return max(0, quota - used - reserved)
+    }
+
+    /// Reserves `n` bytes if they fit (a store that cannot be read fits nothing).
+    func reserve(_ n: Int) -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        guard let used = stored(), used + reserved + n <= quota else { return false }
+        reserved += n
+        return true
+    }
+
+    func release(_ n: Int) {
+        lock.lock(); reserved = max(0, reserved - n); lock.unlock()
+    }
 }

@@ -52,6 +52,8 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
     let eventHub: RunEventHub
     /// Uploaded data sets' files.
     let datasetFiles: DatasetFiles
+    /// The disk quota's accounting (nil: no quota).
+    let quotaLedger: QuotaLedger?
 
     /// The API over `store` (runs, metrics, registry), `files` (checkpoint downloads), `workers`
     /// (the training queue) and `models` (serving).
@@ -65,6 +67,7 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
         datasetFiles = options.datasetFiles ?? (try? DatasetFiles(root: files.root.deletingLastPathComponent().appendingPathComponent("datasets")))
             ?? DatasetFiles(unchecked: files.root.deletingLastPathComponent().appendingPathComponent("datasets"))
         studies = StudyService(store: store, limits: options.specLimits, catalog: Self.datasetCatalog(store))
+        quotaLedger = options.diskQuotaBytes.map { quota in QuotaLedger(quota: quota) { [store] in try? store.storedBytes() } }
         registerRoutes()
         registerMetrics()
     }

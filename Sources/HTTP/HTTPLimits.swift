@@ -33,8 +33,14 @@ public struct HTTPLimits: Sendable {
 public struct HTTPParseError: Error, Sendable, Equatable {
     public var status: Int
     public var message: String
-    public init(_ status: Int, _ message: String) {
+    /// The error's code in the JSON answer (nil: one derived from the status).
+    public var code: String?
+    /// Header fields the answer carries (e.g. `WWW-Authenticate` on a 401).
+    public var headers: [String: String]
+    public init(_ status: Int, _ message: String, code: String? = nil, headers: [String: String] = [:]) {
         self.status = status
         self.message = message
+        self.code = code
+        self.headers = headers
     }
 }

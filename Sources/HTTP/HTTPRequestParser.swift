@@ -275,12 +275,12 @@ public struct HTTPRequestParser: Sendable {
             expectsContinue = version == .http11
         }
         bodyLimit = limits.maxBodyBytes
+        // The path as routing will see it (origin- or absolute-form alike).
+        let path = HTTPRequest.splitTarget(target).0
         if let perRoute = limits.bodyLimit {
-            let path = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? target
             bodyLimit = min(perRoute(method, path), limits.largestBodyBytes)
         }
         if let destination = limits.bodyDestination {
-            let path = target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? target
             switch destination(method, path, headers) {
             case .memory: break
             case .sink(let s, let maxBytes):

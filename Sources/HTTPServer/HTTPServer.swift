@@ -206,7 +206,7 @@ public final class HTTPServer: @unchecked Sendable {
                 }
             }
         } catch {
-            respondAndClose(c, status: error.status, message: error.message, now: now)
+            respondAndClose(c, status: error.status, message: error.message, code: error.code, headers: error.headers, now: now)
         }
     }
 
@@ -327,9 +327,14 @@ public final class HTTPServer: @unchecked Sendable {
         processInput(c, now: now)  // a pipelined request may already be buffered
     }
 
-    private func respondAndClose(_ c: Connection, status: Int, message: String, now: Double) {
+    private func respondAndClose(_ c: Connection, status: Int, message: String, code given: String? = nil,
+                                 headers: [String: String] = [:], now: Double) {
         let code: String
-        switch status {
+        switch given.map({ _ in 0 }) ?? status {
+        case 0: code = given!
+        case 401: code = "unauthenticated"
+        case 403: code = "forbidden"
+        case 507: code = "insufficient_storage"
         case 408: code = "request_timeout"
         case 413: code = "payload_too_large"
         case 414: code = "uri_too_long"
@@ -341,7 +346,9 @@ public final class HTTPServer: @unchecked Sendable {
         }
         let escaped = message.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
         let body = "{\"error\":{\"code\":\"\(code)\",\"message\":\"\(escaped)\"}}"
-        c.queue(HTTPResponseSerializer.serialize(.text(status, body, contentType: "application/json"), keepAlive: false))
+        var response = HTTPResponse.text(status, body, contentType: "application/json")
+        for (name, value) in headers.sorted(by: { $0.key < $1.key }) { response.headers.set(name, value) }
+        c.queue(HTTPResponseSerializer.serialize(response, keepAlive: false))
         c.closeAfterWrite = true
         c.phase = .writing
         c.writeStarted = now

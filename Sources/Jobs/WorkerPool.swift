@@ -231,7 +231,10 @@ public final class WorkerPool: @unchecked Sendable {
                 switch execution.stopReason {
                 case .shutdown?:
                     // Nothing to save before the first step: resuming from scratch is the same run.
-                    if session.step > max(execution.lastCheckpointStep, 0) { try execution.writeCheckpoint(session) }
+                    if session.step > max(execution.lastCheckpointStep, 0) {
+                        // Over the quota, the run goes back to the queue from its last checkpoint.
+                        do { try execution.writeCheckpoint(session) } catch JobError.quota {}
+                    }
                     try execution.flushMetrics()
                     try store.requeueRun(runID: run.id, owner: owner, reason: "interrupted: server shut down at step \(session.step)")
                     log(run: run.id, "run \(run.id) checkpointed at step \(session.step) and requeued")

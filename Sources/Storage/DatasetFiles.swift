@@ -50,13 +50,23 @@ public struct DatasetFiles: Sendable {
         unlink(url(id: id, format: format).path)
     }
 
-    /// Removes part files left by uploads a crash interrupted; returns how many.
+    /// Removes part files left by uploads a crash interrupted, and data-set files `isRecorded`
+    /// does not know (a crash between the rename and the row, or between a deleted row and its
+    /// file); returns how many.
     @discardableResult
-    public func sweepAbandonedUploads() -> Int {
+    public func sweepAbandonedUploads(isRecorded: (String) -> Bool = { _ in true }) -> Int {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
         var n = 0
-        for name in names where name.hasPrefix(".upload-") && name.hasSuffix(".part") {
-            if unlink(root.appendingPathComponent(name).path) == 0 { n += 1 }
+        for name in names {
+            let stale: Bool
+            if name.hasPrefix(".upload-") && name.hasSuffix(".part") {
+                stale = true
+            } else if name.hasPrefix("ds_"), let dot = name.firstIndex(of: ".") {
+                stale = !isRecorded(String(name[..<dot]))
+            } else {
+                stale = false
+            }
+            if stale && unlink(root.appendingPathComponent(name).path) == 0 { n += 1 }
         }
         return n
     }
@@ -94,9 +104,10 @@ public final class UploadFile: @unchecked Sendable {
     public func finish() throws {
         guard fd >= 0 else { return }
         let failed = fsync(fd) != 0
+        let code = errno
         close(fd)
         fd = -1
-        if failed { throw UploadError(code: errno, message: "fsync failed: \(String(cString: strerror(errno)))") }
+        if failed { throw UploadError(code: code, message: "fsync failed: \(String(cString: strerror(code)))") }
     }
 
     /// Deletes the part file (an upload that failed or was refused).

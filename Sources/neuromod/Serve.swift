@@ -74,8 +74,8 @@ struct Serve: ParsableCommand {
         let workerCount = try Setting.int(workers, "NEUROMOD_WORKERS", max(1, cores / 2))
         guard (1...64).contains(workerCount) else { throw ConfigurationError("--workers must be between 1 and 64") }
         let datasetFiles = try DatasetFiles(root: dataDir.appendingPathComponent("datasets"))
-        let swept = datasetFiles.sweepAbandonedUploads()
-        if swept > 0 { Log.info("removed \(swept) upload(s) a stop interrupted") }
+        let swept = datasetFiles.sweepAbandonedUploads { id in (try? store.dataset(id: id)) != nil }
+        if swept > 0 { Log.info("removed \(swept) upload file(s) a stop interrupted") }
         let datasets = DatasetLibrary(directory: Setting.string(datasetDir, "NEUROMOD_DATASET_DIR", DatasetLibrary.defaultFashionMNISTDirectory),
                                       uploads: { id in
                                           guard let r = try? store.dataset(id: id) else { return nil }

@@ -118,6 +118,8 @@ final class TemporalTaskTests: XCTestCase {
         }
         XCTAssertEqual(field(#"{"steps": 50, "encoding": "sequence", "train_neuron_parameters": true, "tau_min": 10, "tau_max": 5}"#), "model.snn.tau_max")
         XCTAssertEqual(field(#"{"steps": 50, "encoding": "sequence", "tau_max": 50}"#), "model.snn.tau_max", "nothing to bound")
+        XCTAssertEqual(field(#"{"steps": 50, "encoding": "sequence", "heterogeneous_init": true, "tau_min": 20000}"#), "model.snn.tau_min",
+                       "a lower bound above the default upper one (review finding: the β range trapped)")
         let spec = try parseSpec(#"{"seed": 4, "data": {"dataset": "spike-patterns", "train_limit": 640, "test_limit": 100}, "model": {"kind": "snn", "layers": [40, 32, 10], "snn": {"steps": 50, "encoding": "sequence", "readout": "max", "recurrent": true, "tau_syn": 5, "heterogeneous_init": true, "train_neuron_parameters": true, "tau_min": 4, "tau_max": 30}}, "optimizer": {"learning_rate": 0.05, "batch_size": 64}, "protocol": {"epochs": 2}, "checkpoint_every_steps": 100000}"#)
         let data = try FashionMNIST.library.load("spike-patterns")
         let loop = TrainingLoop<SpikingFamily>(spec: spec, train: data.train, test: data.test)

@@ -278,6 +278,56 @@ final class DatasetTests: XCTestCase {
         XCTAssertEqual(files.count, 1, "nothing half-written: \(files)")
     }
 
+    /// From the head alone: no token is a 401 with its challenge (absolute-form targets too); a
+    /// quota is reserved at the head, so of three concurrent uploads only those that fit pass; a
+    /// refused name still removes the streamed body; an archive that would decode past the limit
+    /// (a zip bomb) is refused before it is inflated.
+    func testRefusalsFromTheHeadReservationsAndBombs() throws {
+        let dir = try Paths.temporaryDirectory("ds-refuse")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try Self.python("""
+            x = (np.arange(40 * 80) % 7).astype(np.float32).reshape(40, 80); y = (np.arange(40) % 4).astype(np.int32)
+            np.savez(os.path.join(d, 'small.npz'), x_train=x, y_train=y, x_test=x[:10], y_test=y[:10])
+            z = np.zeros((200000, 10), dtype=np.float32)
+            np.savez_compressed(os.path.join(d, 'bomb.npz'), x_train=z, y_train=np.arange(200000) % 2, x_test=z[:10], y_test=np.arange(10) % 2)
+            """, in: dir)
+        let small = dir.appendingPathComponent("small.npz")
+        let size = try Data(contentsOf: small).count
+        XCTAssertGreaterThan(2 * size + size / 2, try Data(contentsOf: dir.appendingPathComponent("bomb.npz")).count, "the bomb fits the quota")
+        try "write \(AuthenticationTests.writeToken)\n".write(to: dir.appendingPathComponent("tokens"), atomically: true, encoding: .utf8)
+        let data = dir.appendingPathComponent("data")
+        let server = try Self.serve(dir, ["--tokens-file", dir.appendingPathComponent("tokens").path,
+                                          "--max-dataset-bytes", "1000000", "--disk-quota-bytes", String(2 * size + size / 2)])
+        defer { server.kill(SIGTERM); _ = server.waitForExit(timeout: 10) }
+        let auth = "Authorization: Bearer \(AuthenticationTests.writeToken)\r\n"
+        let port = server.port
+        @Sendable func post(_ target: String, _ file: URL, headers: String = "") throws -> TestResponse {
+            let body = try Data(contentsOf: file)
+            let c = try TestHTTPClient(port: port)
+            c.setTimeout(60)
+            try c.sendRaw(Array("POST \(target) HTTP/1.1\r\nHost: t\r\n\(headers)Content-Length: \(body.count)\r\n\r\n".utf8) + Array(body))
+            return try c.readResponse()
+        }
+        for target in ["/v1/datasets", "http://t/v1/datasets"] {
+            let anonymous = try post(target, small)
+            XCTAssertEqual(anonymous.status, 401, target)
+            XCTAssertEqual(anonymous["error", "code"]?.string, "unauthenticated")
+            XCTAssertEqual(anonymous.header("WWW-Authenticate"), #"Bearer realm="neuromod""#)
+        }
+        XCTAssertEqual(Self.partFiles(data), [])
+        let badName = try post("/v1/datasets?name=" + String(repeating: "n", count: 201), small, headers: auth)
+        XCTAssertEqual(badName["error", "details", "field"]?.string, "name", badName.text)
+        XCTAssertEqual(Self.partFiles(data), [], "the streamed body goes with the refusal")
+        let bomb = try post("/v1/datasets", dir.appendingPathComponent("bomb.npz"), headers: auth)
+        XCTAssertEqual(bomb.status, 400, bomb.text)
+        XCTAssertTrue(bomb["error", "message"]?.string?.contains("would decode to more than 2000000 bytes") ?? false, bomb.text)
+        // Room for two: three at once, and exactly two pass.
+        let statuses = Statuses()
+        DispatchQueue.concurrentPerform(iterations: 3) { _ in statuses.add(((try? post("http://t/v1/datasets", small, headers: auth))?.status) ?? -1) }
+        XCTAssertEqual(statuses.all.sorted(), [201, 201, 507])
+        XCTAssertEqual(Self.partFiles(data), [])
+    }
+
     /// The four Debian Fashion-MNIST files, zipped and uploaded, train exactly as the built-in set.
     func testAnUploadedCopyOfFashionMNISTTrainsBitIdentically() throws {
         let dir = try Paths.temporaryDirectory("ds-fmnist")

@@ -263,6 +263,9 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
         }
         var trainLimit = try d.optionalInt("train_limit", in: 1...min(limits.maxTrainLimit, ds.train))
         var testLimit = try d.optionalInt("test_limit", in: 1...min(limits.maxTestLimit, ds.test))
+        if ds.sha256 != nil && proto.isReward {
+            throw SpecError("data.dataset", "reward protocols generate their own trials; they take no data set")
+        }
         if ds.sha256 != nil {
             // An uploaded data set's sizes are written into the stored spec, which then describes the run alone.
             if trainLimit == nil && ds.train > limits.maxTrainLimit {

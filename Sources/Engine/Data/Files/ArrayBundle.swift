@@ -8,11 +8,20 @@ struct ArrayBundle {
 
     static let notADataSet = "not a data-set file: expected a NumPy .npz, a safetensors file or a zip of IDX files"
 
-    /// Reads every array of the mapped file.
-    static func read(_ file: ByteRegion) throws -> ArrayBundle {
+    /// Reads every array of the mapped file; an archive whose entries would decode to more than
+    /// `maxDecodedBytes` together is refused before any is inflated (a zip bomb).
+    static func read(_ file: ByteRegion, maxDecodedBytes: Int = .max) throws -> ArrayBundle {
         if ZipArchive.looksLikeZip(file) {
             let archive = try ZipArchive(file)
             let files = archive.entries.filter { !IDXArrays.isIgnorable($0) }
+            var total = 0
+            for entry in files {
+                let (sum, overflow) = total.addingReportingOverflow(entry.uncompressedSize)
+                guard !overflow, sum <= maxDecodedBytes else {
+                    throw DatasetError("the archive's entries would decode to more than \(maxDecodedBytes) bytes, the most a data set may take")
+                }
+                total = sum
+            }
             if files.contains(where: { $0.name.hasSuffix(".npy") }) {
                 return try ArrayBundle(format: .npz, arrays: readNPZ(archive, files: files))
             }

@@ -63,10 +63,12 @@ public enum DatasetFile {
     /// The most classes a data set may have (so a stray huge label cannot ask for billions).
     public static let maxClasses = 65_536
 
-    /// Reads and validates the file at `path`; `name` becomes the Dataset's name. Throws DatasetError.
-    public static func read(path: String, name: String) throws -> DatasetContents {
+    /// Reads and validates the file at `path`; `name` becomes the Dataset's name. An archive whose
+    /// arrays would decode to more than `maxDecodedBytes` is refused before it is inflated.
+    /// Throws DatasetError.
+    public static func read(path: String, name: String, maxDecodedBytes: Int = .max) throws -> DatasetContents {
         let file = try ByteRegion.map(path: path)
-        let bundle = try ArrayBundle.read(file)
+        let bundle = try ArrayBundle.read(file, maxDecodedBytes: maxDecodedBytes)
         let splits = try DatasetSplit.splits(of: bundle.arrays)
         guard let train = splits["train"], let test = splits["test"] else {
             preconditionFailure("DatasetSplit.splits returns train and test or throws")

@@ -103,6 +103,9 @@ public struct SpikingSpec: Sendable, Equatable, Codable {
         if let lo = spec.tauMin, let hi = spec.tauMax, lo >= hi {
             throw SpecError("model.snn.tau_max", "must be above tau_min (\(lo)), got \(hi)")
         }
+        if let lo = spec.tauMin, spec.tauMax == nil, spec.decay(lo) >= 0.9999 {
+            throw SpecError("model.snn.tau_min", "must be below the default upper bound of τ (\(Int(-spec.dt / log(0.9999))) × dt) unless tau_max is given")
+        }
         if (spec.tauMin != nil || spec.tauMax != nil) && !spec.heterogeneousInit && !spec.trainNeuronParameters {
             throw SpecError("model.snn.tau_max", "bounds apply to heterogeneous or trained time constants: set heterogeneous_init or train_neuron_parameters")
         }
@@ -123,7 +126,8 @@ public struct SpikingSpec: Sendable, Equatable, Codable {
 
     /// The β range the bounds on τ allow.
     var betaBounds: ClosedRange<Float> {
-        Float(tauMin.map(decay) ?? 0)...Float(tauMax.map(decay) ?? 0.9999)
+        let upper = Float(tauMax.map(decay) ?? 0.9999)
+        return min(Float(tauMin.map(decay) ?? 0), upper)...upper
     }
 }
 
