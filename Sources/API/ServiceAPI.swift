@@ -35,6 +35,8 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
         public var maxDatasetBytes = 2 << 30
         /// Bytes data sets and checkpoints may take together (507 beyond); nil: no quota.
         public var diskQuotaBytes: Int?
+        /// A worker node (`--role worker`): only liveness, readiness and metrics are answered.
+        public var healthOnly = false
         public init() {}
     }
 
@@ -131,6 +133,10 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
     }
 
     private func respond(to request: HTTPRequest, match: Router.Match) -> HTTPResponse {
+        if options.healthOnly, case .found(let route, _) = match,
+           !["/v1/healthz", "/v1/readyz", "/metrics", "/v2/health/live", "/v2/health/ready"].contains(route.template) {
+            return APIError(404, "not_found", "this node is a worker (--role worker): it trains and answers only health, readiness and metrics; use an API node").response
+        }
         if let auth = options.authenticator {
             var needed = RouteAccess.needs(.read)
             if case .found(let route, _) = match { needed = route.access }

@@ -6,7 +6,11 @@ import Storage
 /// Drives one leased run: resumes the session from the last checkpoint, streams metrics,
 /// checkpoints and summaries into the store, honours cancel and shutdown.
 final class RunExecution: TrainingObserver {
-    enum StopReason { case canceled, shutdown }
+    enum StopReason {
+        case canceled, shutdown
+        /// The lease expired and another worker took the run over: write nothing more.
+        case leaseLost
+    }
 
     let run: RunRecord
     let store: Store
@@ -63,13 +67,16 @@ final class RunExecution: TrainingObserver {
             lastCheckpointStep = record.step
             break
         }
-        try store.deleteMetrics(runID: run.id, afterStep: resumedStep)
+        try store.deleteMetrics(runID: run.id, afterStep: resumedStep, lease: lease)
         lastSamplesSeen = session.samplesSeen   // count this attempt's samples only
         return resumedStep
     }
 
+    /// The fencing token every write carries.
+    var lease: Lease { Lease(runID: run.id, owner: owner, attempt: run.attempt) }
+
     func flushMetrics() throws {
-        try store.appendMetrics(runID: run.id, pending)
+        try store.appendMetrics(runID: run.id, pending, lease: lease)
         pending.removeAll(keepingCapacity: true)
         lastFlush = Date()
     }
@@ -91,8 +98,13 @@ final class RunExecution: TrainingObserver {
         let record = CheckpointRecord(id: id, runID: run.id, step: session.step, file: relative, size: data.count,
                                       sha256: SHA256.hex(data), createdAt: Date().timeIntervalSince1970,
                                       score: scored?.value, scoreMetric: scored?.key)
-        try store.recordCheckpoint(record, metrics: pending, completed: session.step,
-                                   summary: String(decoding: session.summary().serialized(), as: UTF8.self))
+        do {
+            try store.recordCheckpoint(record, metrics: pending, completed: session.step,
+                                       summary: String(decoding: session.summary().serialized(), as: UTF8.self), lease: lease)
+        } catch {
+            files.remove(relative: relative)   // not recorded: not kept
+            throw error
+        }
         pending.removeAll(keepingCapacity: true)
         lastFlush = Date()
         lastCheckpointStep = session.step
@@ -132,10 +144,13 @@ final class RunExecution: TrainingObserver {
         if cancelRequested || isCanceledLocally() { stopReason = .canceled; return true }
         if Date().timeIntervalSince(lastHeartbeat) > 1 {
             lastHeartbeat = Date()
-            if let canceled = try? store.heartbeat(runID: run.id, owner: owner, leaseSeconds: leaseSeconds,
-                                                    completed: session.step, total: session.totalSteps) {
-                cancelRequested = canceled
-            }
+            do {
+                cancelRequested = try store.heartbeat(runID: run.id, owner: owner, leaseSeconds: leaseSeconds,
+                                                      completed: session.step, total: session.totalSteps)
+            } catch StoreError.fenced {
+                stopReason = .leaseLost
+                return true
+            } catch {}   // the database is busy or down: try again next second
             if cancelRequested { stopReason = .canceled; return true }
         }
         return false

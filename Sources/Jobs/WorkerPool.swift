@@ -31,20 +31,28 @@ public final class WorkerPool: @unchecked Sendable {
     /// checkpoint would pass it fails, saying so. nil: no quota.
     public var diskQuotaBytes: Int?
 
+    /// This node's name: every lease this process takes is `<node>/<random>`, so that a later
+    /// process of the same node takes back its runs at once while other nodes' live leases are
+    /// left alone (they are requeued only when they expire).
+    public let node: String
+
+    /// `node`: this node's name (nil: a fresh one, so nothing is taken back at start-up but expired leases).
     public init(store: Store, datasets: DatasetLibrary, checkpointRoot: URL, workers: Int,
-                leaseSeconds: Double = 15, log: @escaping @Sendable (_ message: String, _ runID: String?) -> Void = { _, _ in }) {
+                leaseSeconds: Double = 15, node: String? = nil,
+                log: @escaping @Sendable (_ message: String, _ runID: String?) -> Void = { _, _ in }) {
         self.store = store
         self.datasets = datasets
         self.files = CheckpointFiles(root: checkpointRoot)
         self.workerCount = workers
-        self.owner = Identifier.make("worker")
+        self.node = node ?? Identifier.make("node")
+        self.owner = self.node + "/" + Identifier.make("worker")
         self.leaseSeconds = leaseSeconds
         self.logSink = log
     }
 
     /// Requeues orphaned runs, then starts the worker threads.
     public func start() throws {
-        let recovered = try store.recoverOrphanedRuns(owner: owner)
+        let recovered = try store.recoverOrphanedRuns(nodePrefix: node + "/")
         if recovered > 0 { log("requeued \(recovered) interrupted run(s)") }
         for i in 0..<workerCount {
             group.enter()
@@ -241,6 +249,8 @@ public final class WorkerPool: @unchecked Sendable {
                 case .canceled?, nil:
                     try execution.flushMetrics()
                     finish(run, .canceled, nil, completed: session.step, summary: session.summary())
+                case .leaseLost?:
+                    log(run: run.id, "run \(run.id): the lease of attempt \(run.attempt) expired and another worker took the run over; this worker writes nothing more")
                 }
             }
         } catch let error as SpecError {
@@ -248,6 +258,8 @@ public final class WorkerPool: @unchecked Sendable {
             finish(run, .failed, "\(error)", completed: session.step)
         } catch let error as CheckpointError where error.isUnsupportedFormat {
             finish(run, .failed, error.description)
+        } catch StoreError.fenced(let reason) {
+            log(run: run.id, "fenced: \(reason); this worker writes nothing more for the run")
         } catch JobError.quota(let reason) {
             try? execution.flushMetrics()
             finish(run, .failed, reason, completed: session.step)

@@ -115,6 +115,22 @@ public enum StoreError: Error, Equatable, Sendable {
     case invalidState(RunState)
     /// The operation conflicts with stored state (e.g. deleting an aliased model version).
     case conflict(String)
+    /// A worker's write under a lease it no longer holds (expired and taken over, or the run
+    /// ended): refused, so a paused or partitioned worker can write nothing more.
+    case fenced(String)
+}
+
+/// What every write of a worker carries: the run, the worker holding it, and the attempt it
+/// leased (the fencing token).
+public struct Lease: Sendable, Equatable {
+    public let runID: String
+    public let owner: String
+    public let attempt: Int
+    public init(runID: String, owner: String, attempt: Int) {
+        self.runID = runID
+        self.owner = owner
+        self.attempt = attempt
+    }
 }
 
 /// Random identifiers like `run_3f9a…` (128 bits).

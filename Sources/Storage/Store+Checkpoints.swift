@@ -11,8 +11,10 @@ extension Store {
 
     /// Records a checkpoint file already written and synced, together with the metric points
     /// gathered up to it and the run's progress, in one transaction.
-    public func recordCheckpoint(_ record: CheckpointRecord, metrics: [MetricPoint], completed: Int, summary: String? = nil) throws {
+    public func recordCheckpoint(_ record: CheckpointRecord, metrics: [MetricPoint], completed: Int, summary: String? = nil,
+                                 lease: Lease? = nil) throws {
         try pool.write { db in
+            if let lease { try Self.requireLease(db, lease) }
             try Self.insertMetrics(db, runID: record.runID, metrics)
             try db.execute("""
                 INSERT INTO checkpoints(id, run_id, step, file, size, sha256, created_at, score, score_metric)

@@ -10,15 +10,27 @@ extension Store {
 
     /// Writes a batch of metric points in one transaction. A point with the same (key, step)
     /// replaces the old one, so a resumed run never duplicates a point.
-    public func appendMetrics(runID: String, _ points: [MetricPoint]) throws {
+    public func appendMetrics(runID: String, _ points: [MetricPoint], lease: Lease? = nil) throws {
         guard !points.isEmpty else { return }
-        try pool.write { db in try Self.insertMetrics(db, runID: runID, points) }
+        try pool.write { db in
+            if let lease { try Self.requireLease(db, lease) }
+            try Self.insertMetrics(db, runID: runID, points)
+        }
     }
 
     /// Deletes the points recorded after `step` (work lost when a run resumes from a checkpoint).
-    public func deleteMetrics(runID: String, afterStep step: Int) throws {
+    public func deleteMetrics(runID: String, afterStep step: Int, lease: Lease? = nil) throws {
         try pool.write { db in
+            if let lease { try Self.requireLease(db, lease) }
             try db.execute("DELETE FROM metric_points WHERE run_id = ? AND step > ?", runID, step)
+        }
+    }
+
+    /// Inside a write: the lease is still this worker's, for this attempt, and the run running.
+    static func requireLease(_ db: Database, _ lease: Lease) throws {
+        guard try db.execute("SELECT 1 FROM runs WHERE id = ? AND state = 'running' AND lease_owner = ? AND attempt = ?",
+                             lease.runID, lease.owner, lease.attempt).first != nil else {
+            throw StoreError.fenced("run \(lease.runID): attempt \(lease.attempt) of \(lease.owner) no longer holds its lease")
         }
     }
 

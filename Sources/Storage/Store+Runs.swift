@@ -125,6 +125,7 @@ extension Store {
                 UPDATE runs SET lease_expires_at = ?, updated_at = ?, progress_completed = ?, progress_total = ?
                 WHERE id = ? AND lease_owner = ? AND state = 'running'
                 """, now + leaseSeconds, now, completed, total, runID, owner)
+            guard db.changes == 1 else { throw StoreError.fenced("run \(runID): \(owner) no longer holds its lease") }
             return try db.execute("SELECT cancel_requested FROM runs WHERE id = ?", runID).first?.int(0) == 1
         }
     }
@@ -168,11 +169,12 @@ extension Store {
         }
     }
 
-    /// Returns to the queue every running run whose lease is not held by `owner` or has expired
-    /// (a previous process died). Runs with a pending cancel become canceled instead.
+    /// At start-up: returns to the queue the running runs an earlier process of this node held
+    /// (their owner starts with `nodePrefix`) and those whose lease expired — never a live lease
+    /// of another node sharing the database. Runs with a pending cancel become canceled instead.
     @discardableResult
-    public func recoverOrphanedRuns(owner: String) throws -> Int {
-        try requeueRuns(where: "(lease_owner IS NOT ? OR lease_expires_at < ?)", owner)
+    public func recoverOrphanedRuns(nodePrefix: String) throws -> Int {
+        try requeueRuns(where: "(substr(lease_owner, 1, length(?)) = ? OR lease_expires_at < ?)", nodePrefix, nodePrefix)
     }
 
     /// Returns to the queue every running run whose lease expired without being renewed — its
@@ -182,10 +184,10 @@ extension Store {
         try requeueRuns(where: "lease_expires_at < ?")
     }
 
-    private func requeueRuns(where condition: String, _ owner: String? = nil) throws -> Int {
+    private func requeueRuns(where condition: String, _ prefixArgs: any SQLBindable...) throws -> Int {
         try pool.write { db in
             let now = Store.now()
-            let args: [any SQLBindable] = owner.map { [$0, now] } ?? [now]
+            let args: [any SQLBindable] = prefixArgs + [now]
             try db.execute("""
                 UPDATE runs SET state = 'canceled', finished_at = ?, updated_at = ?, lease_owner = NULL, lease_expires_at = NULL
                 WHERE state = 'running' AND cancel_requested = 1 AND \(condition)

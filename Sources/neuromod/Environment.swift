@@ -5,6 +5,10 @@ import CSystemShims
 
 /// Settings read from flags first, then `NEUROMOD_*` environment variables, then defaults.
 enum Setting {
+    static func optionalString(_ flag: String?, _ env: String) -> String? {
+        flag ?? ProcessInfo.processInfo.environment[env].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
     static func string(_ flag: String?, _ env: String, _ fallback: String) -> String {
         flag ?? ProcessInfo.processInfo.environment[env].flatMap { $0.isEmpty ? nil : $0 } ?? fallback
     }

@@ -35,11 +35,34 @@ struct Serve: ParsableCommand {
     var maxDatasetBytes: Int?
     @Option(name: .customLong("disk-quota-bytes"), help: "Bytes uploaded data sets and checkpoints may take together: uploads beyond get 507, a run whose checkpoint would pass it fails (env NEUROMOD_DISK_QUOTA_BYTES, default 0: no quota).")
     var diskQuotaBytes: Int?
+    @Option(help: "What this node does: all (the API and training, default), api (the API, no training) or worker (training; its HTTP server answers only health, readiness and metrics) (env NEUROMOD_ROLE).")
+    var role: String?
+    @Option(name: .customLong("node-id"), help: "This node's name in run leases; a later process of the same node takes back its runs at once, other nodes' only when their lease expires (env NEUROMOD_NODE_ID, default: one kept in <data-dir>/node-id).")
+    var nodeID: String?
+    @Option(name: .customLong("lease-seconds"), help: "How long a run's lease lasts without a heartbeat before another worker may take it over (env NEUROMOD_LEASE_SECONDS, default 15).")
+    var leaseSeconds: Int?
     @Option(name: .customLong("shutdown-grace"), help: "Seconds SIGTERM waits for in-flight requests (env NEUROMOD_SHUTDOWN_GRACE, default 8).") var shutdownGrace: Int?
     @Option(name: .customLong("log-format"), help: "text (timestamped lines) or json (one object per line, with every request; env NEUROMOD_LOG_FORMAT, default text).")
     var logFormat: String?
 
     /// Tokens from --tokens-file / NEUROMOD_TOKENS_FILE, or NEUROMOD_TOKENS (`read:TOKEN,write:TOKEN`).
+    /// The node's name: given, or kept in `<data-dir>/node-id` (made once: `node_<random>`).
+    static func nodeName(_ given: String?, dataDir: URL) throws -> String {
+        if let given {
+            guard (1...64).contains(given.count), given.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "-_.".unicodeScalars.contains($0)) }) else {
+                throw ConfigurationError("--node-id must be 1 to 64 letters, digits, '-', '_' or '.'")
+            }
+            return given
+        }
+        let file = dataDir.appendingPathComponent("node-id")
+        if let kept = try? String(contentsOf: file, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), !kept.isEmpty {
+            return kept
+        }
+        let made = Identifier.make("node")
+        try made.write(to: file, atomically: true, encoding: .utf8)
+        return made
+    }
+
     static func authenticator(file: String?) throws -> Authenticator? {
         let env = ProcessInfo.processInfo.environment
         let text: String
@@ -73,6 +96,11 @@ struct Serve: ParsableCommand {
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let workerCount = try Setting.int(workers, "NEUROMOD_WORKERS", max(1, cores / 2))
         guard (1...64).contains(workerCount) else { throw ConfigurationError("--workers must be between 1 and 64") }
+        let nodeRole = Setting.string(role, "NEUROMOD_ROLE", "all")
+        guard ["all", "api", "worker"].contains(nodeRole) else { throw ConfigurationError("--role must be all, api or worker, got \(nodeRole)") }
+        let lease = try Setting.int(leaseSeconds, "NEUROMOD_LEASE_SECONDS", 15)
+        guard (1...3600).contains(lease) else { throw ConfigurationError("--lease-seconds must be between 1 and 3600") }
+        let node = try Self.nodeName(Setting.optionalString(nodeID, "NEUROMOD_NODE_ID"), dataDir: dataDir)
         let datasetFiles = try DatasetFiles(root: dataDir.appendingPathComponent("datasets"))
         let swept = datasetFiles.sweepAbandonedUploads { id in (try? store.dataset(id: id)) != nil }
         if swept > 0 { Log.info("removed \(swept) upload file(s) a stop interrupted") }
@@ -88,10 +116,12 @@ struct Serve: ParsableCommand {
             Log.info("warning: Fashion-MNIST not found in \(datasets.directory); runs will fail until it is installed")
         }
         let pool = WorkerPool(store: store, datasets: datasets, checkpointRoot: dataDir.appendingPathComponent("checkpoints"),
-                              workers: workerCount, log: { Log.run($0, runID: $1) })
+                              workers: nodeRole == "api" ? 0 : workerCount, leaseSeconds: Double(lease), node: node,
+                              log: { Log.run($0, runID: $1) })
         pool.diskQuotaBytes = quota > 0 ? quota : nil
         var options = ServiceAPI.Options()
         options.datasetFiles = datasetFiles
+        options.healthOnly = nodeRole == "worker"
         options.maxDatasetBytes = maxDataset
         options.diskQuotaBytes = quota > 0 ? quota : nil
         options.maxQueuedRuns = try Setting.int(maxQueuedRuns, "NEUROMOD_MAX_QUEUED_RUNS", 1000)

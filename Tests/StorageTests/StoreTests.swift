@@ -75,21 +75,34 @@ final class StoreTests: XCTestCase {
         let (run, _) = try store.createRun(experimentID: exp.id, spec: "{}", specHash: "h", progressTotal: 10, progressUnit: "steps")
         XCTAssertEqual(run.state, .queued)
         XCTAssertEqual(run.attempt, 0)
-        let leased = try XCTUnwrap(try store.leaseNextRun(owner: "A", leaseSeconds: 30))
+        let leased = try XCTUnwrap(try store.leaseNextRun(owner: "nodeA/1", leaseSeconds: 30))
         XCTAssertEqual(leased.state, .running)
         XCTAssertEqual(leased.attempt, 1)
-        XCTAssertNil(try store.leaseNextRun(owner: "A", leaseSeconds: 30))
-        XCTAssertFalse(try store.heartbeat(runID: run.id, owner: "A", leaseSeconds: 30, completed: 4, total: 10))
+        XCTAssertNil(try store.leaseNextRun(owner: "nodeA/1", leaseSeconds: 30))
+        XCTAssertFalse(try store.heartbeat(runID: run.id, owner: "nodeA/1", leaseSeconds: 30, completed: 4, total: 10))
         XCTAssertEqual(try store.run(id: run.id)?.progressCompleted, 4)
-        // A new process (owner B) takes over runs owned by A.
-        XCTAssertEqual(try store.recoverOrphanedRuns(owner: "B"), 1)
-        XCTAssertEqual(try store.run(id: run.id)?.state, .queued)
-        let again = try XCTUnwrap(try store.leaseNextRun(owner: "B", leaseSeconds: 30))
-        XCTAssertEqual(again.attempt, 2)
-        // A's late finish does not touch B's run.
-        try store.finishRun(runID: run.id, owner: "A", state: .succeeded)
+        // Another node starting leaves a live lease alone (lease-based recovery) …
+        XCTAssertEqual(try store.recoverOrphanedRuns(nodePrefix: "nodeB/"), 0)
         XCTAssertEqual(try store.run(id: run.id)?.state, .running)
-        try store.finishRun(runID: run.id, owner: "B", state: .succeeded, completed: 10)
+        // … and a later process of node A takes back what its earlier one held.
+        XCTAssertEqual(try store.recoverOrphanedRuns(nodePrefix: "nodeA/"), 1)
+        XCTAssertEqual(try store.run(id: run.id)?.state, .queued)
+        let again = try XCTUnwrap(try store.leaseNextRun(owner: "nodeA/2", leaseSeconds: 30))
+        XCTAssertEqual(again.attempt, 2)
+        // The first attempt is fenced: its heartbeat, metrics and checkpoints are refused, its finish ignored.
+        let stale = Lease(runID: run.id, owner: "nodeA/1", attempt: 1)
+        XCTAssertThrowsError(try store.heartbeat(runID: run.id, owner: "nodeA/1", leaseSeconds: 30, completed: 5, total: 10)) {
+            guard case StoreError.fenced = $0 else { return XCTFail("\($0)") }
+        }
+        XCTAssertThrowsError(try store.appendMetrics(runID: run.id, [MetricPoint(key: "k", step: 1, value: 1, time: 0)], lease: stale))
+        XCTAssertThrowsError(try store.deleteMetrics(runID: run.id, afterStep: 0, lease: stale))
+        XCTAssertThrowsError(try store.appendMetrics(runID: run.id, [MetricPoint(key: "k", step: 1, value: 1, time: 0)],
+                                                     lease: Lease(runID: run.id, owner: "nodeA/2", attempt: 1)), "the attempt is the token")
+        try store.appendMetrics(runID: run.id, [MetricPoint(key: "k", step: 1, value: 2, time: 0)], lease: Lease(runID: run.id, owner: "nodeA/2", attempt: 2))
+        XCTAssertEqual(try store.metricSeries(runID: run.id, key: "k", afterStep: nil, limit: 10).0.map(\.value), [2])
+        try store.finishRun(runID: run.id, owner: "nodeA/1", state: .succeeded)
+        XCTAssertEqual(try store.run(id: run.id)?.state, .running)
+        try store.finishRun(runID: run.id, owner: "nodeA/2", state: .succeeded, completed: 10)
         XCTAssertEqual(try store.run(id: run.id)?.state, .succeeded)
         XCTAssertThrowsError(try store.requestCancel(runID: run.id)) { XCTAssertEqual($0 as? StoreError, .invalidState(.succeeded)) }
         XCTAssertEqual(try store.integrityCheck(), "ok")
