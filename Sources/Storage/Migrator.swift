@@ -50,6 +50,12 @@ public struct Migrator: Sendable {
             for m in migrations where m.version > current {
                 try db.execute("BEGIN IMMEDIATE")
                 do {
+                    // Another process starting at the same time may have applied it meanwhile:
+                    // the version is read again under the write lock.
+                    if try db.execute("PRAGMA user_version").first?.int(0) ?? 0 >= m.version {
+                        try db.execute("COMMIT")
+                        continue
+                    }
                     try db.executeScript(m.sql)
                     try db.execute("PRAGMA user_version = \(m.version)")
                     try db.execute("COMMIT")

@@ -5,6 +5,23 @@ import Storage
 final class CommandLineTests: XCTestCase {
     func runBinary(_ args: [String], env: [String: String] = [:]) throws -> (Int32, String) { try runNeuromod(args, env: env) }
 
+    /// Nodes starting together migrate once: pairs of `migrate` processes launched at the same
+    /// moment on fresh folders both succeed, and the schema is whole.
+    func testProcessesStartingTogetherMigrateOnce() throws {
+        for round in 0..<6 {
+            let dir = try Paths.temporaryDirectory("migrate-race-\(round)")
+            defer { try? FileManager.default.removeItem(at: dir) }
+            let codes = Statuses()
+            DispatchQueue.concurrentPerform(iterations: 2) { _ in
+                codes.add((try? runNeuromod(["migrate", "--data-dir", dir.path]).0).map(Int.init) ?? -1)
+            }
+            XCTAssertEqual(codes.all, [0, 0], "round \(round)")
+            let db = try Database(path: dir.appendingPathComponent("neuromod.sqlite").path)
+            XCTAssertEqual(try db.execute("PRAGMA user_version")[0].int(0), try Migrator(directory: Paths.migrations).latestVersion)
+            XCTAssertEqual(try db.execute("PRAGMA integrity_check")[0].string(0), "ok")
+        }
+    }
+
     func testMigrateCreatesTheSchemaOnce() throws {
         let dir = try Paths.temporaryDirectory("cli")
         defer { try? FileManager.default.removeItem(at: dir) }
