@@ -70,5 +70,29 @@ final class NodeRoleTests: XCTestCase {
         XCTAssertEqual(steps, steps.sorted())
         XCTAssertEqual(Set(steps).count, steps.count)
         XCTAssertEqual(steps.last, end["progress", "total"]?.number)
+
+        // SIGKILL a worker mid-run: the other resumes it from its last checkpoint, and the run
+        // ends exactly as an uninterrupted twin (same spec and seed) does.
+        let spec = Specs.mlp(trainLimit: 12000, testLimit: 500, epochs: 4, hidden: 32, seed: 7, checkpointEvery: 40)
+        let killedRun = try XCTUnwrap(try c.json("POST", "/v1/experiments/\(exp)/runs", spec)["id"]?.string)
+        let victim = try eventually(timeout: 60, "a worker to start the run to kill") { () -> ServiceProcess? in
+            workers.first { log($0).contains("run \(killedRun)") } ?? nil
+        }
+        try eventually(timeout: 60, "a checkpoint of that run") { () -> Bool? in
+            (try c.json("GET", "/v1/runs/\(killedRun)/checkpoints")["checkpoints"]?.array?.isEmpty ?? true) ? nil : true
+        }
+        victim.kill(SIGKILL)
+        _ = victim.waitForExit(timeout: 10)
+        let twin = try XCTUnwrap(try c.json("POST", "/v1/experiments/\(exp)/runs", spec)["id"]?.string)
+        let resumed = try c.waitForRunEnd(killedRun, timeout: 300)
+        XCTAssertEqual(resumed["state"]?.string, "succeeded", resumed.text)
+        XCTAssertEqual(resumed["attempt"]?.number, 2)
+        XCTAssertEqual(try c.waitForRunEnd(twin, timeout: 300)["state"]?.string, "succeeded")
+        for key in ["train.loss", "test.accuracy"] {
+            let a = try c.json("GET", "/v1/runs/\(killedRun)/metrics/\(key)?limit=10000")["points"]?.array?.compactMap { $0["value"]?.number }
+            let b = try c.json("GET", "/v1/runs/\(twin)/metrics/\(key)?limit=10000")["points"]?.array?.compactMap { $0["value"]?.number }
+            XCTAssertEqual(a, b, "\(key): the resumed run's series equals the uninterrupted twin's, bit for bit")
+            XCTAssertFalse(a?.isEmpty ?? true)
+        }
     }
 }
