@@ -25,7 +25,18 @@ public final class Database {
         sqlite3_extended_result_codes(db, 1)
         sqlite3_busy_timeout(db, busyTimeoutMs)
         if !readOnly {
-            try execute("PRAGMA journal_mode=WAL")
+            // Switching a new database to WAL takes an exclusive lock that the busy handler does
+            // not wait for: a process creating the same database at the same moment (nodes
+            // starting together) gets SQLITE_BUSY at once. Retry within the busy timeout.
+            let deadline = Date().addingTimeInterval(Double(busyTimeoutMs) / 1000)
+            while true {
+                do {
+                    try execute("PRAGMA journal_mode=WAL")
+                    break
+                } catch let error as DatabaseError where error.isBusy && Date() < deadline {
+                    Thread.sleep(forTimeInterval: 0.01)
+                }
+            }
         }
         try execute("PRAGMA synchronous=NORMAL")
         try execute("PRAGMA foreign_keys=ON")

@@ -8,7 +8,7 @@ final class CommandLineTests: XCTestCase {
     /// Nodes starting together migrate once: pairs of `migrate` processes launched at the same
     /// moment on fresh folders both succeed, and the schema is whole.
     func testProcessesStartingTogetherMigrateOnce() throws {
-        for round in 0..<6 {
+        for round in 0..<12 {
             let dir = try Paths.temporaryDirectory("migrate-race-\(round)")
             defer { try? FileManager.default.removeItem(at: dir) }
             let codes = Statuses()
