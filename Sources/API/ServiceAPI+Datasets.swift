@@ -200,7 +200,7 @@ final class DatasetUploadSink: HTTPBodySink, @unchecked Sendable {
 
     func finish() throws(HTTPParseError) {
         do { try file.finish() } catch { throw HTTPParseError(507, "cannot store the upload: \(error)") }
-        sha256 = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        sha256 = hasher.finalizeHex()
     }
 
     func abort() {

@@ -41,11 +41,14 @@ public struct SHA256: Sendable {
         return h.flatMap { w in (0..<4).map { UInt8(truncatingIfNeeded: w >> (24 - 8 * UInt32($0))) } }
     }
 
+    /// The digest as lower-case hex (finishes the hash, like ``finalize()``).
+    public mutating func finalizeHex() -> String { HMAC.hex(finalize()) }
+
     /// Lower-case hex digest of `data`.
     public static func hex<D: DataProtocol>(_ data: D) -> String {
         var s = SHA256()
         s.update(data)
-        return s.finalize().map { String(format: "%02x", $0) }.joined()
+        return s.finalizeHex()
     }
 
     private mutating func compress(_ block: [UInt8], _ o: Int) {
