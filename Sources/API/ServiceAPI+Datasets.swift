@@ -33,17 +33,25 @@ extension ServiceAPI {
         if let declared, declared > options.maxDatasetBytes {
             return .refuse(HTTPParseError(413, "a data set may have at most \(options.maxDatasetBytes) bytes (--max-dataset-bytes); this one has \(declared)"))
         }
-        // Bytes are reserved against the quota from the head on (concurrent uploads cannot all
-        // pass it), and released once the data set is recorded (then it counts as stored) or dropped.
+        do {
+            return .sink(try startUpload(declared: declared), maxBytes: options.maxDatasetBytes)
+        } catch {
+            return .refuse(error)
+        }
+    }
+
+    /// A part file for an upload. Its bytes are reserved against the quota from the start —
+    /// `declared` at once when the length is known — so concurrent uploads cannot all pass it;
+    /// they are released once the data set is recorded (it then counts as stored) or dropped.
+    private func startUpload(declared: Int?) throws(HTTPParseError) -> DatasetUploadSink {
         if let ledger = quotaLedger, let declared, !ledger.reserve(declared) {
-            return .refuse(HTTPParseError(507, "the disk quota (\(ledger.quota) bytes for data sets and checkpoints) has \(ledger.left) bytes left; this upload has \(declared)"))
+            throw HTTPParseError(507, "the disk quota (\(ledger.quota) bytes for data sets and checkpoints) has \(ledger.left) bytes left; this upload has \(declared)")
         }
         do {
-            return .sink(DatasetUploadSink(file: try datasetFiles.startUpload(), ledger: quotaLedger, reserved: quotaLedger == nil ? 0 : (declared ?? 0)),
-                         maxBytes: options.maxDatasetBytes)
+            return DatasetUploadSink(file: try datasetFiles.startUpload(), ledger: quotaLedger, reserved: quotaLedger == nil ? 0 : (declared ?? 0))
         } catch {
             if let declared { quotaLedger?.release(declared) }
-            return .refuse(HTTPParseError(507, "cannot store the upload: \(error)"))
+            throw HTTPParseError(507, "cannot store the upload: \(error)")
         }
     }
 
@@ -60,12 +68,9 @@ extension ServiceAPI {
         // without a socket) is written to one here, under the same quota.
         if upload == nil {
             let body = ctx.request.body
-            if let ledger = quotaLedger, !ledger.reserve(body.count) {
-                throw APIError(507, "insufficient_storage", "the disk quota (\(ledger.quota) bytes for data sets and checkpoints) has \(ledger.left) bytes left; this upload has \(body.count)")
-            }
-            let sink = DatasetUploadSink(file: try datasetFiles.startUpload(), ledger: quotaLedger, reserved: quotaLedger == nil ? 0 : body.count)
-            upload = sink
             do throws(HTTPParseError) {
+                let sink = try startUpload(declared: body.count)
+                upload = sink
                 let failure = body.withUnsafeBytes { raw -> HTTPParseError? in
                     do throws(HTTPParseError) { try sink.write(raw); return nil } catch { return error }
                 }
