@@ -13,12 +13,17 @@ enum SequenceCode {
         for t in 0..<steps {
             for b in 0..<count {
                 starts.append(Int32(indices.count))
-                let slice = samples + b * width + t * channels
-                for j in 0..<channels {
-                    let v = slice[j]
-                    if v >= 1 || (v > 0 && uniform() < v) { indices.append(Int32(j)) }
-                }
+                appendSlice(samples + b * width + t * channels, channels: channels, to: &indices, uniform: uniform)
             }
+        }
+    }
+
+    /// The spikes of one time slice (`channels` values) appended to `indices`.
+    @inline(__always)
+    static func appendSlice(_ slice: UnsafePointer<Float>, channels: Int, to indices: inout [Int32], uniform: () -> Float) {
+        for j in 0..<channels {
+            let v = slice[j]
+            if v >= 1 || (v > 0 && uniform() < v) { indices.append(Int32(j)) }
         }
     }
 }

@@ -37,19 +37,16 @@ enum ServingEncoder {
                 }
             }
         case .sequence:
-            // Each sample's own generator, as for rate codes; only analog values draw from it.
+            // Each sample's own generator for each slice, as for rate codes; only analog values draw.
+            let prints = rows.map(fingerprint)
             for t in 0..<T {
                 for b in 0..<count {
-                    var one: [Int32] = []
-                    var oneStart: [Int32] = []
-                    var g = RandomSource(seed: seed ^ fingerprint(rows[b]), stream: 78 + UInt64(t))
+                    var g = RandomSource(seed: seed ^ prints[b], stream: 78 + UInt64(t))
                     let channels = rows[b].count / T
-                    rows[b].withUnsafeBufferPointer { p in
-                        SequenceCode.encode(p.baseAddress! + t * channels, count: 1, width: channels, steps: 1, channels: channels,
-                                            indices: &one, starts: &oneStart) { g.unitFloat() }
-                    }
                     starts.append(Int32(indices.count))
-                    indices += one
+                    rows[b].withUnsafeBufferPointer { p in
+                        SequenceCode.appendSlice(p.baseAddress! + t * channels, channels: channels, to: &indices) { g.unitFloat() }
+                    }
                 }
             }
         }
