@@ -51,12 +51,14 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
+        // Helpers the test targets share (a free loopback port, promtool).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
-        .testTarget(name: "ObjectStoreTests", dependencies: ["ObjectStore", "Support"]),
-        .testTarget(name: "TelemetryTests", dependencies: ["Telemetry"]),
+        .testTarget(name: "ObjectStoreTests", dependencies: ["ObjectStore", "Support", "TestSupport"]),
+        .testTarget(name: "TelemetryTests", dependencies: ["Telemetry", "TestSupport"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Support"]),
-        .testTarget(name: "StorageTests", dependencies: ["Storage"]),
+        .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
         .testTarget(name: "StudiesTests", dependencies: ["Studies", "Engine", "Storage", "Support"]),
-        .testTarget(name: "ServiceTests", dependencies: ["API", "HTTPServer", "HTTP", "Jobs", "Serving", "Studies", "Storage", "Engine", "Support", "Telemetry", "neuromod"]),
+        .testTarget(name: "ServiceTests", dependencies: ["API", "HTTPServer", "HTTP", "Jobs", "Serving", "Studies", "Storage", "Engine", "Support", "Telemetry", "neuromod", "TestSupport"]),
     ]
 )

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -39,7 +40,7 @@ final class SeaweedServer {
         let config = #"{"identities": [{"name": "neuromod", "credentials": [{"accessKey": "\#(Self.accessKey)", "secretKey": "\#(Self.secretKey)"}], "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}"#
         try config.write(to: directory.appendingPathComponent("s3.json"), atomically: true, encoding: .utf8)
         // Every port explicit (its gRPC ports too: the default, port + 10000, can pass 65535).
-        let ports = (0..<11).map { _ in Self.freePort() }
+        let ports = (0..<11).map { _ in TestSupport.freeLoopbackPort() }
         s3Port = ports[0]
         process.executableURL = URL(fileURLWithPath: try Self.binary())
         process.arguments = ["server", "-dir=\(directory.appendingPathComponent("data").path)", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
@@ -90,18 +91,6 @@ final class SeaweedServer {
         _ = request.withCString { send(fd, $0, strlen($0), 0) }
         var buf = [UInt8](repeating: 0, count: 64)
         return recv(fd, &buf, buf.count, 0) > 0 && String(decoding: buf, as: UTF8.self).hasPrefix("HTTP/1.1 403")
-    }
-
-    private static func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        return Int(UInt16(bigEndian: addr.sin_port))
     }
 }
 

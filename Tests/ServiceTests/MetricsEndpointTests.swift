@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import TestSupport
 import Support
 #if canImport(Glibc)
 import Glibc
@@ -31,7 +32,7 @@ final class MetricsEndpointTests: XCTestCase {
         XCTAssertEqual(page.status, 200)
         XCTAssertTrue(page.header("Content-Type")?.hasPrefix("text/plain; version=0.0.4") ?? false)
         let text = String(decoding: page.body, as: UTF8.self)
-        let (status, lint) = try MetricsLint.promtool(text)
+        let (status, lint) = try TestSupport.promtool(text)
         XCTAssertEqual(status, 0, lint + "\n" + text)
 
         func value(_ series: String) -> Double? {
@@ -111,26 +112,5 @@ final class StructuredLogTests: XCTestCase {
         let (bad, output) = try runNeuromod(["serve", "--log-format", "yaml", "--port", "0", "--data-dir", dir.path])
         XCTAssertNotEqual(bad, 0)
         XCTAssertTrue(output.contains("--log-format"), output)
-    }
-}
-
-enum MetricsLint {
-    /// Runs `promtool check metrics` on `page`; fails (never skips) when promtool is missing.
-    static func promtool(_ page: String) throws -> (Int32, String) {
-        let path = ["/usr/bin/promtool", "/usr/local/bin/promtool"].first { FileManager.default.isExecutableFile(atPath: $0) }
-        guard let path else { XCTFail("promtool is not installed (Debian package prometheus; .ci/run installs it)"); return (-1, "") }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = ["check", "metrics"]
-        let input = Pipe(), output = Pipe()
-        p.standardInput = input
-        p.standardOutput = output
-        p.standardError = output
-        try p.run()
-        input.fileHandleForWriting.write(Data(page.utf8))
-        try input.fileHandleForWriting.close()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return (p.terminationStatus, text)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -30,7 +31,7 @@ final class PostgresServer {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         owner = getuid() == 0 ? "nobody" : nil
         if owner != nil { try Self.run("/bin/chown", ["-R", "nobody:nogroup", directory.path]) }
-        port = Self.freePort()
+        port = TestSupport.freeLoopbackPort()
         try runAsOwner("\(bin)/initdb", ["-D", directory.appendingPathComponent("data").path, "-U", "postgres", "-A", "trust",
                                          "--no-sync", "-E", "UTF8", "--locale", "C"])
         try start()
@@ -74,19 +75,6 @@ final class PostgresServer {
         guard exited && code == 0 else {
             throw TestError("\(tool) \(arguments.joined(separator: " ")) failed (status \(status)): \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
         }
-    }
-
-    private static func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        _ = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
-        return Int(UInt16(bigEndian: addr.sin_port))
     }
 }
 

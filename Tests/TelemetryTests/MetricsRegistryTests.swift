@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import TestSupport
 @testable import Telemetry
 
 final class MetricsRegistryTests: XCTestCase {
@@ -54,26 +55,8 @@ final class MetricsRegistryTests: XCTestCase {
         m.gauge("demo_open_connections", help: "Open connections.") { [([:], 7)] }
         m.increment("demo_requests_total", ["route": "/v1/runs", "status": "200"])
         m.observe("demo_request_duration_seconds", ["route": "/v1/runs"], 0.003)
-        let (status, output) = try Self.promtool(m.render())
+        let (status, output) = try TestSupport.promtool(m.render())
         XCTAssertEqual(status, 0, output)
     }
 
-    /// Runs `promtool check metrics` on `page`; fails (never skips) when promtool is missing.
-    static func promtool(_ page: String) throws -> (Int32, String) {
-        let path = ["/usr/bin/promtool", "/usr/local/bin/promtool"].first { FileManager.default.isExecutableFile(atPath: $0) }
-        guard let path else { XCTFail("promtool is not installed (Debian package prometheus; .ci/run installs it)"); return (-1, "") }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: path)
-        p.arguments = ["check", "metrics"]
-        let input = Pipe(), output = Pipe()
-        p.standardInput = input
-        p.standardOutput = output
-        p.standardError = output
-        try p.run()
-        input.fileHandleForWriting.write(Data(page.utf8))
-        try input.fileHandleForWriting.close()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        return (p.terminationStatus, text)
-    }
 }
