@@ -11,7 +11,10 @@ checkpoints (the second one in two Range requests, as a resumed download would),
 Usage: python3 Tests/interop/checkpoint_numpy.py [--bin .build/debug/neuromod]
 Needs: pip install safetensors numpy; Fashion-MNIST in /usr/share/datasets/fashion-mnist.
 """
-import argparse, gzip, hashlib, json, os, signal, subprocess, sys, tempfile, time, urllib.request, urllib.error
+import argparse, gzip, hashlib, json, os, sys, time, urllib.request, urllib.error
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from neuromod_server import serve  # noqa: E402
 
 import numpy as np
 from safetensors import safe_open
@@ -75,86 +78,67 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=".build/debug/neuromod")
     args = ap.parse_args()
-    migrations = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "migrations")
-    with tempfile.TemporaryDirectory() as data:
-        out = open(os.path.join(data, "out"), "w+")
-        env = dict(os.environ, NEUROMOD_MIGRATIONS_DIR=os.path.abspath(migrations))
-        server = subprocess.Popen([args.bin, "serve", "--port", "0", "--data-dir", data, "--workers", "2"],
-                                  stdout=out, stderr=subprocess.DEVNULL, env=env)
-        try:
-            port = None
-            for _ in range(300):
-                out.seek(0)
-                for line in out.read().splitlines():
-                    if line.startswith("LISTENING "):
-                        port = int(line.split()[1])
-                if port:
+    with serve(args.bin, "--workers", "2") as server:
+        base = server.base
+        status, exp = call_json(base, "POST", "/v1/experiments", {"name": "interop"})
+        assert status == 201, exp
+        specs = {
+            "plain": {"seed": 3, "data": {"train_limit": 1000, "test_limit": 100},
+                      "model": {"layers": [784, 64, 32, 10], "activation": "tanh"}},
+            "gated": {"seed": 4, "data": {"train_limit": 1000, "test_limit": 100},
+                      "model": {"layers": [784, 48, 10]}, "neuromodulation": {"modulatory_gate": {}}},
+        }
+        runs = {}
+        for name, spec in specs.items():
+            status, run = call_json(base, "POST", f"/v1/experiments/{exp['id']}/runs", spec)
+            assert status == 202, run
+            runs[name] = run["id"]
+        for name, rid in runs.items():
+            for _ in range(1200):
+                _, run = call_json(base, "GET", f"/v1/runs/{rid}")
+                if run["state"] in ("succeeded", "failed", "canceled"):
                     break
                 time.sleep(0.1)
-            assert port, "the server did not start"
-            base = f"http://127.0.0.1:{port}"
-            status, exp = call_json(base, "POST", "/v1/experiments", {"name": "interop"})
-            assert status == 201, exp
-            specs = {
-                "plain": {"seed": 3, "data": {"train_limit": 1000, "test_limit": 100},
-                          "model": {"layers": [784, 64, 32, 10], "activation": "tanh"}},
-                "gated": {"seed": 4, "data": {"train_limit": 1000, "test_limit": 100},
-                          "model": {"layers": [784, 48, 10]}, "neuromodulation": {"modulatory_gate": {}}},
-            }
-            runs = {}
-            for name, spec in specs.items():
-                status, run = call_json(base, "POST", f"/v1/experiments/{exp['id']}/runs", spec)
-                assert status == 202, run
-                runs[name] = run["id"]
-            for name, rid in runs.items():
-                for _ in range(1200):
-                    _, run = call_json(base, "GET", f"/v1/runs/{rid}")
-                    if run["state"] in ("succeeded", "failed", "canceled"):
-                        break
-                    time.sleep(0.1)
-                assert run["state"] == "succeeded", run
-            x = test_images(20)
-            worst = 0.0
-            for i, (name, rid) in enumerate(runs.items()):
-                status, version = call_json(base, "POST", "/v1/models", {"name": name, "run_id": rid})
-                assert status == 201, version
-                cid = version["checkpoint_id"]
-                _, listing = call_json(base, "GET", f"/v1/runs/{rid}/checkpoints?limit=200")
-                record = next(c for c in listing["checkpoints"] if c["id"] == cid)
-                url = f"/v1/runs/{rid}/checkpoints/{cid}"
-                if i == 0:
-                    status, _, blob = call(base, "GET", url)
-                    assert status == 200
-                else:  # a download resumed half way, by Range
-                    half = record["size"] // 2
-                    s1, h1, part1 = call(base, "GET", url, headers={"Range": f"bytes=0-{half - 1}"})
-                    s2, h2, part2 = call(base, "GET", url, headers={"Range": f"bytes={half}-"})
-                    assert (s1, s2) == (206, 206), (s1, s2)
-                    blob = part1 + part2
-                assert len(blob) == record["size"] and hashlib.sha256(blob).hexdigest() == record["sha256"]
-                path = os.path.join(data, f"{name}.safetensors")
-                open(path, "wb").write(blob)
-                expected, meta = forward(path, x)
-                assert meta["has_gate"] == (name == "gated"), "the gated network's checkpoint carries its gate"
-                status, pred = call_json(base, "POST", f"/v1/models/{name}/predict", {"inputs": x.tolist()})
-                assert status == 200, pred
-                got = np.array([p["probabilities"] for p in pred["predictions"]])
-                diff = float(np.abs(got - expected).max())
-                assert [p["class"] for p in pred["predictions"]] == list(expected.argmax(axis=1))
-                status, v2 = call_json(base, "POST", f"/v2/models/{name}/infer",
-                                       {"inputs": [{"name": "input", "shape": [20, 784], "datatype": "FP32",
-                                                    "data": x.reshape(-1).tolist()}]})
-                assert status == 200, v2
-                got2 = np.array(v2["outputs"][0]["data"]).reshape(20, 10)
-                diff = max(diff, float(np.abs(got2 - expected).max()))
-                print(f"{name}: layers {meta['layers']} {meta['activation']}"
-                      f"{' + modulatory gate' if meta['has_gate'] else ''}: max |NumPy - service| = {diff:.2e}")
-                assert diff <= 1e-5, f"{name}: the service and NumPy differ by {diff}"
-                worst = max(worst, diff)
-            print(f"interop: OK (worst difference {worst:.2e} <= 1e-5)")
-        finally:
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=30)
+            assert run["state"] == "succeeded", run
+        x = test_images(20)
+        worst = 0.0
+        for i, (name, rid) in enumerate(runs.items()):
+            status, version = call_json(base, "POST", "/v1/models", {"name": name, "run_id": rid})
+            assert status == 201, version
+            cid = version["checkpoint_id"]
+            _, listing = call_json(base, "GET", f"/v1/runs/{rid}/checkpoints?limit=200")
+            record = next(c for c in listing["checkpoints"] if c["id"] == cid)
+            url = f"/v1/runs/{rid}/checkpoints/{cid}"
+            if i == 0:
+                status, _, blob = call(base, "GET", url)
+                assert status == 200
+            else:  # a download resumed half way, by Range
+                half = record["size"] // 2
+                s1, h1, part1 = call(base, "GET", url, headers={"Range": f"bytes=0-{half - 1}"})
+                s2, h2, part2 = call(base, "GET", url, headers={"Range": f"bytes={half}-"})
+                assert (s1, s2) == (206, 206), (s1, s2)
+                blob = part1 + part2
+            assert len(blob) == record["size"] and hashlib.sha256(blob).hexdigest() == record["sha256"]
+            path = os.path.join(server.folder, f"{name}.safetensors")
+            open(path, "wb").write(blob)
+            expected, meta = forward(path, x)
+            assert meta["has_gate"] == (name == "gated"), "the gated network's checkpoint carries its gate"
+            status, pred = call_json(base, "POST", f"/v1/models/{name}/predict", {"inputs": x.tolist()})
+            assert status == 200, pred
+            got = np.array([p["probabilities"] for p in pred["predictions"]])
+            diff = float(np.abs(got - expected).max())
+            assert [p["class"] for p in pred["predictions"]] == list(expected.argmax(axis=1))
+            status, v2 = call_json(base, "POST", f"/v2/models/{name}/infer",
+                                   {"inputs": [{"name": "input", "shape": [20, 784], "datatype": "FP32",
+                                                "data": x.reshape(-1).tolist()}]})
+            assert status == 200, v2
+            got2 = np.array(v2["outputs"][0]["data"]).reshape(20, 10)
+            diff = max(diff, float(np.abs(got2 - expected).max()))
+            print(f"{name}: layers {meta['layers']} {meta['activation']}"
+                  f"{' + modulatory gate' if meta['has_gate'] else ''}: max |NumPy - service| = {diff:.2e}")
+            assert diff <= 1e-5, f"{name}: the service and NumPy differ by {diff}"
+            worst = max(worst, diff)
+        print(f"interop: OK (worst difference {worst:.2e} <= 1e-5)")
 
 
 if __name__ == "__main__":

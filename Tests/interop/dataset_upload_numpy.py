@@ -9,15 +9,12 @@ chance is 1/3); then uploads a copy with a NaN and expects a 400 naming x_train.
 
 Usage: python3 Tests/interop/dataset_upload_numpy.py [--bin .build/debug/neuromod]
 """
-import argparse, hashlib, http.client, io, json, os, shutil, socket, subprocess, sys, tempfile, time
+import argparse, hashlib, http.client, io, json, os, sys, time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "support"))
+from neuromod_server import serve  # noqa: E402
 
 import numpy as np
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def upload_chunked(port, data, name):
@@ -66,17 +63,8 @@ def main():
     bad_x[17, 4] = np.nan
     bad = npz_bytes(x_train=bad_x, y_train=y_train, x_test=x_test, y_test=y_test)
 
-    tmp = tempfile.mkdtemp(prefix="neuromod-dataset-")
-    port = free_port()
-    log = open(os.path.join(tmp, "server.log"), "w")
-    server = subprocess.Popen([args.bin, "serve", "--port", str(port), "--data-dir", os.path.join(tmp, "data")], stdout=log, stderr=log)
-    try:
-        for _ in range(200):
-            try:
-                call(port, "GET", "/v1/healthz")
-                break
-            except OSError:
-                time.sleep(0.1)
+    with serve(args.bin) as server:
+        port = server.port
         status, ds = upload_chunked(port, good, "blobs")
         assert status == 201, (status, ds)
         assert ds["sha256"] == hashlib.sha256(good).hexdigest(), ds
@@ -103,14 +91,6 @@ def main():
         assert status == 400 and "x_train" in err["error"]["message"], (status, err)
         print(f"  a NaN in x_train: 400 ({err['error']['message']})")
         print("dataset upload from NumPy: OK")
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
