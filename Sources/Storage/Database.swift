@@ -3,7 +3,12 @@ import Foundation
 
 /// One SQLite connection with a prepared-statement cache. Not thread-safe: a ``DatabasePool``
 /// hands each connection to one thread at a time.
-public final class Database {
+public final class Database: SQLConnection {
+    public var dialect: SQLDialect { .sqlite }
+
+    /// This machine's clock (one machine shares one SQLite file).
+    public func now() throws -> Double { Date().timeIntervalSince1970 }
+
     let handle: OpaquePointer
     public let path: String
     private var cache: [String: Statement] = [:]
@@ -48,11 +53,6 @@ public final class Database {
     }
 
     /// Runs a statement (prepared and cached) with positional arguments; returns its rows.
-    @discardableResult
-    public func execute(_ sql: String, _ arguments: any SQLBindable...) throws -> [Row] {
-        try execute(sql, arguments: arguments)
-    }
-
     @discardableResult
     public func execute(_ sql: String, arguments: [any SQLBindable]) throws -> [Row] {
         let stmt = try statement(sql)

@@ -1,7 +1,9 @@
 import Foundation
 
 /// One writer connection (serialised) and a few reader connections, over one WAL database.
-public final class DatabasePool: @unchecked Sendable {
+public final class DatabasePool: ConnectionPool, @unchecked Sendable {
+    public var dialect: SQLDialect { .sqlite }
+    public var location: String { path }
     private let writer: Database
     private let writerLock = NSLock()
     private var readers: [Database]
@@ -22,7 +24,7 @@ public final class DatabasePool: @unchecked Sendable {
 
     /// Runs `body` on the writer connection inside a `BEGIN IMMEDIATE` transaction.
     @discardableResult
-    public func write<T>(_ body: (Database) throws -> T) throws -> T {
+    public func write<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
         let start = DispatchTime.now().uptimeNanoseconds
         writerLock.lock()
         defer {
@@ -40,7 +42,7 @@ public final class DatabasePool: @unchecked Sendable {
     }
 
     /// Runs `body` on a reader connection (a consistent snapshot for multi-statement reads).
-    public func read<T>(_ body: (Database) throws -> T) throws -> T {
+    public func read<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
         readerCondition.lock()
         while readers.isEmpty { readerCondition.wait() }
         let db = readers.removeLast()

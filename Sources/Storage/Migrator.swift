@@ -34,6 +34,12 @@ public struct Migrator: Sendable {
         migrations = found
     }
 
+    /// The migrations of one dialect under the migrations folder: its `NNNN_*.sql` files for
+    /// SQLite, those of its `postgres/` folder for PostgreSQL (the same versions, the same schema).
+    public init(root: URL, dialect: SQLDialect) throws {
+        try self.init(directory: dialect == .postgres ? root.appendingPathComponent("postgres") : root)
+    }
+
     /// The newest schema version the code knows.
     public var latestVersion: Int { migrations.last?.version ?? 0 }
 
@@ -68,4 +74,37 @@ public struct Migrator: Sendable {
             return applied
         }
     }
+
+    /// Brings a PostgreSQL database up to ``latestVersion`` (this migrator must hold the
+    /// PostgreSQL set, `migrations/postgres/`). Nodes starting together migrate once: the work
+    /// happens under a session advisory lock, and the version (table `neuromod_schema`) is read
+    /// under it. Each migration is one transaction.
+    @discardableResult
+    public func migrate(postgres pool: PostgresPool) throws -> [Int] {
+        try pool.withConnection { c in
+            try c.execute("SELECT pg_advisory_lock(\(Self.advisoryLockKey))")
+            defer { _ = try? c.execute("SELECT pg_advisory_unlock(\(Self.advisoryLockKey))") }
+            try c.execute("CREATE TABLE IF NOT EXISTS neuromod_schema (version BIGINT NOT NULL, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
+            let current = try c.execute("SELECT COALESCE(MAX(version), 0) FROM neuromod_schema").first?.int(0) ?? 0
+            if current > latestVersion {
+                throw StorageSetupError("database schema version \(current) is newer than this build (\(latestVersion)); upgrade neuromod")
+            }
+            var applied: [Int] = []
+            for m in migrations where m.version > current {
+                do {
+                    try c.transaction {
+                        try c.executeScript(m.sql)
+                        try c.execute("INSERT INTO neuromod_schema(version, name) VALUES (?, ?)", m.version, m.name)
+                    }
+                } catch {
+                    throw StorageSetupError("migration postgres/\(m.name) failed: \(error)")
+                }
+                applied.append(m.version)
+            }
+            return applied
+        }
+    }
+
+    /// The key of the advisory lock migrations take ("neuromod" in ASCII, as a number).
+    static let advisoryLockKey: Int64 = 0x6E65_7572_6F6D_6F64
 }

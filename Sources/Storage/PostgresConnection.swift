@@ -6,9 +6,12 @@ import CPostgres
 /// Parameters travel as text (bytes as binary) and PostgreSQL infers their types; results come
 /// back as text and are typed by column: integers, floating point and numeric, booleans (0/1),
 /// bytea, and text for everything else.
-public final class PostgresConnection {
+public final class PostgresConnection: SQLConnection {
     private var connection: OpaquePointer?
     public let url: String
+    public var dialect: SQLDialect { .postgres }
+    /// Rows changed by the last INSERT/UPDATE/DELETE.
+    public private(set) var changes = 0
 
     /// Connects to `url` (`postgres://user:password@host:port/database?…`, or libpq's
     /// `key=value` form).
@@ -37,9 +40,26 @@ public final class PostgresConnection {
         }
     }
 
-    @discardableResult
-    public func execute(_ sql: String, _ arguments: any SQLBindable...) throws -> [Row] {
-        try execute(sql, arguments: arguments)
+    /// The database server's clock (transaction-independent), shared by every node.
+    public func now() throws -> Double {
+        try execute("SELECT EXTRACT(EPOCH FROM clock_timestamp())::float8").first?.double(0) ?? Date().timeIntervalSince1970
+    }
+
+    /// The socket libpq talks on (for waiting on notifications), or -1.
+    var socket: Int32 { connection.map { PQsocket($0) } ?? -1 }
+
+    /// Reads what arrived on the socket and returns the channels notified since the last call.
+    /// Throws when the connection is lost.
+    func takeNotifications() throws -> [String] {
+        guard let connection, PQconsumeInput(connection) == 1 else {
+            throw PostgresError(sqlState: "08006", message: "connection lost while listening")
+        }
+        var channels: [String] = []
+        while let n = PQnotifies(connection) {
+            channels.append(String(cString: n.pointee.relname))
+            PQfreemem(n)
+        }
+        return channels
     }
 
     @discardableResult
@@ -65,8 +85,12 @@ public final class PostgresConnection {
         defer { PQclear(result) }
         guard let result else { throw PostgresError(sqlState: "08006", message: String(cString: PQerrorMessage(connection))) }
         switch PQresultStatus(result) {
-        case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY: return []
-        case PGRES_TUPLES_OK: return Self.rows(result)
+        case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+            changes = Int(String(cString: PQcmdTuples(result))) ?? 0
+            return []
+        case PGRES_TUPLES_OK:
+            changes = Int(String(cString: PQcmdTuples(result))) ?? 0
+            return Self.rows(result)
         default:
             var state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) } ?? "XX000"
             // The server went away (shut down, restarted, crashed): a connection failure, whatever
@@ -179,6 +203,8 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     public var description: String { "\(message) (SQLSTATE \(sqlState))" }
     /// 23505: a unique constraint refused the row.
     public var isUniqueViolation: Bool { sqlState == "23505" }
+    /// 40001 (serialization failure) or 40P01 (deadlock): the transaction may simply be run again.
+    public var isTransient: Bool { sqlState == "40001" || sqlState == "40P01" }
     /// Class 08: the connection failed or was lost.
     public var isConnectionFailure: Bool { sqlState.hasPrefix("08") }
 }

@@ -22,7 +22,7 @@ extension Store {
                 """, record.id, record.runID, record.step, record.file, record.size, record.sha256, record.createdAt,
                 record.score, record.scoreMetric)
             try db.execute("UPDATE runs SET progress_completed = ?, updated_at = ?, summary = COALESCE(?, summary) WHERE id = ?",
-                           completed, Store.now(), summary, record.runID)
+                           completed, try db.now(), summary, record.runID)
         }
     }
 

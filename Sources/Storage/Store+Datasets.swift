@@ -14,7 +14,7 @@ extension Store {
         try pool.write { db in
             try db.execute("""
                 INSERT INTO datasets(id, name, format, sha256, bytes, description, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-                """, id, name, format, sha256, bytes, description, Store.now())
+                """, id, name, format, sha256, bytes, description, try db.now())
             return Self.dataset(try db.execute("SELECT \(Self.datasetColumns) FROM datasets WHERE id = ?", id)[0])
         }
     }
@@ -58,9 +58,9 @@ extension Store {
 
     /// Inside a write: a spec naming an uploaded data set (`data.dataset: "ds_…"`) that does not
     /// exist (deleted since it was checked) is refused, so no run points at a missing data set.
-    func requireDataset(_ db: Database, spec: String) throws {
-        guard let name = try db.execute("SELECT json_extract(?, '$.data.dataset')", spec).first?.optionalString(0),
-              name.hasPrefix("ds_") else { return }
+    func requireDataset(_ db: any SQLConnection, spec: String) throws {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(spec.utf8)) as? [String: Any],
+              let name = (object["data"] as? [String: Any])?["dataset"] as? String, name.hasPrefix("ds_") else { return }
         guard try db.execute("SELECT 1 FROM datasets WHERE id = ?", name).first != nil else {
             throw StoreError.notFound("data set \(name)")
         }

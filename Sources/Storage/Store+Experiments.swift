@@ -18,7 +18,7 @@ extension Store {
             }
             let id = Identifier.make("exp")
             try db.execute("INSERT INTO experiments(id, name, description, created_at) VALUES (?, ?, ?, ?)",
-                           id, name, description, Store.now())
+                           id, name, description, try db.now())
             try rememberIdempotency(db, scope: "experiments", key: idempotencyKey, requestHash: requestHash, resource: id)
             let r = try db.execute("SELECT \(Self.experimentColumns) FROM experiments WHERE id = ?", id)[0]
             return (Self.experiment(r), true)

@@ -1,10 +1,29 @@
 import Foundation
 
 extension Store {
-    static func insertMetrics(_ db: Database, runID: String, _ points: [MetricPoint]) throws {
-        for p in points {
-            try db.execute("INSERT OR REPLACE INTO metric_points(run_id, key, step, value, time) VALUES (?, ?, ?, ?, ?)",
-                           runID, p.key, p.step, p.value, p.time)
+    static func insertMetrics(_ db: any SQLConnection, runID: String, _ points: [MetricPoint]) throws {
+        switch db.dialect {
+        case .sqlite:
+            // Prepared once and cached: one step per point is SQLite's fast path.
+            for p in points {
+                try db.execute("INSERT OR REPLACE INTO metric_points(run_id, key, step, value, time) VALUES (?, ?, ?, ?, ?)",
+                               runID, p.key, p.step, p.value, p.time)
+            }
+        case .postgres:
+            // One round trip per 200 points; the event trigger fires on insert and on update.
+            var start = 0
+            while start < points.count {
+                let chunk = points[start..<min(start + 200, points.count)]
+                var args: [any SQLBindable] = []
+                args.reserveCapacity(chunk.count * 5)
+                for p in chunk { args += [runID, p.key, p.step, p.value, p.time] as [any SQLBindable] }
+                let rows = Array(repeating: "(?, ?, ?, ?, ?)", count: chunk.count).joined(separator: ", ")
+                try db.execute("""
+                    INSERT INTO metric_points(run_id, key, step, value, time) VALUES \(rows)
+                    ON CONFLICT (run_id, key, step) DO UPDATE SET value = excluded.value, time = excluded.time
+                    """, arguments: args)
+                start += chunk.count
+            }
         }
     }
 
@@ -27,8 +46,8 @@ extension Store {
     }
 
     /// Inside a write: the lease is still this worker's, for this attempt, and the run running.
-    static func requireLease(_ db: Database, _ lease: Lease) throws {
-        guard try db.execute("SELECT 1 FROM runs WHERE id = ? AND state = 'running' AND lease_owner = ? AND attempt = ?",
+    static func requireLease(_ db: any SQLConnection, _ lease: Lease) throws {
+        guard try db.execute("SELECT 1 FROM runs WHERE id = ? AND state = 'running' AND lease_owner = ? AND attempt = ?" + db.lockRow,
                              lease.runID, lease.owner, lease.attempt).first != nil else {
             throw StoreError.fenced("run \(lease.runID): attempt \(lease.attempt) of \(lease.owner) no longer holds its lease")
         }
@@ -40,7 +59,7 @@ extension Store {
             try db.execute("""
                 SELECT m.key, COUNT(*), MAX(m.step),
                        (SELECT value FROM metric_points l WHERE l.run_id = m.run_id AND l.key = m.key ORDER BY step DESC LIMIT 1)
-                FROM metric_points m WHERE m.run_id = ? GROUP BY m.key ORDER BY m.key
+                FROM metric_points m WHERE m.run_id = ? GROUP BY m.run_id, m.key ORDER BY m.key
                 """, runID).map { MetricKeySummary(key: $0.string(0), count: $0.int(1), lastStep: $0.int(2), lastValue: $0.double(3)) }
         }
     }

@@ -28,9 +28,12 @@ extension Store {
                 throw StoreError.notFound("checkpoint \(checkpointID) of run \(runID)")
             }
             let next = (try db.execute("SELECT MAX(version) FROM model_versions WHERE name = ?", name).first?.optionalInt(0) ?? 0) + 1
+            let now = try db.now()
+            // Two nodes registering at once on PostgreSQL: the second's insert hits the primary
+            // key and its transaction is retried, reading the new maximum.
             try db.execute("INSERT INTO model_versions(name, version, run_id, checkpoint_id, created_at) VALUES (?, ?, ?, ?, ?)",
-                           name, next, runID, checkpointID, Store.now())
-            return ModelVersionRecord(name: name, version: next, runID: runID, checkpointID: checkpointID, createdAt: Store.now())
+                           name, next, runID, checkpointID, now)
+            return ModelVersionRecord(name: name, version: next, runID: runID, checkpointID: checkpointID, createdAt: now)
         }
     }
 
@@ -58,8 +61,10 @@ extension Store {
             guard try db.execute("SELECT 1 FROM model_versions WHERE name = ? AND version = ?", name, version).first != nil else {
                 throw StoreError.notFound("version \(version) of model \(name)")
             }
-            try db.execute("INSERT OR REPLACE INTO model_aliases(name, alias, version, updated_at) VALUES (?, ?, ?, ?)",
-                           name, alias, version, Store.now())
+            try db.execute("""
+                INSERT INTO model_aliases(name, alias, version, updated_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at
+                """, name, alias, version, try db.now())
         }
     }
 

@@ -18,7 +18,7 @@ extension Store {
                   studyCell: r.optionalInt(22), studySeed: r.optionalInt(23), afterRun: r.optionalString(24))
     }
 
-    private func fetchRun(_ db: Database, _ id: String) throws -> RunRecord? {
+    private func fetchRun(_ db: any SQLConnection, _ id: String) throws -> RunRecord? {
         try db.execute("SELECT \(Self.runColumns) FROM runs WHERE id = ?", id).first.map(Self.run)
     }
 
@@ -36,12 +36,13 @@ extension Store {
             }
             try requireDataset(db, spec: spec)
             let id = Identifier.make("run")
-            let now = Store.now()
+            let now = try db.now()
             try db.execute("""
                 INSERT INTO runs(id, experiment_id, state, spec, spec_hash, progress_total, progress_unit, created_at, updated_at)
                 VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)
                 """, id, experimentID, spec, specHash, progressTotal, progressUnit, now, now)
             try rememberIdempotency(db, scope: scope, key: idempotencyKey, requestHash: requestHash, resource: id)
+            try Self.notifyQueue(db)
             return (try fetchRun(db, id)!, true)
         }
     }
@@ -58,7 +59,8 @@ extension Store {
         try pool.read { db in
             let rows = try db.execute("""
                 SELECT \(Self.runColumns) FROM runs
-                WHERE \(newestFirst ? "seq < ?" : "seq > ?") AND (? IS NULL OR experiment_id = ?) AND (? IS NULL OR state = ?)
+                WHERE \(newestFirst ? "seq < ?" : "seq > ?") AND (CAST(? AS TEXT) IS NULL OR experiment_id = ?)
+                  AND (CAST(? AS TEXT) IS NULL OR state = ?)
                 ORDER BY seq \(newestFirst ? "DESC" : "ASC") LIMIT ?
                 """, after ?? (newestFirst ? Int.max : 0), experimentID, experimentID, state?.rawValue, state?.rawValue, limit + 1)
             let items = rows.prefix(limit).map(Self.run)
@@ -79,7 +81,7 @@ extension Store {
     /// canceled fail at once.
     public func leaseNextRun(owner: String, leaseSeconds: Double) throws -> RunRecord? {
         try pool.write { db in
-            let now = Store.now()
+            let now = try db.now()
             try db.execute("""
                 UPDATE runs SET state = 'failed', finished_at = ?, updated_at = ?,
                        failure_reason = 'the run whose effect trace this yoked control replays ended ' ||
@@ -87,7 +89,7 @@ extension Store {
                 WHERE state = 'queued' AND after_run IS NOT NULL
                   AND (SELECT s.state FROM runs s WHERE s.id = runs.after_run) IN ('failed', 'canceled')
                 """, now, now)
-            guard let id = try db.execute("""
+            let candidates = try db.execute("""
                 WITH eligible AS (
                     SELECT r.id, r.seq, r.study_id, r.experiment_id, COALESCE(r.study_id, 'exp:' || r.experiment_id) AS g FROM runs r
                     WHERE r.state = 'queued' AND (r.not_before IS NULL OR r.not_before <= ?)
@@ -103,14 +105,22 @@ extension Store {
                                 ELSE COALESCE((SELECT MAX(leased_at) FROM runs x WHERE x.study_id = groups.study), 0) END AS served
                     FROM groups)
                 SELECT e.id FROM ranked JOIN eligible e ON e.seq = ranked.first_seq
-                ORDER BY ranked.running, ranked.served, ranked.first_seq LIMIT 1
-                """, now).first?.string(0) else {
-                return nil
+                ORDER BY ranked.running, ranked.served, ranked.first_seq LIMIT 8
+                """, now).map { $0.string(0) }
+            // On PostgreSQL other nodes claim at the same moment: take the first candidate no
+            // other transaction holds and that is still queued (re-checked under the row lock).
+            var claimed: String?
+            for candidate in candidates {
+                if try db.execute("SELECT id FROM runs WHERE id = ? AND state = 'queued'" + db.skipLocked, candidate).first != nil {
+                    claimed = candidate
+                    break
+                }
             }
+            guard let id = claimed else { return nil }
             try db.execute("""
                 UPDATE runs SET state = 'running', attempt = attempt + 1, started_at = COALESCE(started_at, ?),
                        updated_at = ?, lease_owner = ?, lease_expires_at = ?, not_before = NULL, leased_at = ?
-                WHERE id = ?
+                WHERE id = ? AND state = 'queued'
                 """, now, now, owner, now + leaseSeconds, now, id)
             return try fetchRun(db, id)
         }
@@ -120,7 +130,7 @@ extension Store {
     @discardableResult
     public func heartbeat(runID: String, owner: String, leaseSeconds: Double, completed: Int, total: Int) throws -> Bool {
         try pool.write { db in
-            let now = Store.now()
+            let now = try db.now()
             try db.execute("""
                 UPDATE runs SET lease_expires_at = ?, updated_at = ?, progress_completed = ?, progress_total = ?
                 WHERE id = ? AND lease_owner = ? AND state = 'running'
@@ -135,7 +145,7 @@ extension Store {
                           summary: String? = nil) throws {
         precondition(state.isTerminal)
         try pool.write { db in
-            let now = Store.now()
+            let now = try db.now()
             try db.execute("""
                 UPDATE runs SET state = ?, finished_at = ?, updated_at = ?, failure_reason = ?, lease_owner = NULL,
                        lease_expires_at = NULL, progress_completed = COALESCE(?, progress_completed),
@@ -147,12 +157,12 @@ extension Store {
 
     /// Puts a run held by `owner` back in the queue (shutdown, or an infrastructure failure).
     public func requeueRun(runID: String, owner: String, reason: String?) throws {
-        try pool.write { db in
+        _ = try pool.write { db in
             try db.execute("""
                 UPDATE runs SET state = 'queued', updated_at = ?, lease_owner = NULL, lease_expires_at = NULL,
                        failure_reason = ?
                 WHERE id = ? AND lease_owner = ? AND state = 'running'
-                """, Store.now(), reason, runID, owner)
+                """, try db.now(), reason, runID, owner)
         }
     }
 
@@ -160,7 +170,7 @@ extension Store {
     /// failure, not leased again for `delay` seconds.
     public func retryRun(runID: String, owner: String, reason: String, delay: Double) throws {
         try pool.write { db in
-            let now = Store.now()
+            let now = try db.now()
             try db.execute("""
                 UPDATE runs SET state = 'queued', updated_at = ?, lease_owner = NULL, lease_expires_at = NULL,
                        failure_reason = ?, failures = failures + 1, not_before = ?
@@ -174,7 +184,7 @@ extension Store {
     /// of another node sharing the database. Runs with a pending cancel become canceled instead.
     @discardableResult
     public func recoverOrphanedRuns(nodePrefix: String) throws -> Int {
-        try requeueRuns(where: "(substr(lease_owner, 1, length(?)) = ? OR lease_expires_at < ?)", nodePrefix, nodePrefix)
+        try requeueRuns(where: "(substr(lease_owner, 1, length(CAST(? AS TEXT))) = ? OR lease_expires_at < ?)", nodePrefix, nodePrefix)
     }
 
     /// Returns to the queue every running run whose lease expired without being renewed — its
@@ -186,7 +196,7 @@ extension Store {
 
     private func requeueRuns(where condition: String, _ prefixArgs: any SQLBindable...) throws -> Int {
         try pool.write { db in
-            let now = Store.now()
+            let now = try db.now()
             let args: [any SQLBindable] = prefixArgs + [now]
             try db.execute("""
                 UPDATE runs SET state = 'canceled', finished_at = ?, updated_at = ?, lease_owner = NULL, lease_expires_at = NULL
@@ -205,7 +215,7 @@ extension Store {
     public func requestCancel(runID: String) throws -> RunRecord {
         try pool.write { db in
             guard let run = try fetchRun(db, runID) else { throw StoreError.notFound("run \(runID)") }
-            let now = Store.now()
+            let now = try db.now()
             switch run.state {
             case .queued:
                 try db.execute("""

@@ -24,7 +24,7 @@ extension Store {
                 throw StoreError.notFound("experiment \(experimentID)")
             }
             let id = Identifier.make("study")
-            let now = Store.now()
+            let now = try db.now()
             try db.execute("""
                 INSERT INTO studies(id, experiment_id, name, design, cells, metrics, control_cell, created_at)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -42,6 +42,7 @@ extension Store {
                 runIDs.append(runID)
             }
             try rememberIdempotency(db, scope: scope, key: idempotencyKey, requestHash: requestHash, resource: id)
+            try Self.notifyQueue(db)
             return (try db.execute("SELECT \(Self.studyColumns) FROM studies WHERE id = ?", id).first.map(Self.study)!, true)
         }
     }
@@ -96,7 +97,7 @@ extension Store {
             guard try db.execute("SELECT 1 FROM runs WHERE study_id = ? AND state IN ('queued', 'running') LIMIT 1", id).first != nil else {
                 throw StoreError.conflict("study \(id) has already ended")
             }
-            let now = Store.now()
+            let now = try db.now()
             try db.execute("UPDATE studies SET cancel_requested = 1 WHERE id = ?", id)
             try db.execute("""
                 UPDATE runs SET state = 'canceled', cancel_requested = 1, finished_at = ?, updated_at = ?

@@ -8,7 +8,7 @@ import Glibc
 /// A throwaway PostgreSQL server for tests: `initdb` into a temporary folder and `pg_ctl start`
 /// on a free loopback port, as an unprivileged user when the tests run as root (CI does; the
 /// server refuses root). A missing PostgreSQL fails the test — `.ci/run` installs postgresql-15.
-final class PostgresServer {
+final class PostgresServer: @unchecked Sendable {
     let directory: URL
     let port: Int
     private let bin: String

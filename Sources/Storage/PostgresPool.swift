@@ -1,0 +1,187 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A pool of PostgreSQL connections for the store, shared by every node of a deployment.
+///
+/// - Writes run in `READ COMMITTED` transactions; row locks (`FOR UPDATE SKIP LOCKED`,
+///   `FOR SHARE`) and unique constraints arbitrate between nodes. A transaction that lost a
+///   race (unique violation, serialization failure, deadlock) is run again, a few times: the
+///   store's writes read before they write, so the rerun sees the winner's row and answers
+///   accordingly (the same run for the same idempotency key, the next model version).
+/// - Reads run in `REPEATABLE READ READ ONLY` transactions: one snapshot, like SQLite's readers.
+/// - A lost connection (the server restarted) is re-established with backoff for up to
+///   ``reconnectSeconds``; the transaction is run again unless the loss came during `COMMIT`,
+///   whose outcome is then unknown and reported.
+public final class PostgresPool: ConnectionPool, @unchecked Sendable {
+    public var dialect: SQLDialect { .postgres }
+    public let location: String
+    private let url: String
+    private let capacity: Int
+    private var idle: [PostgresConnection] = []
+    private var open = 0
+    private let condition = NSCondition()
+    /// How long a transaction waits for the server to come back before failing.
+    public var reconnectSeconds: Double = 30
+    public var onWrite: (@Sendable (Double) -> Void)?
+
+    /// Connects once (so a wrong URL fails at start-up) and keeps up to `connections` open.
+    public init(url: String, connections: Int = 8) throws {
+        self.url = url
+        capacity = max(1, connections)
+        location = Self.redacted(url)
+        idle.append(try PostgresConnection(url: url))
+        open = 1
+    }
+
+    /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+    static func redacted(_ url: String) -> String {
+        guard var parts = URLComponents(string: url), parts.password != nil else { return url }
+        parts.password = "***"
+        return parts.string ?? url
+    }
+
+    public func write<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer { onWrite?(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
+        return try transaction(begin: "BEGIN", body)
+    }
+
+    public func read<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
+        try transaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body)
+    }
+
+    /// Runs `body` on one connection outside any transaction (migrations, LISTEN).
+    public func withConnection<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+        let deadline = Date().addingTimeInterval(reconnectSeconds)
+        var delay = 0.05
+        while true {
+            let c = try checkout()
+            do {
+                let value = try body(c)
+                checkin(c)
+                return value
+            } catch let e as PostgresError where e.isConnectionFailure && Date() < deadline {
+                checkin(c, lost: true)
+                Thread.sleep(forTimeInterval: delay)
+                delay = min(delay * 2, 1)
+            } catch {
+                checkin(c, lost: (error as? PostgresError)?.isConnectionFailure ?? false)
+                throw error
+            }
+        }
+    }
+
+    private struct CommitOutcomeUnknown: Error {}
+
+    private func transaction<T>(begin: String, _ body: (any SQLConnection) throws -> T) throws -> T {
+        let deadline = Date().addingTimeInterval(reconnectSeconds)
+        var delay = 0.05
+        var raceReruns = 0
+        while true {
+            let c: PostgresConnection
+            do { c = try checkout() } catch let e as PostgresError where e.isConnectionFailure && Date() < deadline {
+                Thread.sleep(forTimeInterval: delay)
+                delay = min(delay * 2, 1)
+                continue
+            }
+            do {
+                try c.execute(begin)
+                let value: T
+                do { value = try body(c) } catch {
+                    _ = try? c.execute("ROLLBACK")
+                    throw error
+                }
+                do { try c.execute("COMMIT") } catch let e as PostgresError where e.isConnectionFailure {
+                    checkin(c, lost: true)
+                    throw PostgresError(sqlState: "08007", message: "the connection was lost during COMMIT; the transaction may or may not have been committed")
+                }
+                checkin(c)
+                return value
+            } catch let e as PostgresError where e.sqlState == "08007" {
+                throw e
+            } catch let e as PostgresError where e.isConnectionFailure && Date() < deadline {
+                checkin(c, lost: true)
+                Thread.sleep(forTimeInterval: delay)
+                delay = min(delay * 2, 1)
+            } catch let e as PostgresError where (e.isUniqueViolation || e.isTransient) && raceReruns < 5 {
+                checkin(c)
+                raceReruns += 1
+                Thread.sleep(forTimeInterval: Double.random(in: 0...0.002) * Double(raceReruns))
+            } catch {
+                checkin(c, lost: (error as? PostgresError)?.isConnectionFailure ?? false)
+                throw error
+            }
+        }
+    }
+
+    private func checkout() throws -> PostgresConnection {
+        condition.lock()
+        while idle.isEmpty && open >= capacity { condition.wait() }
+        if let c = idle.popLast() {
+            condition.unlock()
+            if !c.isConnected {
+                do { try c.reset() } catch {
+                    checkin(c, lost: true)
+                    throw error
+                }
+            }
+            return c
+        }
+        open += 1
+        condition.unlock()
+        do { return try PostgresConnection(url: url) } catch {
+            condition.lock(); open -= 1; condition.signal(); condition.unlock()
+            throw error
+        }
+    }
+
+    /// A connection whose server went away is closed rather than kept.
+    private func checkin(_ c: PostgresConnection, lost: Bool = false) {
+        condition.lock()
+        if lost { open -= 1 } else { idle.append(c) }
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Listens on `channel` on a connection of its own (a thread) and calls `handler` for every
+    /// notification, and once after each reconnection (notifications sent meanwhile are lost).
+    /// Returns a function that stops listening.
+    public func listen(channel: String, handler: @escaping @Sendable () -> Void) -> @Sendable () -> Void {
+        let stop = ListenerFlag()
+        let url = self.url
+        let thread = Thread {
+            var delay = 0.1
+            while !stop.isSet {
+                do {
+                    let c = try PostgresConnection(url: url)
+                    try c.execute("LISTEN \(channel)")
+                    handler()
+                    delay = 0.1
+                    while !stop.isSet {
+                        var fds = pollfd(fd: c.socket, events: Int16(POLLIN), revents: 0)
+                        let ready = poll(&fds, 1, 500)
+                        if ready < 0 && errno != EINTR { throw PostgresError(sqlState: "08006", message: "poll failed") }
+                        if ready > 0 {
+                            if try !c.takeNotifications().isEmpty { handler() }
+                        }
+                    }
+                } catch {
+                    Thread.sleep(forTimeInterval: delay)
+                    delay = min(delay * 2, 2)
+                }
+            }
+        }
+        thread.name = "pg-listen"
+        thread.start()
+        return { stop.set() }
+    }
+}
+
+private final class ListenerFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+    func set() { lock.lock(); value = true; lock.unlock() }
+}
