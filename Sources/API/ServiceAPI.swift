@@ -249,9 +249,9 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
         }
         metrics.counter("neuromod_predictions_total", help: "Rows predicted, by model name.")
         metrics.histogram("neuromod_prediction_duration_seconds", help: "Time to answer a prediction request (parsing, the forward pass, the answer), by model name.")
-        metrics.histogram("neuromod_sqlite_write_duration_seconds", help: "SQLite write transactions, the wait for the writer included.")
+        metrics.histogram("neuromod_db_write_duration_seconds", help: "Database write transactions (SQLite or PostgreSQL), waits and reruns included.")
         let registry = metrics
-        store.pool.onWrite = { registry.observe("neuromod_sqlite_write_duration_seconds", [:], $0) }
+        store.pool.onWrite = { registry.observe("neuromod_db_write_duration_seconds", [:], $0) }
     }
 
     /// Records a prediction request's rows and duration for `GET /metrics`.

@@ -26,6 +26,7 @@ public final class WorkerPool: @unchecked Sendable {
     private var busy = 0
     private var trained = 0
     private let group = DispatchGroup()
+    private var stopListening: (@Sendable () -> Void)?
 
     /// Bytes data sets and checkpoints may take together (`--disk-quota-bytes`); a run whose next
     /// checkpoint would pass it fails, saying so. nil: no quota.
@@ -54,6 +55,8 @@ public final class WorkerPool: @unchecked Sendable {
     public func start() throws {
         let recovered = try store.recoverOrphanedRuns(nodePrefix: node + "/")
         if recovered > 0 { log("requeued \(recovered) interrupted run(s)") }
+        // On PostgreSQL, runs queued through any node wake this node's idle workers at once.
+        if workerCount > 0 { stopListening = store.listenForQueuedRuns { [weak self] in self?.wake() } }
         for i in 0..<workerCount {
             group.enter()
             condition.lock(); alive += 1; condition.unlock()
@@ -106,6 +109,7 @@ public final class WorkerPool: @unchecked Sendable {
     /// Stops the workers: running runs are checkpointed and requeued. Waits up to `timeout` seconds.
     @discardableResult
     public func shutdown(timeout: Double = 8) -> Bool {
+        stopListening?()
         condition.lock()
         stopping = true
         condition.broadcast()

@@ -10,6 +10,9 @@ struct Backup: ParsableCommand {
     @OptionGroup var storage: StorageOptions
 
     func run() throws {
+        if try storage.postgresURL() != nil {
+            throw ConfigurationError("backup copies the embedded SQLite database; back up PostgreSQL with pg_dump (or its own tools)")
+        }
         let source = URL(fileURLWithPath: storage.resolvedDataDir).appendingPathComponent("neuromod.sqlite").path
         guard FileManager.default.fileExists(atPath: source) else { throw ConfigurationError("no database at \(source)") }
         let started = Date()

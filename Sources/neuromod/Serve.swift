@@ -91,8 +91,7 @@ struct Serve: ParsableCommand {
         guard let migrationsURL = Resources.locate("migrations", env: "NEUROMOD_MIGRATIONS_DIR") else {
             throw ConfigurationError("migrations folder not found (set NEUROMOD_MIGRATIONS_DIR)")
         }
-        let store = try Store(path: dataDir.appendingPathComponent("neuromod.sqlite").path,
-                              migrations: try Migrator(directory: migrationsURL))
+        let store = try storage.openStore(migrations: migrationsURL, dataDir: dataDir)
         let cores = ProcessInfo.processInfo.activeProcessorCount
         let workerCount = try Setting.int(workers, "NEUROMOD_WORKERS", max(1, cores / 2))
         guard (1...64).contains(workerCount) else { throw ConfigurationError("--workers must be between 1 and 64") }
@@ -161,7 +160,7 @@ struct Serve: ParsableCommand {
 
         try pool.start()
         try server.start()
-        Log.info("listening on http://\(config.host):\(server.port) (data \(dataDir.path), \(workerCount) worker(s), "
+        Log.info("listening on http://\(config.host):\(server.port) (data \(dataDir.path), database \(store.pool.location), \(workerCount) worker(s), "
                  + (options.authenticator == nil ? "no authentication)" : "bearer tokens required)"))
         // Machine-readable line for scripts and tests that start us on port 0.
         try? FileHandle.standardOutput.write(contentsOf: Data("LISTENING \(server.port)\n".utf8))
@@ -201,9 +200,15 @@ struct Migrate: ParsableCommand {
         guard let migrationsURL = Resources.locate("migrations", env: "NEUROMOD_MIGRATIONS_DIR") else {
             throw ConfigurationError("migrations folder not found (set NEUROMOD_MIGRATIONS_DIR)")
         }
-        let migrator = try Migrator(directory: migrationsURL)
-        let pool = try DatabasePool(path: dataDir.appendingPathComponent("neuromod.sqlite").path, readers: 1)
-        let applied = try migrator.migrate(pool)
+        let migrator: Migrator
+        let applied: [Int]
+        if let url = try storage.postgresURL() {
+            migrator = try Migrator(root: migrationsURL, dialect: .postgres)
+            applied = try migrator.migrate(postgres: try PostgresPool(url: url, connections: 1))
+        } else {
+            migrator = try Migrator(root: migrationsURL, dialect: .sqlite)
+            applied = try migrator.migrate(try DatabasePool(path: dataDir.appendingPathComponent("neuromod.sqlite").path, readers: 1))
+        }
         print(applied.isEmpty ? "schema is at version \(migrator.latestVersion); nothing to do"
                               : "applied migrations \(applied.map(String.init).joined(separator: ", ")); schema at version \(migrator.latestVersion)")
     }

@@ -49,7 +49,7 @@ final class MetricsEndpointTests: XCTestCase {
         XCTAssertEqual(value("neuromod_queue_depth"), 0)
         XCTAssertNotNil(value("neuromod_worker_busy_ratio"))
         XCTAssertGreaterThanOrEqual(value("neuromod_http_open_connections") ?? 0, 1, "this client's connection")
-        XCTAssertGreaterThan(value("neuromod_sqlite_write_duration_seconds_count") ?? 0, 2, "experiment, run, state changes, metrics")
+        XCTAssertGreaterThan(value("neuromod_db_write_duration_seconds_count") ?? 0, 2, "experiment, run, state changes, metrics")
         XCTAssertEqual(value(#"neuromod_http_request_duration_seconds_count{route="/v1/healthz",status="200"}"#), 3)
         XCTAssertEqual(value(#"neuromod_http_request_duration_seconds_count{route="/v1/runs/{run_id}",status="404"}"#), 1, "latency by status too")
     }
