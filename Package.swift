@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "Support"),
         // A blocking HTTP client over libcurl (the command-line client).
         .target(name: "RESTClient", dependencies: ["CCurl"]),
-        // S3-compatible object storage: Signature Version 4 (the store over libcurl comes next).
+        // Blob stores: a local folder or an S3-compatible bucket (SigV4, multipart, listings, retries over libcurl).
         .target(name: "ObjectStore", dependencies: ["Support", "RESTClient"]),
         // Counters, histograms and gauges in the Prometheus text format. No HTTP, no SQL.
         .target(name: "Telemetry"),

@@ -14,6 +14,17 @@ public final class RESTClient: @unchecked Sendable {
     /// A transport failure (no answer at all: refused connection, timeout, bad URL).
     public struct TransportError: Error, CustomStringConvertible {
         public let description: String
+        /// libcurl's result code (`CURLcode`), 0 when the failure did not come from libcurl.
+        public var code: Int = 0
+
+        /// Whether trying again may help: refused or reset connections, timeouts, a server that
+        /// closed without answering, DNS hiccups. Not a malformed URL, an unsupported protocol or
+        /// a failure to read or write a local file.
+        public var isTransient: Bool {
+            ![0, Int(CURLE_UNSUPPORTED_PROTOCOL.rawValue), Int(CURLE_URL_MALFORMAT.rawValue), Int(CURLE_WRITE_ERROR.rawValue),
+              Int(CURLE_READ_ERROR.rawValue), Int(CURLE_OUT_OF_MEMORY.rawValue), Int(CURLE_ABORTED_BY_CALLBACK.rawValue),
+              Int(CURLE_BAD_FUNCTION_ARGUMENT.rawValue)].contains(code)
+        }
     }
 
     public let baseURL: String
@@ -48,7 +59,11 @@ public final class RESTClient: @unchecked Sendable {
 
     /// Downloads `path` into `file`, appending from `offset` bytes with a Range request (the file
     /// must then hold the first `offset` bytes). Returns the status (200, or 206 when resumed).
-    public func download(_ path: String, to file: URL, offset: Int) throws -> Int {
+    /// `headers` are added to the request (an object store's signature). With `stallSeconds`, the
+    /// download has no overall time limit and is abandoned only when no byte arrives for that long
+    /// (large files); without it, the client's per-request timeout applies.
+    public func download(_ path: String, to file: URL, offset: Int, headers extra: [String: String] = [:],
+                         stallSeconds: Int? = nil) throws -> Int {
         if !FileManager.default.fileExists(atPath: file.path) { FileManager.default.createFile(atPath: file.path, contents: nil) }
         let handle = try FileHandle(forWritingTo: file)
         defer { try? handle.close() }
@@ -56,11 +71,17 @@ public final class RESTClient: @unchecked Sendable {
         try handle.seekToEnd()
         let sink = Sink()
         sink.file = handle
-        try perform(method: "GET", path: path, body: nil, headers: offset > 0 ? ["Range": "bytes=\(offset)-"] : [:], sink: sink)
+        var headers = extra
+        if offset > 0 { headers["Range"] = "bytes=\(offset)-" }
+        do {
+            try perform(method: "GET", path: path, body: nil, headers: headers, sink: sink, stallSeconds: stallSeconds)
+        } catch {
+            throw sink.fileError ?? error   // a local write failure, not the transport's
+        }
         if let error = sink.fileError { throw error }
         if sink.status == 200 && offset > 0 {
             // The server ignored the range: start over with the whole body.
-            return try download(path, to: file, offset: 0)
+            return try download(path, to: file, offset: 0, headers: extra, stallSeconds: stallSeconds)
         }
         return sink.status
     }
@@ -75,7 +96,7 @@ public final class RESTClient: @unchecked Sendable {
         var fileError: Error?
     }
 
-    private func perform(method: String, path: String, body: Data?, headers: [String: String], sink: Sink) throws {
+    private func perform(method: String, path: String, body: Data?, headers: [String: String], sink: Sink, stallSeconds: Int? = nil) throws {
         guard let curl = curl_easy_init() else { throw TransportError(description: "libcurl could not start") }
         defer { curl_easy_cleanup(curl) }
         var list: UnsafeMutablePointer<curl_slist>?
@@ -88,7 +109,12 @@ public final class RESTClient: @unchecked Sendable {
         nm_curl_set_string(curl, CURLOPT_CUSTOMREQUEST, method)
         if method == "HEAD" { nm_curl_set_long(curl, CURLOPT_NOBODY, 1) }
         nm_curl_set_slist(curl, CURLOPT_HTTPHEADER, list)
-        nm_curl_set_long(curl, CURLOPT_TIMEOUT, timeout)
+        if let stallSeconds {
+            nm_curl_set_long(curl, CURLOPT_LOW_SPEED_LIMIT, 1)
+            nm_curl_set_long(curl, CURLOPT_LOW_SPEED_TIME, stallSeconds)
+        } else {
+            nm_curl_set_long(curl, CURLOPT_TIMEOUT, timeout)
+        }
         nm_curl_set_long(curl, CURLOPT_CONNECTTIMEOUT, 10)
         nm_curl_set_long(curl, CURLOPT_NOSIGNAL, 1)
         let box = Unmanaged.passUnretained(sink).toOpaque()
@@ -123,7 +149,7 @@ public final class RESTClient: @unchecked Sendable {
             return curl_easy_perform(curl)
         }
         guard code == CURLE_OK else {
-            throw TransportError(description: "\(method) \(baseURL)\(path): \(String(cString: curl_easy_strerror(code)))")
+            throw TransportError(description: "\(method) \(baseURL)\(path): \(String(cString: curl_easy_strerror(code)))", code: Int(code.rawValue))
         }
         var status = 0
         nm_curl_get_long(curl, CURLINFO_RESPONSE_CODE, &status)

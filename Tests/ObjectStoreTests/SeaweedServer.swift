@@ -66,9 +66,20 @@ final class SeaweedServer {
         throw S3TestError("SeaweedFS did not start: \((try? String(contentsOf: log, encoding: .utf8))?.suffix(2000) ?? "")")
     }
 
+    /// Freezes the server (SIGSTOP): connections are still accepted by the kernel's backlog but
+    /// never answered, like a hung or overloaded store.
+    func pause() { kill(process.processIdentifier, SIGSTOP) }
+
+    /// Lets a paused server run again (SIGCONT).
+    func resume() { kill(process.processIdentifier, SIGCONT) }
+
+    /// The server's process id (`weed` itself: the pyenv shim and launcher exec it).
+    var pid: Int32 { process.processIdentifier }
+
     deinit {
         // SIGTERM, then SIGKILL after 2 s: weed's graceful stop can take half a minute.
         if process.isRunning {
+            resume()
             process.terminate()
             let deadline = Date().addingTimeInterval(2)
             while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }

@@ -56,6 +56,31 @@ final class SigV4Tests: XCTestCase {
         XCTAssertEqual(added.first { $0.0 == "x-amz-date" }?.1, "20130524T000000Z")
     }
 
+    /// The S3 documentation's two signed requests with a query: GET Bucket Lifecycle (`?lifecycle`,
+    /// a parameter without a value) and GET Bucket, list objects (`?max-keys=2&prefix=J`, given
+    /// out of order here: the canonical query sorts them).
+    func testTheS3DocumentationExamplesWithAQuery() {
+        let s3 = SigV4(credentials: .init(accessKey: "AKIAIOSFODNN7EXAMPLE", secretKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+                       region: "us-east-1", service: "s3")
+        let headers = [("Host", "examplebucket.s3.amazonaws.com"), ("x-amz-content-sha256", SigV4.emptyPayloadHash),
+                       ("x-amz-date", "20130524T000000Z")]
+        let prefix = "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-content-sha256;x-amz-date, Signature="
+        let (lifecycle, _) = SigV4.canonicalRequest(method: "GET", path: "/", query: [("lifecycle", "")], headers: headers,
+                                                    payloadHash: SigV4.emptyPayloadHash)
+        XCTAssertEqual(lifecycle.split(separator: "\n", omittingEmptySubsequences: false)[2], "lifecycle=")
+        XCTAssertEqual(s3.authorization(method: "GET", path: "/", query: [("lifecycle", "")], headers: headers,
+                                        payloadHash: SigV4.emptyPayloadHash, amzDate: "20130524T000000Z"),
+                       prefix + "fea454ca298b7da1c68078a5d1bdbfbbe0d65c699e0f91ac7a200a0136783543")
+        XCTAssertEqual(s3.authorization(method: "GET", path: "/", query: [("prefix", "J"), ("max-keys", "2")], headers: headers,
+                                        payloadHash: SigV4.emptyPayloadHash, amzDate: "20130524T000000Z"),
+                       prefix + "34b48302e7b5fa45bde8084f4b7868a86f0a534bc59db6670ed5711ef69dc6f7")
+        // Names and values are percent-encoded (space as %20, / and = too), then sorted by name.
+        let (request, _) = SigV4.canonicalRequest(method: "GET", path: "/b", query: [("prefix", "a b/c="), ("list-type", "2"), ("continuation-token", "x+y")],
+                                                  headers: headers, payloadHash: SigV4.emptyPayloadHash)
+        XCTAssertEqual(request.split(separator: "\n", omittingEmptySubsequences: false)[2],
+                       "continuation-token=x%2By&list-type=2&prefix=a%20b%2Fc%3D")
+    }
+
     /// HMAC-SHA-256 against RFC 4231's test cases 1 and 6 (a key longer than the block).
     func testHMACAgainstRFC4231() {
         XCTAssertEqual(HMAC.hex(HMAC.sha256(key: [UInt8](repeating: 0x0b, count: 20), message: Array("Hi There".utf8))),
