@@ -37,17 +37,17 @@ let package = Package(
         // Neuromodulation engine: network families, the training loop, checkpoints, specs.
         .target(name: "Engine", dependencies: ["Support", "CBLAS", "CZlib"]),
         // Worker queue: joins Engine and Storage for training.
-        .target(name: "Jobs", dependencies: ["Engine", "Storage", "Support"]),
+        .target(name: "Jobs", dependencies: ["Engine", "Storage", "ObjectStore", "Support"]),
         // Model serving: registry look-ups, model cache, micro-batching (joins Engine and Storage for predictions).
-        .target(name: "Serving", dependencies: ["Engine", "Storage", "Support"]),
+        .target(name: "Serving", dependencies: ["Engine", "Storage", "ObjectStore", "Support"]),
         // Studies: design expansion, seed pairing, statistics (joins Engine specs and Storage for studies).
         .target(name: "Studies", dependencies: ["Engine", "Storage", "Support"]),
         // The browser dashboard's page, styles and scripts, compiled in.
         .target(name: "Dashboard", dependencies: ["Support"]),
         // /v1 and /v2 routes and handlers: HTTP to calls, nothing else.
-        .target(name: "API", dependencies: ["Dashboard", "HTTP", "Storage", "Jobs", "Serving", "Studies", "Engine", "Support", "Telemetry"]),
+        .target(name: "API", dependencies: ["Dashboard", "HTTP", "Storage", "ObjectStore", "Jobs", "Serving", "Studies", "Engine", "Support", "Telemetry"]),
         .executableTarget(name: "neuromod", dependencies: [
-            "API", "HTTPServer", "CSystemShims", "Jobs", "Serving", "Studies", "Storage", "Engine", "Support", "Telemetry", "RESTClient",
+            "API", "HTTPServer", "CSystemShims", "Jobs", "Serving", "Studies", "Storage", "ObjectStore", "Engine", "Support", "Telemetry", "RESTClient",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 
@@ -59,6 +59,6 @@ let package = Package(
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Support"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
         .testTarget(name: "StudiesTests", dependencies: ["Studies", "Engine", "Storage", "Support"]),
-        .testTarget(name: "ServiceTests", dependencies: ["API", "HTTPServer", "HTTP", "Jobs", "Serving", "Studies", "Storage", "Engine", "Support", "Telemetry", "neuromod", "TestSupport"]),
+        .testTarget(name: "ServiceTests", dependencies: ["API", "HTTPServer", "HTTP", "Jobs", "Serving", "Studies", "Storage", "ObjectStore", "Engine", "Support", "Telemetry", "neuromod", "TestSupport"]),
     ]
 )

@@ -2,6 +2,7 @@ import Foundation
 import Support
 import HTTP
 import Engine
+import ObjectStore
 import Storage
 
 extension ServiceAPI {
@@ -29,10 +30,8 @@ extension ServiceAPI {
            inm.split(separator: ",").contains(where: { $0.trimmingCharacters(in: .whitespaces) == etag || $0.trimmingCharacters(in: .whitespaces) == "*" }) {
             return HTTPResponse(status: 304, headers: headers)
         }
-        let url = files.url(relative: record.file)
-        guard let size = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.size] as? Int else {
-            throw APIError(410, "gone", "the checkpoint file is no longer on disk")
-        }
+        // Checkpoints never change once recorded: the row's size is the object's.
+        let size = record.size
         headers.set("Content-Type", "application/octet-stream")
         headers.set("Content-Disposition", "attachment; filename=\"\(runID)-step\(record.step).safetensors\"")
         var status = 200
@@ -56,13 +55,15 @@ extension ServiceAPI {
             headers.set("Content-Length", String(range.count))
             return HTTPResponse(status: status, headers: headers)
         }
-        // Only the requested bytes are read from disk.
-        guard let handle = try? FileHandle(forReadingFrom: url) else {
-            throw APIError(410, "gone", "the checkpoint file is no longer on disk")
+        // Only the requested bytes are read, from the folder or the object store (a Range passed through).
+        let data: Data
+        do {
+            data = range.isEmpty ? Data() : try files.read(relative: record.file, range: range.lowerBound...(range.upperBound - 1))
+        } catch BlobStoreError.notFound {
+            throw APIError(410, "gone", "the checkpoint file is no longer in the store")
+        } catch BlobStoreError.unavailable(let reason) {
+            throw APIError(503, "unavailable", "the object store does not answer: \(reason)")
         }
-        defer { try? handle.close() }
-        try handle.seek(toOffset: UInt64(range.lowerBound))
-        let data = try handle.read(upToCount: range.count) ?? Data()
         guard data.count == range.count else { throw APIError(500, "internal", "checkpoint file is shorter than recorded") }
         return HTTPResponse(status: status, headers: headers, body: data)
     }

@@ -2,6 +2,7 @@ import Foundation
 import Support
 import HTTP
 import Engine
+import ObjectStore
 import Storage
 
 /// Uploaded data sets: `POST /v1/datasets` streams the body to a part file (hashed on the way,
@@ -95,12 +96,21 @@ extension ServiceAPI {
         }
         let summary = contents.summary
         let url = try datasetFiles.commit(upload.file, id: id, format: summary.format.rawValue)
+        if let shared = options.sharedBlobs {
+            do {
+                try shared.put(Self.sharedDatasetKey(id: id, format: summary.format.rawValue), file: url)
+            } catch {
+                unlink(url.path)
+                throw APIError(503, "unavailable", "the object store did not take the data set: \(error)")
+            }
+        }
         let record: DatasetRecord
         do {
             record = try store.createDataset(id: id, name: name, format: summary.format.rawValue, sha256: upload.sha256,
                                              bytes: upload.file.bytes, description: String(decoding: Self.describe(summary).serialized(), as: UTF8.self))
         } catch {
             unlink(url.path)
+            try? options.sharedBlobs?.delete(Self.sharedDatasetKey(id: id, format: summary.format.rawValue))
             throw error
         }
         kept = true   // not loaded for runs until one needs it: unused data sets cost no memory
@@ -125,9 +135,13 @@ extension ServiceAPI {
     func deleteDataset(_ ctx: RequestContext) throws -> HTTPResponse {
         let record = try store.deleteDataset(id: ctx.parameter("dataset_id"))
         datasetFiles.remove(id: record.id, format: record.format)
+        try? options.sharedBlobs?.delete(Self.sharedDatasetKey(id: record.id, format: record.format))   // else swept later
         workers.datasets.forget(record.id)
         return HTTPResponse(status: 204)
     }
+
+    /// An uploaded data set's key in the shared object store.
+    public static func sharedDatasetKey(id: String, format: String) -> String { "datasets/\(id).\(format)" }
 
     /// The catalog specs are checked against: an uploaded data set's widths, classes and sizes.
     var datasetCatalog: ExperimentSpec.DatasetCatalog { Self.datasetCatalog(store) }

@@ -2,6 +2,7 @@ import Foundation
 import Support
 import HTTP
 import Engine
+import ObjectStore
 import Storage
 import Jobs
 import Serving
@@ -31,6 +32,9 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
         public var accessLog: (@Sendable (AccessLogEntry) -> Void)?
         /// Where uploaded data sets are kept; nil: `datasets/` beside the checkpoints folder.
         public var datasetFiles: DatasetFiles?
+        /// The object store nodes share, when there is one: an uploaded data set is put there
+        /// (`datasets/<id>.<format>`) before its row is recorded, so any node can load it.
+        public var sharedBlobs: (any BlobStore)?
         /// The largest data-set upload (413 beyond, before the body is read).
         public var maxDatasetBytes = 2 << 30
         /// Bytes data sets and checkpoints may take together (507 beyond); nil: no quota.
@@ -66,8 +70,11 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
         self.models = models
         self.options = options
         eventHub = RunEventHub(store: store)
-        datasetFiles = options.datasetFiles ?? (try? DatasetFiles(root: files.root.deletingLastPathComponent().appendingPathComponent("datasets")))
-            ?? DatasetFiles(unchecked: files.root.deletingLastPathComponent().appendingPathComponent("datasets"))
+        // Without a folder given: `datasets/` beside a local checkpoint folder (tests), else a temporary one.
+        let datasetRoot = ((files.blobs as? FolderBlobStore)?.root.deletingLastPathComponent()
+            ?? FileManager.default.temporaryDirectory.appendingPathComponent("neuromod-\(UUID().uuidString.prefix(8))"))
+            .appendingPathComponent("datasets")
+        datasetFiles = options.datasetFiles ?? (try? DatasetFiles(root: datasetRoot)) ?? DatasetFiles(unchecked: datasetRoot)
         studies = StudyService(store: store, limits: options.specLimits, catalog: Self.datasetCatalog(store))
         quotaLedger = options.diskQuotaBytes.map { quota in QuotaLedger(quota: quota) { [store] in try? store.storedBytes() } }
         registerRoutes()

@@ -1,6 +1,7 @@
 import Foundation
 import Support
 import Engine
+import ObjectStore
 import Storage
 
 /// Drives one leased run: resumes the session from the last checkpoint, streams metrics,

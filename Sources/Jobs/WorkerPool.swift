@@ -1,6 +1,7 @@
 import Foundation
 import Support
 import Engine
+import ObjectStore
 import Storage
 
 /// The worker queue: N threads that lease queued runs from the store and train them.
@@ -38,12 +39,20 @@ public final class WorkerPool: @unchecked Sendable {
     public let node: String
 
     /// `node`: this node's name (nil: a fresh one, so nothing is taken back at start-up but expired leases).
-    public init(store: Store, datasets: DatasetLibrary, checkpointRoot: URL, workers: Int,
+    public convenience init(store: Store, datasets: DatasetLibrary, checkpointRoot: URL, workers: Int,
+                            leaseSeconds: Double = 15, node: String? = nil,
+                            log: @escaping @Sendable (_ message: String, _ runID: String?) -> Void = { _, _ in }) {
+        self.init(store: store, datasets: datasets, checkpoints: CheckpointFiles(root: checkpointRoot), workers: workers,
+                  leaseSeconds: leaseSeconds, node: node, log: log)
+    }
+
+    /// `checkpoints`: where checkpoints go (a folder, or an object store shared by the nodes).
+    public init(store: Store, datasets: DatasetLibrary, checkpoints: CheckpointFiles, workers: Int,
                 leaseSeconds: Double = 15, node: String? = nil,
                 log: @escaping @Sendable (_ message: String, _ runID: String?) -> Void = { _, _ in }) {
         self.store = store
         self.datasets = datasets
-        self.files = CheckpointFiles(root: checkpointRoot)
+        self.files = checkpoints
         self.workerCount = workers
         self.node = node ?? Identifier.make("node")
         self.owner = self.node + "/" + Identifier.make("worker")

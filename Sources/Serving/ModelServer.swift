@@ -1,5 +1,6 @@
 import Foundation
 import Engine
+import ObjectStore
 import Storage
 
 /// Errors of serving, mapped to HTTP statuses at the API's edge.

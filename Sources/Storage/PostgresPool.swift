@@ -31,8 +31,21 @@ public final class PostgresPool: ConnectionPool, @unchecked Sendable {
         self.url = url
         capacity = max(1, connections)
         location = Self.redacted(url)
-        idle.append(try PostgresConnection(url: url))
+        idle.append(try Self.connect(url))
         open = 1
+    }
+
+    /// A session that cannot hold locks for long: a node paused or cut off in the middle of a
+    /// transaction (SIGSTOP, a partition) has its session ended after 5 s, so its row locks and
+    /// the event-order lock do not stall the other nodes — our transactions take milliseconds.
+    static func connect(_ url: String) throws -> PostgresConnection {
+        let c = try PostgresConnection(url: url)
+        try prepare(c)
+        return c
+    }
+
+    static func prepare(_ c: PostgresConnection) throws {
+        try c.execute("SET idle_in_transaction_session_timeout = 5000")
     }
 
     /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
@@ -122,7 +135,7 @@ public final class PostgresPool: ConnectionPool, @unchecked Sendable {
         if let c = idle.popLast() {
             condition.unlock()
             if !c.isConnected {
-                do { try c.reset() } catch {
+                do { try c.reset(); try Self.prepare(c) } catch {
                     checkin(c, lost: true)
                     throw error
                 }
@@ -131,7 +144,7 @@ public final class PostgresPool: ConnectionPool, @unchecked Sendable {
         }
         open += 1
         condition.unlock()
-        do { return try PostgresConnection(url: url) } catch {
+        do { return try Self.connect(url) } catch {
             condition.lock(); open -= 1; condition.signal(); condition.unlock()
             throw error
         }

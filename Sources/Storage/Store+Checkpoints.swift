@@ -75,4 +75,9 @@ extension Store {
             return doomed
         }
     }
+
+    /// Every checkpoint file (object) name a row records (the orphan sweep keeps these).
+    public func recordedCheckpointFiles() throws -> Set<String> {
+        try pool.read { db in Set(try db.execute("SELECT file FROM checkpoints").map { $0.string(0) }) }
+    }
 }

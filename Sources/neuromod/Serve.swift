@@ -4,6 +4,7 @@ import API
 import Engine
 import HTTPServer
 import Jobs
+import ObjectStore
 import Serving
 import Storage
 #if canImport(Glibc)
@@ -41,6 +42,10 @@ struct Serve: ParsableCommand {
     var nodeID: String?
     @Option(name: .customLong("lease-seconds"), help: "How long a run's lease lasts without a heartbeat before another worker may take it over (env NEUROMOD_LEASE_SECONDS, default 15).")
     var leaseSeconds: Int?
+    @Option(name: .customLong("object-store"), help: "Where checkpoints and uploaded data sets go: s3://bucket/prefix (endpoint NEUROMOD_S3_ENDPOINT, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY) so that every node reaches them, or a folder (env NEUROMOD_OBJECT_STORE, default: the data folder).")
+    var objectStore: String?
+    @Option(name: .customLong("object-store-timeout"), help: "Seconds one object-store request may take before it is retried, with backoff (env NEUROMOD_OBJECT_STORE_TIMEOUT, default 30).")
+    var objectStoreTimeout: Int?
     @Option(name: .customLong("shutdown-grace"), help: "Seconds SIGTERM waits for in-flight requests (env NEUROMOD_SHUTDOWN_GRACE, default 8).") var shutdownGrace: Int?
     @Option(name: .customLong("log-format"), help: "text (timestamped lines) or json (one object per line, with every request; env NEUROMOD_LOG_FORMAT, default text).")
     var logFormat: String?
@@ -80,6 +85,51 @@ struct Serve: ParsableCommand {
         }
     }
 
+    /// Checkpoints (and, when nodes share an object store, uploaded data sets) go to the object
+    /// store named by --object-store, else to the data folder.
+    func openObjectStore(dataDir: URL, shared: Bool) throws -> (CheckpointFiles, (any BlobStore)?) {
+        guard let text = Setting.optionalString(objectStore, "NEUROMOD_OBJECT_STORE"), !text.isEmpty else {
+            if shared { Log.info("warning: the database is shared but checkpoints stay in \(dataDir.path); give every node --object-store s3://… so that any node can resume any run") }
+            return (CheckpointFiles(blobs: FolderBlobStore(root: dataDir)), nil)
+        }
+        let location: ObjectStoreLocation
+        do { location = try ObjectStoreLocation.parse(text) } catch {
+            throw ConfigurationError("--object-store: \(error)")
+        }
+        let timeout = try Setting.int(objectStoreTimeout, "NEUROMOD_OBJECT_STORE_TIMEOUT", 30)
+        guard (1...3600).contains(timeout) else { throw ConfigurationError("--object-store-timeout must be between 1 and 3600") }
+        let blobs = try location.makeStore(timeoutSeconds: timeout)
+        if let s3 = blobs as? S3BlobStore {
+            do { try s3.client.createBucket() } catch {
+                Log.info("could not create bucket \(s3.client.bucket) (it may exist, made by someone else): \(error)")
+            }
+        }
+        Log.info("checkpoints and data sets in \(location)")
+        if case .folder = location { return (CheckpointFiles(blobs: blobs), nil) }
+        return (CheckpointFiles(blobs: blobs), blobs)
+    }
+
+    /// In the background: removes objects no row records (a node died between writing an object
+    /// and recording it), older than an hour so that writes in flight on other nodes are spared.
+    static func sweepOrphanedObjects(store: Store, checkpoints: CheckpointFiles, sharedBlobs: (any BlobStore)?) {
+        Thread.detachNewThread {
+            do {
+                let recorded = try store.recordedCheckpointFiles()
+                let removed = try checkpoints.sweepOrphans(grace: 3600) { recorded.contains($0) }
+                var datasets = 0
+                if let sharedBlobs {
+                    for blob in try sharedBlobs.list(prefix: "datasets/") where blob.modified < Date().addingTimeInterval(-3600) {
+                        let id = String(blob.key.dropFirst("datasets/".count).prefix { $0 != "." })
+                        if try store.dataset(id: id) == nil { try sharedBlobs.delete(blob.key); datasets += 1 }
+                    }
+                }
+                if removed + datasets > 0 { Log.info("removed \(removed) checkpoint and \(datasets) data-set object(s) that no row records") }
+            } catch {
+                Log.info("orphan sweep skipped: \(error)")
+            }
+        }
+    }
+
     func run() throws {
         signal(SIGPIPE, SIG_IGN)
         MemoryPolicy.returnLargeBlocks()
@@ -100,13 +150,19 @@ struct Serve: ParsableCommand {
         let lease = try Setting.int(leaseSeconds, "NEUROMOD_LEASE_SECONDS", 15)
         guard (1...3600).contains(lease) else { throw ConfigurationError("--lease-seconds must be between 1 and 3600") }
         let node = try Self.nodeName(Setting.optionalString(nodeID, "NEUROMOD_NODE_ID"), dataDir: dataDir)
+        let (checkpoints, sharedBlobs) = try openObjectStore(dataDir: dataDir, shared: store.dialect == .postgres)
         let datasetFiles = try DatasetFiles(root: dataDir.appendingPathComponent("datasets"))
         let swept = datasetFiles.sweepAbandonedUploads { id in (try? store.dataset(id: id)) != nil }
         if swept > 0 { Log.info("removed \(swept) upload file(s) a stop interrupted") }
         let datasets = DatasetLibrary(directory: Setting.string(datasetDir, "NEUROMOD_DATASET_DIR", DatasetLibrary.defaultFashionMNISTDirectory),
                                       uploads: { id in
                                           guard let r = try? store.dataset(id: id) else { return nil }
-                                          return DatasetLibrary.Upload(path: datasetFiles.url(id: r.id, format: r.format).path, sha256: r.sha256)
+                                          let local = datasetFiles.url(id: r.id, format: r.format)
+                                          // Uploaded through another node: fetched once from the shared store (digest checked on load).
+                                          if let sharedBlobs, !FileManager.default.fileExists(atPath: local.path) {
+                                              try? sharedBlobs.fetch(ServiceAPI.sharedDatasetKey(id: r.id, format: r.format), to: local)
+                                          }
+                                          return DatasetLibrary.Upload(path: local.path, sha256: r.sha256)
                                       })
         let maxDataset = try Setting.int(maxDatasetBytes, "NEUROMOD_MAX_DATASET_BYTES", 2 << 30)
         let quota = try Setting.int(diskQuotaBytes, "NEUROMOD_DISK_QUOTA_BYTES", 0)
@@ -114,12 +170,13 @@ struct Serve: ParsableCommand {
         if !datasets.isAvailable("fashion-mnist") {
             Log.info("warning: Fashion-MNIST not found in \(datasets.directory); runs will fail until it is installed")
         }
-        let pool = WorkerPool(store: store, datasets: datasets, checkpointRoot: dataDir.appendingPathComponent("checkpoints"),
+        let pool = WorkerPool(store: store, datasets: datasets, checkpoints: checkpoints,
                               workers: nodeRole == "api" ? 0 : workerCount, leaseSeconds: Double(lease), node: node,
                               log: { Log.run($0, runID: $1) })
         pool.diskQuotaBytes = quota > 0 ? quota : nil
         var options = ServiceAPI.Options()
         options.datasetFiles = datasetFiles
+        options.sharedBlobs = sharedBlobs
         options.healthOnly = nodeRole == "worker"
         options.maxDatasetBytes = maxDataset
         options.diskQuotaBytes = quota > 0 ? quota : nil
@@ -156,10 +213,19 @@ struct Serve: ParsableCommand {
         config.limits.bodyDestination = api.bodyDestination()
         let grace = Double(try Setting.int(shutdownGrace, "NEUROMOD_SHUTDOWN_GRACE", 8))
         let server = HTTPServer(configuration: config, responder: api)
+        if let s3 = checkpoints.blobs as? S3BlobStore {
+            api.metrics.counter("neuromod_object_store_requests_total", help: "Requests sent to the S3 object store (retries included).") {
+                [([:], Double(s3.client.requestCount))]
+            }
+            api.metrics.counter("neuromod_object_store_retries_total", help: "S3 requests sent again after a transport error, 5xx or 429.") {
+                [([:], Double(s3.client.retryCount))]
+            }
+        }
         api.metrics.gauge("neuromod_http_open_connections", help: "Client connections open now.") { [([:], Double(server.openConnections))] }
 
         try pool.start()
         try server.start()
+        Self.sweepOrphanedObjects(store: store, checkpoints: checkpoints, sharedBlobs: sharedBlobs)
         Log.info("listening on http://\(config.host):\(server.port) (data \(dataDir.path), database \(store.pool.location), \(workerCount) worker(s), "
                  + (options.authenticator == nil ? "no authentication)" : "bearer tokens required)"))
         // Machine-readable line for scripts and tests that start us on port 0.

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import TestSupport
 @testable import ObjectStore
 
 /// The S3 store against a real SeaweedFS (one server for the class): multipart uploads read

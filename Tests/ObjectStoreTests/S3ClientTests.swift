@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import TestSupport
 @testable import ObjectStore
 
 /// The S3 client against a real SeaweedFS on loopback, signatures enforced: a bucket, objects

@@ -44,13 +44,14 @@ final class ServiceProcess {
     /// The server's stderr (its log).
     let logURL: URL
 
-    init(dataDir: URL, extraArguments: [String] = []) throws {
+    init(dataDir: URL, extraArguments: [String] = [], environment: [String: String] = [:]) throws {
         process.executableURL = Self.binary
         process.arguments = ["serve", "--port", "0", "--data-dir", dataDir.path, "--workers", "1",
                              "--dataset-dir", Paths.datasetDir] + extraArguments
         var env = ProcessInfo.processInfo.environment
         env["NEUROMOD_MIGRATIONS_DIR"] = Paths.migrations.path
         env["NEUROMOD_OPENAPI"] = Paths.openAPI.path
+        env.merge(environment) { $1 }
         process.environment = env
         process.standardOutput = output
         logURL = dataDir.appendingPathComponent("server-\(UUID().uuidString.prefix(6)).log")

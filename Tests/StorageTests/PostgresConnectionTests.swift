@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 @testable import Storage
+import TestSupport
 
 /// The libpq wrapper against a real PostgreSQL 15 on loopback: parameters and types both ways,
 /// placeholders, transactions, SQLSTATEs, and reconnecting after a server restart.

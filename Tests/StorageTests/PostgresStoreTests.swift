@@ -1,5 +1,6 @@
 import XCTest
 @testable import Storage
+import TestSupport
 
 /// The store contract on a real PostgreSQL 15 (one server for the class, a fresh database per
 /// test), plus what only a shared database has to get right: migrating once when nodes start

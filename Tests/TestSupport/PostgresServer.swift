@@ -1,6 +1,4 @@
 import Foundation
-import XCTest
-import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -8,15 +6,15 @@ import Glibc
 /// A throwaway PostgreSQL server for tests: `initdb` into a temporary folder and `pg_ctl start`
 /// on a free loopback port, as an unprivileged user when the tests run as root (CI does; the
 /// server refuses root). A missing PostgreSQL fails the test — `.ci/run` installs postgresql-15.
-final class PostgresServer: @unchecked Sendable {
-    let directory: URL
-    let port: Int
+public final class PostgresServer: @unchecked Sendable {
+    public let directory: URL
+    public let port: Int
     private let bin: String
     private let owner: String?
 
-    var url: String { "postgresql://postgres@127.0.0.1:\(port)/postgres?connect_timeout=5" }
+    public var url: String { "postgresql://postgres@127.0.0.1:\(port)/postgres?connect_timeout=5" }
 
-    static func binDirectory() throws -> String {
+    public static func binDirectory() throws -> String {
         let root = "/usr/lib/postgresql"
         let versions = ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).compactMap(Int.init).sorted()
         guard let v = versions.last, FileManager.default.isExecutableFile(atPath: "\(root)/\(v)/bin/initdb") else {
@@ -25,7 +23,7 @@ final class PostgresServer: @unchecked Sendable {
         return "\(root)/\(v)/bin"
     }
 
-    init() throws {
+    public init() throws {
         bin = try Self.binDirectory()
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("nm-pg-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -39,13 +37,13 @@ final class PostgresServer: @unchecked Sendable {
 
     deinit { try? stop(); try? FileManager.default.removeItem(at: directory) }
 
-    func start() throws {
+    public func start() throws {
         try runAsOwner("\(bin)/pg_ctl", ["-D", directory.appendingPathComponent("data").path, "-w", "-t", "30",
                                          "-l", directory.appendingPathComponent("log").path,
                                          "-o", "-p \(port) -k \(directory.path) -c listen_addresses=127.0.0.1 -c fsync=off", "start"])
     }
 
-    func stop() throws {
+    public func stop() throws {
         try runAsOwner("\(bin)/pg_ctl", ["-D", directory.appendingPathComponent("data").path, "-w", "-m", "fast", "stop"])
     }
 
@@ -78,7 +76,7 @@ final class PostgresServer: @unchecked Sendable {
     }
 }
 
-struct TestError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct TestError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }

