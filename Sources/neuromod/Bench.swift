@@ -98,6 +98,8 @@ struct Experiment: ParsableCommand {
     @Option(help: "Path of a run spec JSON file.") var spec: String
     @Option(help: "Override the spec's seed.") var seed: Int?
     @Option(name: .customLong("dataset-dir"), help: "Fashion-MNIST folder.") var datasetDir: String = DatasetLibrary.defaultFashionMNISTDirectory
+    @Flag(name: .customLong("measure-setup"), help: "Also report setup_seconds: building the session again with the data already in memory (what each queued run pays).")
+    var measureSetup = false
 
     func run() throws {
         MemoryPolicy.returnLargeBlocks()
@@ -106,7 +108,15 @@ struct Experiment: ParsableCommand {
         }
         if let seed { root["seed"] = .number(Double(seed)) }
         let parsed = try ExperimentSpec.parse(.object(root))
-        let session = try FamilyRegistry.makeSession(spec: parsed, datasets: DatasetLibrary(directory: datasetDir))
+        let library = DatasetLibrary(directory: datasetDir)
+        var setupSeconds: Double?
+        if measureSetup {
+            _ = try FamilyRegistry.makeSession(spec: parsed, datasets: library)   // loads the data
+            let t = Date()
+            _ = try FamilyRegistry.makeSession(spec: parsed, datasets: library)
+            setupSeconds = Date().timeIntervalSince(t)
+        }
+        let session = try FamilyRegistry.makeSession(spec: parsed, datasets: library)
         final class Quiet: TrainingObserver {
             func session(_ session: TrainingSession, emitted metrics: [MetricSample]) {}
             func sessionReachedCheckpoint(_ session: TrainingSession) throws {}
@@ -117,6 +127,7 @@ struct Experiment: ParsableCommand {
         var summary = session.summary()
         if case .object(var o) = summary {
             o["wall_seconds"] = .number((Date().timeIntervalSince(started) * 100).rounded() / 100)
+            if let setupSeconds { o["setup_seconds"] = .number((setupSeconds * 1000).rounded() / 1000) }
             o["seed"] = .number(Double(parsed.seed))
             summary = .object(o)
         }

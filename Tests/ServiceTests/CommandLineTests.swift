@@ -1,5 +1,6 @@
 import XCTest
 import Storage
+import TestSupport
 
 /// The `neuromod` subcommands as a user or a container runtime calls them.
 final class CommandLineTests: XCTestCase {
@@ -34,6 +35,38 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(out2.contains("nothing to do"), out2)
         let db = try Database(path: dir.appendingPathComponent("neuromod.sqlite").path)
         XCTAssertEqual(try db.execute("PRAGMA user_version")[0].int(0), try Migrator(directory: Paths.migrations).latestVersion)
+    }
+
+    /// `migrate` and `serve` on PostgreSQL: the schema once (three processes at the same moment),
+    /// then "nothing to do"; a URL of another kind, an unreachable server and `backup` are refused
+    /// with a message, before anything starts.
+    func testMigrateOnPostgreSQLAndWhatIsRefused() throws {
+        let postgres = try PostgresServer()
+        let codes = Statuses()
+        DispatchQueue.concurrentPerform(iterations: 3) { _ in
+            codes.add((try? runNeuromod(["migrate", "--database", postgres.url]).0).map(Int.init) ?? -1)
+        }
+        XCTAssertEqual(codes.all, [0, 0, 0])
+        let versions = try PostgresConnection(url: postgres.url).execute("SELECT version FROM neuromod_schema ORDER BY version").map { $0.int(0) }
+        XCTAssertEqual(versions, Array(1...(try Migrator(directory: Paths.migrations).latestVersion)), "each migration once")
+        let (again, out) = try runBinary(["migrate"], env: ["NEUROMOD_DATABASE_URL": postgres.url])
+        XCTAssertEqual(again, 0, out)
+        XCTAssertTrue(out.contains("nothing to do"), out)
+        let dir = try Paths.temporaryDirectory("cli-pg")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (wrong, wrongOut) = try runBinary(["serve", "--data-dir", dir.path, "--database", "mysql://x@localhost/db"])
+        XCTAssertNotEqual(wrong, 0)
+        XCTAssertTrue(wrongOut.contains("--database must be a postgres://"), wrongOut)
+        let (down, downOut) = try runBinary(["serve", "--data-dir", dir.path, "--database", "postgresql://postgres@127.0.0.1:1/none?connect_timeout=2"])
+        XCTAssertNotEqual(down, 0)
+        XCTAssertTrue(downOut.contains("cannot use the PostgreSQL database"), downOut)
+        let (backup, backupOut) = try runBinary(["backup", dir.appendingPathComponent("b.sqlite").path], env: ["NEUROMOD_DATABASE_URL": postgres.url])
+        XCTAssertNotEqual(backup, 0)
+        XCTAssertTrue(backupOut.contains("pg_dump"), backupOut)
+        let (badStore, badStoreOut) = try runBinary(["serve", "--data-dir", dir.path, "--object-store", "s3://neuromod/x"],
+                                                    env: ["NEUROMOD_S3_ENDPOINT": "", "AWS_ENDPOINT_URL": ""])
+        XCTAssertNotEqual(badStore, 0)
+        XCTAssertTrue(badStoreOut.contains("NEUROMOD_S3_ENDPOINT"), badStoreOut)
     }
 
     func testHealthcheckAndHelp() throws {

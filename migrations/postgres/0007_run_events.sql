@@ -48,10 +48,16 @@ BEGIN
 END $$;
 CREATE TRIGGER run_events_checkpoint AFTER INSERT ON checkpoints FOR EACH ROW EXECUTE FUNCTION neuromod_checkpoint_added();
 
--- On insert and on update: a point written again (SQLite's INSERT OR REPLACE) is reported again.
-CREATE FUNCTION neuromod_metric_added() RETURNS TRIGGER LANGUAGE plpgsql AS $$
+-- One trigger call per statement (metric points arrive in batches of up to 200 rows), on insert
+-- and on update: a point written again (SQLite's INSERT OR REPLACE) is reported again.
+CREATE FUNCTION neuromod_metrics_added() RETURNS TRIGGER LANGUAGE plpgsql AS $$
 BEGIN
-    PERFORM neuromod_add_event(NEW.run_id, 'metric', json_build_object('key', NEW.key, 'step', NEW.step, 'value', NEW.value), NEW.time);
+    PERFORM pg_advisory_xact_lock(7953764079651796325);
+    INSERT INTO run_events(run_id, kind, data, created_at)
+    SELECT run_id, 'metric', json_build_object('key', key, 'step', step, 'value', value)::text, time FROM changed_points;
     RETURN NULL;
 END $$;
-CREATE TRIGGER run_events_metric AFTER INSERT OR UPDATE ON metric_points FOR EACH ROW EXECUTE FUNCTION neuromod_metric_added();
+CREATE TRIGGER run_events_metric AFTER INSERT ON metric_points REFERENCING NEW TABLE AS changed_points
+FOR EACH STATEMENT EXECUTE FUNCTION neuromod_metrics_added();
+CREATE TRIGGER run_events_metric_again AFTER UPDATE ON metric_points REFERENCING NEW TABLE AS changed_points
+FOR EACH STATEMENT EXECUTE FUNCTION neuromod_metrics_added();
