@@ -1,6 +1,7 @@
 import Foundation
 import Support
 import HTTP
+import ObjectStore
 import Storage
 import Engine
 import Serving
@@ -57,6 +58,16 @@ public struct APIError: Error, Sendable {
         case let e as DatabaseError where e.isBusy:
             var err = APIError(503, "unavailable", "the database is busy; retry shortly")
             err.headers = [("Retry-After", "1")]
+            return err
+        case let e as PostgresError where e.isUnstorableText:
+            return APIError(400, "invalid_argument", "text may not contain the NUL character (U+0000)")
+        case let e as PostgresError where e.isUnavailable:
+            var err = APIError(503, "unavailable", "the database cannot be reached; retry shortly")
+            err.headers = [("Retry-After", "5")]
+            return err
+        case BlobStoreError.unavailable:
+            var err = APIError(503, "unavailable", "the object store does not answer; retry shortly")
+            err.headers = [("Retry-After", "5")]
             return err
         default:
             return APIError(500, "internal", "internal error")

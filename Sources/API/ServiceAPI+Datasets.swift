@@ -109,8 +109,12 @@ extension ServiceAPI {
             record = try store.createDataset(id: id, name: name, format: summary.format.rawValue, sha256: upload.sha256,
                                              bytes: upload.file.bytes, description: String(decoding: Self.describe(summary).serialized(), as: UTF8.self))
         } catch {
-            unlink(url.path)
-            try? options.sharedBlobs?.delete(Self.sharedDatasetKey(id: id, format: summary.format.rawValue))
+            // Unless the commit's outcome is unknown (the row may exist): then the files stay, and
+            // an unrecorded object is swept later.
+            if !((error as? PostgresError)?.isCommitOutcomeUnknown ?? false) {
+                unlink(url.path)
+                try? options.sharedBlobs?.delete(Self.sharedDatasetKey(id: id, format: summary.format.rawValue))
+            }
             throw error
         }
         kept = true   // not loaded for runs until one needs it: unused data sets cost no memory

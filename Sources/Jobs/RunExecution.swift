@@ -25,8 +25,8 @@ final class RunExecution: TrainingObserver {
     /// The newest value of the session's selection metric: it scores a checkpoint taken at its step.
     private var lastSelection: MetricSample?
     private var lastFlush = Date()
-    private var lastHeartbeat = Date.distantPast
-    private var cancelRequested = false
+    /// Renews the lease on its own thread; tells of cancel requests and a lost lease.
+    let keeper: LeaseKeeper
     private(set) var stopReason: StopReason?
     private(set) var lastCheckpointStep = -1
     /// Checkpoint retention (`execution.keep_last`, `keep_best`); nil: keep every checkpoint.
@@ -38,10 +38,11 @@ final class RunExecution: TrainingObserver {
     var onSamples: (Int) -> Void = { _ in }
     private var lastSamplesSeen: Int?
 
-    init(run: RunRecord, store: Store, files: CheckpointFiles, owner: String, leaseSeconds: Double,
+    init(run: RunRecord, store: Store, files: CheckpointFiles, owner: String, leaseSeconds: Double, keeper: LeaseKeeper,
          shouldShutdown: @escaping () -> Bool, isCanceledLocally: @escaping () -> Bool) {
         self.run = run
         self.store = store
+        self.keeper = keeper
         self.files = files
         self.owner = owner
         self.leaseSeconds = leaseSeconds
@@ -103,7 +104,9 @@ final class RunExecution: TrainingObserver {
             try store.recordCheckpoint(record, metrics: pending, completed: session.step,
                                        summary: String(decoding: session.summary().serialized(), as: UTF8.self), lease: lease)
         } catch {
-            files.remove(relative: relative)   // not recorded: not kept
+            // Not recorded: not kept — unless the commit's outcome is unknown (the connection
+            // dropped during COMMIT): then the row may exist, and the orphan sweep decides later.
+            if !((error as? PostgresError)?.isCommitOutcomeUnknown ?? false) { files.remove(relative: relative) }
             throw error
         }
         pending.removeAll(keepingCapacity: true)
@@ -141,19 +144,10 @@ final class RunExecution: TrainingObserver {
     }
 
     func sessionShouldStop(_ session: TrainingSession) -> Bool {
+        keeper.report(completed: session.step, total: session.totalSteps)
         if shouldShutdown() { stopReason = .shutdown; return true }
-        if cancelRequested || isCanceledLocally() { stopReason = .canceled; return true }
-        if Date().timeIntervalSince(lastHeartbeat) > 1 {
-            lastHeartbeat = Date()
-            do {
-                cancelRequested = try store.heartbeat(runID: run.id, owner: owner, leaseSeconds: leaseSeconds,
-                                                      completed: session.step, total: session.totalSteps)
-            } catch StoreError.fenced {
-                stopReason = .leaseLost
-                return true
-            } catch {}   // the database is busy or down: try again next second
-            if cancelRequested { stopReason = .canceled; return true }
-        }
+        if keeper.leaseLost { stopReason = .leaseLost; return true }
+        if keeper.cancelRequested || isCanceledLocally() { stopReason = .canceled; return true }
         return false
     }
 }

@@ -186,6 +186,11 @@ public final class WorkerPool: @unchecked Sendable {
         condition.lock(); busy += 1; condition.unlock()
         defer { condition.lock(); busy -= 1; condition.unlock() }
         log(run: run.id, "run \(run.id) attempt \(run.attempt) started")
+        // From here on the lease is renewed every second, even while the session is built (a
+        // data set fetched from the object store) or a checkpoint write waits for the store.
+        let keeper = LeaseKeeper(store: store, run: run, owner: owner, leaseSeconds: leaseSeconds)
+        keeper.start()
+        defer { keeper.stop() }
         let spec: ExperimentSpec
         do {
             spec = try JSONDecoder().decode(ExperimentSpec.self, from: Data(run.spec.utf8))
@@ -226,7 +231,7 @@ public final class WorkerPool: @unchecked Sendable {
                 return
             }
         }
-        let execution = RunExecution(run: run, store: store, files: files, owner: owner, leaseSeconds: leaseSeconds,
+        let execution = RunExecution(run: run, store: store, files: files, owner: owner, leaseSeconds: leaseSeconds, keeper: keeper,
                                      shouldShutdown: { [self] in self.isStopping },
                                      isCanceledLocally: { [self] in self.isCanceledLocally(run.id) })
         if let keepLast = policy.keepLast { execution.retention = (keepLast, policy.keepBest ?? 0) }
@@ -257,7 +262,7 @@ public final class WorkerPool: @unchecked Sendable {
                         do { try execution.writeCheckpoint(session) } catch JobError.quota {}
                     }
                     try execution.flushMetrics()
-                    try store.requeueRun(runID: run.id, owner: owner, reason: "interrupted: server shut down at step \(session.step)")
+                    try store.requeueRun(runID: run.id, owner: owner, attempt: run.attempt, reason: "interrupted: server shut down at step \(session.step)")
                     log(run: run.id, "run \(run.id) checkpointed at step \(session.step) and requeued")
                 case .canceled?, nil:
                     try execution.flushMetrics()
@@ -293,7 +298,7 @@ public final class WorkerPool: @unchecked Sendable {
         }
         let delay = policy.backoff(retry: failures)
         do {
-            try store.retryRun(runID: run.id, owner: owner, reason: reason, delay: delay)
+            try store.retryRun(runID: run.id, owner: owner, attempt: run.attempt, reason: reason, delay: delay)
             log(run: run.id, "run \(run.id) will retry in \(delay) s (\(failures) of \(policy.maxAttempts - 1) retries): \(reason)")
         } catch {
             log(run: run.id, "cannot requeue run \(run.id): \(error)")
@@ -302,7 +307,7 @@ public final class WorkerPool: @unchecked Sendable {
 
     private func finish(_ run: RunRecord, _ state: RunState, _ reason: String?, completed: Int? = nil, summary: JSONValue? = nil) {
         do {
-            try store.finishRun(runID: run.id, owner: owner, state: state, reason: reason, completed: completed,
+            try store.finishRun(runID: run.id, owner: owner, attempt: run.attempt, state: state, reason: reason, completed: completed,
                                 summary: summary.map { String(decoding: $0.serialized(), as: UTF8.self) })
             log(run: run.id, "run \(run.id) \(state.rawValue)" + (reason.map { ": \($0)" } ?? ""))
         } catch {

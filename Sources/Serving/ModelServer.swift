@@ -48,9 +48,9 @@ public final class ModelServer: @unchecked Sendable {
                 throw ServingError.gone("the checkpoint of version \(v.version) no longer exists")
             }
             let data: Data
-            do { data = try files.read(relative: record.file) } catch {
-                throw ServingError.gone("the checkpoint file of version \(v.version) is no longer on disk")
-            }
+            do { data = try files.read(relative: record.file) } catch BlobStoreError.notFound {
+                throw ServingError.gone("the checkpoint file of version \(v.version) is no longer in the store")
+            }   // anything else (the object store does not answer: a 503) passes on as it is
             do { return try InferenceModel(checkpoint: data) } catch let e as InferenceModel.Failure {
                 throw ServingError.unsupported(e.description)
             } catch {

@@ -67,6 +67,10 @@ public final class PostgresConnection: SQLConnection {
         guard let connection else { throw PostgresError(sqlState: "08003", message: "no connection") }
         let statement = Self.numberPlaceholders(sql)
         let values = arguments.map(\.sqlValue)
+        // Text goes as C strings, and PostgreSQL's text cannot hold U+0000: refused, not cut short.
+        for case .text(let text) in values where text.utf8.contains(0) {
+            throw PostgresError(sqlState: "22021", message: "text may not contain the NUL character (U+0000)")
+        }
         // Text parameters as C strings, bytes in binary; NULL as a null pointer.
         var buffers: [[UInt8]?] = values.map {
             switch $0 {
@@ -203,6 +207,13 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     public var description: String { "\(message) (SQLSTATE \(sqlState))" }
     /// 23505: a unique constraint refused the row.
     public var isUniqueViolation: Bool { sqlState == "23505" }
+    /// The server cannot be used now (connection failures, 08xxx; shutting down or restarting,
+    /// 57P0x; out of connections or resources, 53xxx): a 503, not a client's or our bug.
+    public var isUnavailable: Bool { sqlState.hasPrefix("08") || sqlState.hasPrefix("57P0") || sqlState.hasPrefix("53") }
+    /// 22021 (a character the encoding cannot hold, e.g. U+0000) or 22P05: the client's text.
+    public var isUnstorableText: Bool { sqlState == "22021" || sqlState == "22P05" }
+    /// 08007: the connection was lost during COMMIT — the transaction may or may not have been committed.
+    public var isCommitOutcomeUnknown: Bool { sqlState == "08007" }
     /// 40001 (serialization failure) or 40P01 (deadlock): the transaction may simply be run again.
     public var isTransient: Bool { sqlState == "40001" || sqlState == "40P01" }
     /// Class 08: the connection failed or was lost.

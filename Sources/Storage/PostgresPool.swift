@@ -48,11 +48,27 @@ public final class PostgresPool: ConnectionPool, @unchecked Sendable {
         try c.execute("SET idle_in_transaction_session_timeout = 5000")
     }
 
-    /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`.
+    /// The URL with its password masked, however it is written: `postgres://user:secret@host/db`
+    /// (an unescaped `@` in the password included), `?password=secret`, or libpq's
+    /// `password=secret` keywords.
     static func redacted(_ url: String) -> String {
-        guard var parts = URLComponents(string: url), parts.password != nil else { return url }
-        parts.password = "***"
-        return parts.string ?? url
+        var out = url
+        if let scheme = out.range(of: "://") {
+            let rest = out[scheme.upperBound...]
+            let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) ?? rest.endIndex
+            if let at = rest[..<authorityEnd].lastIndex(of: "@"),
+               let colon = rest[..<at].firstIndex(of: ":") {
+                out.replaceSubrange(out.index(after: colon)..<at, with: "***")
+            }
+        }
+        // password=… as a query parameter or a keyword (up to & or whitespace).
+        var result = ""
+        var remaining = Substring(out)
+        while let r = remaining.range(of: "password=", options: .caseInsensitive) {
+            result += remaining[..<r.upperBound] + "***"
+            remaining = remaining[r.upperBound...].drop { $0 != "&" && !$0.isWhitespace }
+        }
+        return result + remaining
     }
 
     public func write<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
@@ -63,6 +79,15 @@ public final class PostgresPool: ConnectionPool, @unchecked Sendable {
 
     public func read<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
         try transaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body)
+    }
+
+    /// Whether a write could be made now: one `SELECT` on a pooled (or new) connection, without
+    /// the reconnection retries (readiness must answer at once).
+    public func probe() -> Bool {
+        guard let c = try? checkout() else { return false }
+        let ok = (try? c.execute("SELECT 1 FROM experiments LIMIT 1")) != nil
+        checkin(c, lost: !c.isConnected)
+        return ok
     }
 
     /// Runs `body` on one connection outside any transaction (migrations, LISTEN).

@@ -34,6 +34,14 @@ extension SQLConnection {
     /// ` FOR NO KEY UPDATE` on PostgreSQL: a fencing check that holds the row until commit, so a takeover
     /// cannot slip between the check and the writes it guards. Nothing on SQLite (single writer).
     var lockRow: String { dialect == .postgres ? " FOR NO KEY UPDATE" : "" }
+
+    /// ` FOR UPDATE` on PostgreSQL: the row is about to be deleted (or may be), and no other
+    /// transaction may use it meanwhile. Nothing on SQLite.
+    var lockForDelete: String { dialect == .postgres ? " FOR UPDATE" : "" }
+
+    /// ` FOR SHARE` on PostgreSQL: the row must still exist when this transaction commits (a
+    /// delete waits for it). Nothing on SQLite.
+    var keepRow: String { dialect == .postgres ? " FOR SHARE" : "" }
 }
 
 /// Where the store's transactions run: a pool of connections to one database.

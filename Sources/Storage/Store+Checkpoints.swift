@@ -63,8 +63,10 @@ extension Store {
     /// only unreferenced files).
     public func pruneCheckpoints(runID: String, keepLast: Int, keepBest: Int) throws -> [CheckpointRecord] {
         try pool.write { db in
-            let all = try db.execute("SELECT \(Self.checkpointColumns) FROM checkpoints WHERE run_id = ? ORDER BY step DESC, seq DESC",
-                                     runID).map(Self.checkpoint)
+            // Locked: a model version being registered for one of them (which keeps its row)
+            // commits before the served set is read below, or waits for the prune.
+            let all = try db.execute("SELECT \(Self.checkpointColumns) FROM checkpoints WHERE run_id = ? ORDER BY step DESC, seq DESC"
+                                     + db.lockForDelete, runID).map(Self.checkpoint)
             var keep = Set(all.prefix(max(keepLast, 1)).map(\.id))
             let best = all.filter { $0.score != nil }.sorted { ($0.score!, $0.step) > ($1.score!, $1.step) }
             keep.formUnion(best.prefix(keepBest).map(\.id))

@@ -35,7 +35,10 @@ extension Store {
     /// deleted record (its file is the caller's to remove).
     public func deleteDataset(id: String) throws -> DatasetRecord {
         try pool.write { db in
-            guard let record = try db.execute("SELECT \(Self.datasetColumns) FROM datasets WHERE id = ?", id).first.map(Self.dataset) else {
+            // Locked first: a run being created with this data set (which keeps the row) commits
+            // before the check below, or waits until the delete is done and then finds no data set.
+            guard let record = try db.execute("SELECT \(Self.datasetColumns) FROM datasets WHERE id = ?" + db.lockForDelete, id)
+                .first.map(Self.dataset) else {
                 throw StoreError.notFound("data set \(id)")
             }
             let using = try db.execute("""
@@ -61,7 +64,7 @@ extension Store {
     func requireDataset(_ db: any SQLConnection, spec: String) throws {
         guard let object = try? JSONSerialization.jsonObject(with: Data(spec.utf8)) as? [String: Any],
               let name = (object["data"] as? [String: Any])?["dataset"] as? String, name.hasPrefix("ds_") else { return }
-        guard try db.execute("SELECT 1 FROM datasets WHERE id = ?", name).first != nil else {
+        guard try db.execute("SELECT 1 FROM datasets WHERE id = ?" + db.keepRow, name).first != nil else {
             throw StoreError.notFound("data set \(name)")
         }
     }

@@ -10,7 +10,12 @@ extension Store {
                                runID, p.key, p.step, p.value, p.time)
             }
         case .postgres:
-            // One round trip per 200 points; the event trigger fires on insert and on update.
+            // One round trip per 200 points; the event trigger fires on insert and on update. A
+            // (key, step) given twice keeps its last value, as SQLite's INSERT OR REPLACE does (one
+            // statement may not touch a row twice).
+            var last: [String: Int] = [:]
+            for (i, p) in points.enumerated() { last["\(p.step)\u{1F}\(p.key)"] = i }
+            let points = last.count == points.count ? points : points.enumerated().filter { last["\($0.element.step)\u{1F}\($0.element.key)"] == $0.offset }.map(\.element)
             var start = 0
             while start < points.count {
                 let chunk = points[start..<min(start + 200, points.count)]

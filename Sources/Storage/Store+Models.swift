@@ -24,7 +24,7 @@ extension Store {
     /// Registers the next version of `name` for a checkpoint of a run (versions start at 1).
     public func registerModelVersion(name: String, runID: String, checkpointID: String) throws -> ModelVersionRecord {
         try pool.write { db in
-            guard try db.execute("SELECT 1 FROM checkpoints WHERE id = ? AND run_id = ?", checkpointID, runID).first != nil else {
+            guard try db.execute("SELECT 1 FROM checkpoints WHERE id = ? AND run_id = ?" + db.keepRow, checkpointID, runID).first != nil else {
                 throw StoreError.notFound("checkpoint \(checkpointID) of run \(runID)")
             }
             let next = (try db.execute("SELECT MAX(version) FROM model_versions WHERE name = ?", name).first?.optionalInt(0) ?? 0) + 1

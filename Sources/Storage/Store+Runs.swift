@@ -91,24 +91,27 @@ extension Store {
                 """, now, now)
             let candidates = try db.execute("""
                 WITH eligible AS (
-                    SELECT r.id, r.seq, r.study_id, r.experiment_id, COALESCE(r.study_id, 'exp:' || r.experiment_id) AS g FROM runs r
+                    SELECT r.id, r.seq, r.study_id, r.experiment_id, COALESCE(r.study_id, 'exp:' || r.experiment_id) AS g,
+                           ROW_NUMBER() OVER (PARTITION BY COALESCE(r.study_id, 'exp:' || r.experiment_id) ORDER BY r.seq) AS rank_in_group
+                    FROM runs r
                     WHERE r.state = 'queued' AND (r.not_before IS NULL OR r.not_before <= ?)
                       AND (r.after_run IS NULL OR (SELECT s.state FROM runs s WHERE s.id = r.after_run) = 'succeeded')),
                 groups AS (SELECT g, MIN(seq) AS first_seq, MAX(study_id) AS study, MAX(experiment_id) AS experiment
                            FROM eligible GROUP BY g),
                 ranked AS (
-                    SELECT first_seq,
+                    SELECT g, first_seq,
                            (SELECT COUNT(*) FROM runs x WHERE x.state = 'running'
                               AND COALESCE(x.study_id, 'exp:' || x.experiment_id) = groups.g) AS running,
                            CASE WHEN study IS NULL
                                 THEN COALESCE((SELECT MAX(leased_at) FROM runs x WHERE x.experiment_id = groups.experiment AND x.study_id IS NULL), 0)
                                 ELSE COALESCE((SELECT MAX(leased_at) FROM runs x WHERE x.study_id = groups.study), 0) END AS served
                     FROM groups)
-                SELECT e.id FROM ranked JOIN eligible e ON e.seq = ranked.first_seq
-                ORDER BY ranked.running, ranked.served, ranked.first_seq LIMIT 8
+                SELECT e.id FROM ranked JOIN eligible e ON e.g = ranked.g AND e.rank_in_group <= 8
+                ORDER BY ranked.running, ranked.served, ranked.first_seq, e.seq LIMIT 8
                 """, now).map { $0.string(0) }
             // On PostgreSQL other nodes claim at the same moment: take the first candidate no
             // other transaction holds and that is still queued (re-checked under the row lock).
+            // The candidates are the fair order's first group's oldest runs, then the next group's.
             var claimed: String?
             for candidate in candidates {
                 if try db.execute("SELECT id FROM runs WHERE id = ? AND state = 'queued'" + db.skipLocked, candidate).first != nil {
@@ -128,20 +131,22 @@ extension Store {
 
     /// Extends a lease and records progress; returns whether cancellation was requested.
     @discardableResult
-    public func heartbeat(runID: String, owner: String, leaseSeconds: Double, completed: Int, total: Int) throws -> Bool {
+    /// `attempt`: the fencing token — one process's workers share an owner name, so a worker that
+    /// lost its lease to another thread of its own node is told apart by the attempt it holds.
+    public func heartbeat(runID: String, owner: String, attempt: Int? = nil, leaseSeconds: Double, completed: Int, total: Int) throws -> Bool {
         try pool.write { db in
             let now = try db.now()
             try db.execute("""
                 UPDATE runs SET lease_expires_at = ?, updated_at = ?, progress_completed = ?, progress_total = ?
-                WHERE id = ? AND lease_owner = ? AND state = 'running'
-                """, now + leaseSeconds, now, completed, total, runID, owner)
+                WHERE id = ? AND lease_owner = ? AND state = 'running' AND (CAST(? AS BIGINT) IS NULL OR attempt = ?)
+                """, now + leaseSeconds, now, completed, total, runID, owner, attempt, attempt)
             guard db.changes == 1 else { throw StoreError.fenced("run \(runID): \(owner) no longer holds its lease") }
             return try db.execute("SELECT cancel_requested FROM runs WHERE id = ?", runID).first?.int(0) == 1
         }
     }
 
     /// Ends a run held by `owner` in a terminal state.
-    public func finishRun(runID: String, owner: String, state: RunState, reason: String? = nil, completed: Int? = nil,
+    public func finishRun(runID: String, owner: String, attempt: Int? = nil, state: RunState, reason: String? = nil, completed: Int? = nil,
                           summary: String? = nil) throws {
         precondition(state.isTerminal)
         try pool.write { db in
@@ -150,32 +155,32 @@ extension Store {
                 UPDATE runs SET state = ?, finished_at = ?, updated_at = ?, failure_reason = ?, lease_owner = NULL,
                        lease_expires_at = NULL, progress_completed = COALESCE(?, progress_completed),
                        summary = COALESCE(?, summary)
-                WHERE id = ? AND lease_owner = ? AND state = 'running'
-                """, state.rawValue, now, now, reason, completed, summary, runID, owner)
+                WHERE id = ? AND lease_owner = ? AND state = 'running' AND (CAST(? AS BIGINT) IS NULL OR attempt = ?)
+                """, state.rawValue, now, now, reason, completed, summary, runID, owner, attempt, attempt)
         }
     }
 
     /// Puts a run held by `owner` back in the queue (shutdown, or an infrastructure failure).
-    public func requeueRun(runID: String, owner: String, reason: String?) throws {
+    public func requeueRun(runID: String, owner: String, attempt: Int? = nil, reason: String?) throws {
         _ = try pool.write { db in
             try db.execute("""
                 UPDATE runs SET state = 'queued', updated_at = ?, lease_owner = NULL, lease_expires_at = NULL,
                        failure_reason = ?
-                WHERE id = ? AND lease_owner = ? AND state = 'running'
-                """, try db.now(), reason, runID, owner)
+                WHERE id = ? AND lease_owner = ? AND state = 'running' AND (CAST(? AS BIGINT) IS NULL OR attempt = ?)
+                """, try db.now(), reason, runID, owner, attempt, attempt)
         }
     }
 
     /// Puts a run held by `owner` back in the queue after an infrastructure failure: one more
     /// failure, not leased again for `delay` seconds.
-    public func retryRun(runID: String, owner: String, reason: String, delay: Double) throws {
+    public func retryRun(runID: String, owner: String, attempt: Int? = nil, reason: String, delay: Double) throws {
         try pool.write { db in
             let now = try db.now()
             try db.execute("""
                 UPDATE runs SET state = 'queued', updated_at = ?, lease_owner = NULL, lease_expires_at = NULL,
                        failure_reason = ?, failures = failures + 1, not_before = ?
-                WHERE id = ? AND lease_owner = ? AND state = 'running'
-                """, now, reason, now + delay, runID, owner)
+                WHERE id = ? AND lease_owner = ? AND state = 'running' AND (CAST(? AS BIGINT) IS NULL OR attempt = ?)
+                """, now, reason, now + delay, runID, owner, attempt, attempt)
         }
     }
 
@@ -214,7 +219,10 @@ extension Store {
     /// Cancels a queued run at once, or flags a running one for its worker to stop.
     public func requestCancel(runID: String) throws -> RunRecord {
         try pool.write { db in
-            guard let run = try fetchRun(db, runID) else { throw StoreError.notFound("run \(runID)") }
+            // Locked: a claim on another node cannot turn the run running between this read and the update.
+            guard let run = try db.execute("SELECT \(Self.runColumns) FROM runs WHERE id = ?" + db.lockRow, runID).first.map(Self.run) else {
+                throw StoreError.notFound("run \(runID)")
+            }
             let now = try db.now()
             switch run.state {
             case .queued:

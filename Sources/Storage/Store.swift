@@ -24,7 +24,8 @@ public final class Store: Sendable {
 
     /// True when a write transaction can be taken (readiness).
     public func isWritable() -> Bool {
-        (try? pool.write { db in try db.execute("SELECT 1 FROM experiments LIMIT 1") }) != nil
+        if let postgres = pool as? PostgresPool { return postgres.probe() }
+        return (try? pool.write { db in try db.execute("SELECT 1 FROM experiments LIMIT 1") }) != nil
     }
 
     /// "ok" when the database is sound: SQLite's `PRAGMA integrity_check`; on PostgreSQL, that

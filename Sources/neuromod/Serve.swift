@@ -87,10 +87,15 @@ struct Serve: ParsableCommand {
 
     /// Checkpoints (and, when nodes share an object store, uploaded data sets) go to the object
     /// store named by --object-store, else to the data folder.
-    func openObjectStore(dataDir: URL, shared: Bool) throws -> (CheckpointFiles, (any BlobStore)?) {
+    /// Returns the checkpoints as workers write and read them (patient: retried for up to two
+    /// minutes), as request handlers read them (downloads, model loads: two attempts within a few
+    /// seconds, then a 503, so that an outage cannot hold every handler thread), and the store
+    /// data sets are shared through (nil unless it is S3).
+    func openObjectStore(dataDir: URL, shared: Bool) throws -> (workers: CheckpointFiles, requests: CheckpointFiles, shared: (any BlobStore)?) {
         guard let text = Setting.optionalString(objectStore, "NEUROMOD_OBJECT_STORE"), !text.isEmpty else {
             if shared { Log.info("warning: the database is shared but checkpoints stay in \(dataDir.path); give every node --object-store s3://… so that any node can resume any run") }
-            return (CheckpointFiles(blobs: FolderBlobStore(root: dataDir)), nil)
+            let local = CheckpointFiles(blobs: FolderBlobStore(root: dataDir))
+            return (local, local, nil)
         }
         let location: ObjectStoreLocation
         do { location = try ObjectStoreLocation.parse(text) } catch {
@@ -105,8 +110,10 @@ struct Serve: ParsableCommand {
             }
         }
         Log.info("checkpoints and data sets in \(location)")
-        if case .folder = location { return (CheckpointFiles(blobs: blobs), nil) }
-        return (CheckpointFiles(blobs: blobs), blobs)
+        let quick = try location.makeStore(timeoutSeconds: min(timeout, 10),
+                                           retry: RetryPolicy(attempts: 2, baseDelay: 0.2, maxDelay: 1, deadline: 5))
+        if case .folder = location { return (CheckpointFiles(blobs: blobs), CheckpointFiles(blobs: blobs), nil) }
+        return (CheckpointFiles(blobs: blobs), CheckpointFiles(blobs: quick), blobs)
     }
 
     /// In the background: removes objects no row records (a node died between writing an object
@@ -150,7 +157,7 @@ struct Serve: ParsableCommand {
         let lease = try Setting.int(leaseSeconds, "NEUROMOD_LEASE_SECONDS", 15)
         guard (1...3600).contains(lease) else { throw ConfigurationError("--lease-seconds must be between 1 and 3600") }
         let node = try Self.nodeName(Setting.optionalString(nodeID, "NEUROMOD_NODE_ID"), dataDir: dataDir)
-        let (checkpoints, sharedBlobs) = try openObjectStore(dataDir: dataDir, shared: store.dialect == .postgres)
+        let (checkpoints, requestCheckpoints, sharedBlobs) = try openObjectStore(dataDir: dataDir, shared: store.dialect == .postgres)
         let datasetFiles = try DatasetFiles(root: dataDir.appendingPathComponent("datasets"))
         let swept = datasetFiles.sweepAbandonedUploads { id in (try? store.dataset(id: id)) != nil }
         if swept > 0 { Log.info("removed \(swept) upload file(s) a stop interrupted") }
@@ -195,8 +202,8 @@ struct Serve: ParsableCommand {
            let text = try? String(contentsOf: spec, encoding: .utf8) {
             options.openAPIDocument = text
         }
-        let models = ModelServer(store: store, files: pool.files, options: serving)
-        let api = ServiceAPI(store: store, files: pool.files, workers: pool, models: models, options: options)
+        let models = ModelServer(store: store, files: requestCheckpoints, options: serving)
+        let api = ServiceAPI(store: store, files: requestCheckpoints, workers: pool, models: models, options: options)
 
         var config = ServerConfiguration()
         config.host = Setting.string(host, "NEUROMOD_HOST", "127.0.0.1")

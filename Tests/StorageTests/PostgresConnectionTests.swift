@@ -21,6 +21,9 @@ final class PostgresConnectionTests: XCTestCase {
         XCTAssertEqual(rows[1].values, [.integer(1 << 40), .text("big"), .real(-1e300), .integer(0), .null, .null])
         XCTAssertEqual(try db.execute("SELECT COUNT(*) FROM t WHERE name LIKE '%?%'")[0].int(0), 1, "a ? inside a literal is not a placeholder")
         XCTAssertEqual(PostgresConnection.numberPlaceholders("a = ? AND b = '?' AND c = ?"), "a = $1 AND b = '?' AND c = $2")
+        XCTAssertThrowsError(try db.execute("INSERT INTO t(id, name) VALUES (?, ?)", 3, "cut\u{0}short")) {
+            XCTAssertTrue(($0 as? PostgresError)?.isUnstorableText ?? false, "refused, not truncated: \($0)")
+        }
         // A unique violation names itself; a failed transaction leaves nothing.
         XCTAssertThrowsError(try db.execute("INSERT INTO t(id) VALUES (?)", 1)) {
             XCTAssertTrue(($0 as? PostgresError)?.isUniqueViolation ?? false, "\($0)")
@@ -39,5 +42,17 @@ final class PostgresConnectionTests: XCTestCase {
         XCTAssertTrue(db.isConnected)
         XCTAssertEqual(try db.execute("SELECT COUNT(*) FROM t")[0].int(0), 3)
         XCTAssertThrowsError(try PostgresConnection(url: "postgresql://postgres@127.0.0.1:1/postgres?connect_timeout=2"))
+    }
+}
+
+final class PostgresURLTests: XCTestCase {
+    /// A password never reaches a log line, however the URL writes it.
+    func testPasswordsAreMasked() {
+        XCTAssertEqual(PostgresPool.redacted("postgres://nm:secret@db:5432/lab"), "postgres://nm:***@db:5432/lab")
+        XCTAssertEqual(PostgresPool.redacted("postgres://nm:se@cr#et@db/lab?sslmode=require"), "postgres://nm:***@db/lab?sslmode=require")
+        XCTAssertEqual(PostgresPool.redacted("postgresql://db/lab?user=nm&password=secret&sslmode=require"),
+                       "postgresql://db/lab?user=nm&password=***&sslmode=require")
+        XCTAssertEqual(PostgresPool.redacted("host=db user=nm password=secret dbname=lab"), "host=db user=nm password=*** dbname=lab")
+        XCTAssertEqual(PostgresPool.redacted("postgres://nm@db/lab"), "postgres://nm@db/lab")
     }
 }

@@ -41,6 +41,7 @@ final class PostgresStoreTests: XCTestCase, StoreContract {
     func testProgressEvents() throws { try checkProgressEvents() }
     func testCheckpointsModelsAndDatasets() throws { try checkCheckpointsModelsAndDatasets() }
     func testRunLifecycleLeaseAndRecovery() throws { try checkRunLifecycleLeaseAndRecovery() }
+    func testAStaleAttemptOfTheSameOwnerIsFenced() throws { try checkAStaleAttemptOfTheSameOwnerIsFenced() }
     func testCancelQueuedAndRunning() throws { try checkCancelQueuedAndRunning() }
     func testMetricsAreReplacedNotDuplicatedAndPage() throws { try checkMetricsAreReplacedNotDuplicatedAndPage() }
     func testIdempotencyKeys() throws { try checkIdempotencyKeys() }
@@ -107,11 +108,12 @@ final class PostgresStoreTests: XCTestCase, StoreContract {
         let failures = Locked<[String]>([])
         DispatchQueue.concurrentPerform(iterations: 12) { i in
             let store = nodes[i % 3]
-            while true {
+            // Every claimer keeps claiming until all 40 are taken: they contend for the same rows.
+            while leased.value.count < 40 {
                 do {
-                    guard let run = try store.leaseNextRun(owner: "node\(i % 3)/\(i)", leaseSeconds: 60) else { return }
+                    guard let run = try store.leaseNextRun(owner: "node\(i % 3)/\(i)", leaseSeconds: 60) else { continue }
                     leased.mutate { $0.append(run.id) }
-                    try store.finishRun(runID: run.id, owner: "node\(i % 3)/\(i)", state: .succeeded)
+                    try store.finishRun(runID: run.id, owner: "node\(i % 3)/\(i)", attempt: run.attempt, state: .succeeded)
                 } catch {
                     failures.mutate { $0.append("\(error)") }
                     return

@@ -70,6 +70,30 @@ extension StoreContract {
         XCTAssertEqual(try store.integrityCheck(), "ok")
     }
 
+    /// One process's workers share an owner name: the attempt alone tells a stale worker from
+    /// the one that holds the run now, for heartbeats, requeues, retries and the end.
+    func checkAStaleAttemptOfTheSameOwnerIsFenced() throws {
+        let store = try makeStore()
+        let (exp, _) = try store.createExperiment(name: "e", description: "")
+        let (run, _) = try store.createRun(experimentID: exp.id, spec: "{}", specHash: "h", progressTotal: 10, progressUnit: "steps")
+        XCTAssertEqual(try store.leaseNextRun(owner: "n/w", leaseSeconds: 30)?.attempt, 1)
+        XCTAssertEqual(try store.recoverOrphanedRuns(nodePrefix: "n/"), 1)
+        XCTAssertEqual(try store.leaseNextRun(owner: "n/w", leaseSeconds: 30)?.attempt, 2)
+        XCTAssertThrowsError(try store.heartbeat(runID: run.id, owner: "n/w", attempt: 1, leaseSeconds: 30, completed: 9, total: 10)) {
+            guard case StoreError.fenced = $0 else { return XCTFail("\($0)") }
+        }
+        try store.retryRun(runID: run.id, owner: "n/w", attempt: 1, reason: "stale", delay: 0)
+        try store.requeueRun(runID: run.id, owner: "n/w", attempt: 1, reason: "stale")
+        try store.finishRun(runID: run.id, owner: "n/w", attempt: 1, state: .failed, reason: "stale")
+        var now = try XCTUnwrap(try store.run(id: run.id))
+        XCTAssertEqual([now.state.rawValue, String(now.attempt), String(now.failures), String(now.progressCompleted)], ["running", "2", "1", "0"],
+                       "the stale attempt changed nothing (one failure: the recovery)")
+        XCTAssertFalse(try store.heartbeat(runID: run.id, owner: "n/w", attempt: 2, leaseSeconds: 30, completed: 5, total: 10))
+        try store.finishRun(runID: run.id, owner: "n/w", attempt: 2, state: .succeeded, completed: 10)
+        now = try XCTUnwrap(try store.run(id: run.id))
+        XCTAssertEqual(now.state, .succeeded)
+    }
+
     func checkRunLifecycleLeaseAndRecovery() throws {
         let store = try makeStore()
         let (exp, created) = try store.createExperiment(name: "e", description: "")

@@ -72,6 +72,7 @@ final class StoreTests: XCTestCase, StoreContract {
     func testProgressEvents() throws { try checkProgressEvents() }
     func testCheckpointsModelsAndDatasets() throws { try checkCheckpointsModelsAndDatasets() }
     func testRunLifecycleLeaseAndRecovery() throws { try checkRunLifecycleLeaseAndRecovery() }
+    func testAStaleAttemptOfTheSameOwnerIsFenced() throws { try checkAStaleAttemptOfTheSameOwnerIsFenced() }
     func testCancelQueuedAndRunning() throws { try checkCancelQueuedAndRunning() }
     func testMetricsAreReplacedNotDuplicatedAndPage() throws { try checkMetricsAreReplacedNotDuplicatedAndPage() }
     func testIdempotencyKeys() throws { try checkIdempotencyKeys() }
