@@ -87,17 +87,20 @@ extension ServiceAPI {
         }
         let d = Double(version)
         try store.setModelAlias(name: name, alias: alias, version: version)
+        models.forgetResolutions(of: name)
         return JSONResponse.make(200, JSONValue.object(["name": .string(name), "alias": .string(alias), "version": .number(d)]))
     }
 
     func deleteAlias(_ ctx: RequestContext) throws -> HTTPResponse {
         try store.deleteModelAlias(name: ctx.parameter("name"), alias: ctx.parameter("alias"))
+        models.forgetResolutions(of: ctx.parameter("name"))
         return HTTPResponse(status: 204)
     }
 
     func deleteVersion(_ ctx: RequestContext) throws -> HTTPResponse {
         guard let v = Int(ctx.parameter("version")), v >= 1 else { throw APIError.invalid("version", "must be a positive integer") }
         try store.deleteModelVersion(name: ctx.parameter("name"), version: v)
+        models.forgetResolutions(of: ctx.parameter("name"))
         return HTTPResponse(status: 204)
     }
 
@@ -117,6 +120,79 @@ extension ServiceAPI {
         let start = DispatchTime.now().uptimeNanoseconds
         let name = ctx.parameter("name")
         let v = try requestedVersion(ctx, name: name)
+        let (inputs, task) = try Self.fastPredictBody(ctx.request.body) ?? predictBody(ctx)
+        let (model, result) = try models.predict(v, inputs: inputs, task: task)
+        let outputs = result.outputs
+        // Written directly (keys sorted, as JSONValue writes them): no tree of values per number.
+        var out: [UInt8] = []
+        out.reserveCapacity(64 + outputs.count * (40 + 24 * (outputs.first?.count ?? 0)))
+        out += Array(#"{"model":"#.utf8)
+        JSONValue.writeString(name, to: &out)
+        out += Array(#","predictions":["#.utf8)
+        for (r, p) in outputs.enumerated() {
+            let best = p.indices.max { p[$0] < p[$1] } ?? 0
+            if r > 0 { out.append(UInt8(ascii: ",")) }
+            out += Array(#"{"class":"#.utf8)
+            JSONValue.writeNumber(Double(best), to: &out)
+            out += Array(#","label":"#.utf8)
+            JSONValue.writeString(model.labels[best], to: &out)
+            out += Array(#","probabilities":["#.utf8)
+            for (k, x) in p.enumerated() {
+                if k > 0 { out.append(UInt8(ascii: ",")) }
+                JSONValue.writeNumber(Double(x), to: &out)
+            }
+            out += Array("]}".utf8)
+        }
+        out += Array(#"],"version":"#.utf8)
+        JSONValue.writeNumber(Double(v.version), to: &out)
+        out.append(UInt8(ascii: "}"))
+        var headers = HTTPHeaders()
+        headers.set("Content-Type", "application/json")
+        headers.set(Self.batchRowsHeader, String(result.batchRows))
+        recordPrediction(model: name, rows: outputs.count, since: start)
+        return HTTPResponse(status: 200, headers: headers, body: Data(out))
+    }
+
+    /// `{"inputs": [[…], …], "task": k | null}` read straight into rows of floats; nil for any
+    /// other body (then ``predictBody(_:)`` parses it and names what is wrong).
+    static func fastPredictBody(_ body: Data) -> (inputs: [[Float]], task: Int?)? {
+        body.withUnsafeBytes { raw -> (inputs: [[Float]], task: Int?)? in
+            var r = JSONNumbers(raw.bindMemory(to: UInt8.self))
+            guard r.take(UInt8(ascii: "{")) else { return nil }
+            var inputs: [[Float]]?
+            var task: Int??
+            if r.take(UInt8(ascii: "}")) { return nil }
+            repeat {
+                guard let key = r.plainString(), r.take(UInt8(ascii: ":")) else { return nil }
+                switch key {
+                case "inputs" where inputs == nil:
+                    guard r.take(UInt8(ascii: "[")) else { return nil }
+                    var rows: [[Float]] = []
+                    if !r.take(UInt8(ascii: "]")) {
+                        repeat {
+                            var row: [Float] = []
+                            row.reserveCapacity(rows.first?.count ?? 64)
+                            guard r.floatArray(into: &row) else { return nil }
+                            rows.append(row)
+                        } while r.take(UInt8(ascii: ","))
+                        guard r.take(UInt8(ascii: "]")) else { return nil }
+                    }
+                    inputs = rows
+                case "task" where task == nil:
+                    if r.null() { task = .some(nil); break }
+                    guard let d = r.number(), d >= 0, d == d.rounded(), d < 1e9 else { return nil }
+                    task = .some(Int(d))
+                default:
+                    return nil
+                }
+            } while r.take(UInt8(ascii: ","))
+            guard r.take(UInt8(ascii: "}")), r.atEnd, let inputs else { return nil }
+            return (inputs, task ?? nil)
+        }
+    }
+
+    /// The general reading of a predict body, with an error naming the field at fault.
+    func predictBody(_ ctx: RequestContext) throws -> (inputs: [[Float]], task: Int?) {
         guard case .object(let o) = try jsonBody(ctx) else { throw APIError.invalid("body", "must be an object") }
         for key in o.keys where key != "inputs" && key != "task" { throw APIError.invalid(key, "is not a known field") }
         var task: Int?
@@ -137,17 +213,6 @@ extension ServiceAPI {
             }
             inputs.append(x)
         }
-        let (model, result) = try models.predict(v, inputs: inputs, task: task)
-        let outputs = result.outputs
-        let predictions: [JSONValue] = outputs.map { p in
-            let best = p.indices.max { p[$0] < p[$1] } ?? 0
-            return .object(["probabilities": .array(p.map { .number(Double($0)) }), "class": .number(Double(best)),
-                            "label": .string(model.labels[best])])
-        }
-        var response = JSONResponse.make(200, JSONValue.object(["model": .string(name), "version": .number(Double(v.version)),
-                                                                "predictions": .array(predictions)]))
-        response.headers.set(Self.batchRowsHeader, String(result.batchRows))
-        recordPrediction(model: name, rows: outputs.count, since: start)
-        return response
+        return (inputs, task)
     }
 }

@@ -31,6 +31,8 @@ public final class ModelServer: @unchecked Sendable {
 
     let store: Store
     let files: CheckpointFiles
+    private let resolutionLock = NSLock()
+    private var resolutions: [String: (record: ModelVersionRecord, expires: UInt64)] = [:]
     let cache: ModelCache
     public let options: Options
 
@@ -60,8 +62,31 @@ public final class ModelServer: @unchecked Sendable {
     }
 
     /// The version `name` resolves to (`version` or `alias`, else the latest).
+    /// The version a request names (a number, an alias, or the latest), remembered for up to a
+    /// second so that predictions do not read the registry each time. Changes made through this
+    /// node apply at once (``forgetResolutions(of:)``); another node's alias move within a second.
     public func resolve(name: String, version: Int? = nil, alias: String? = nil) throws -> ModelVersionRecord {
-        try store.resolveModelVersion(name: name, version: version, alias: alias)
+        let key = "\(name)\u{1F}\(version ?? 0)\u{1F}\(alias ?? "")"
+        let now = DispatchTime.now().uptimeNanoseconds
+        resolutionLock.lock()
+        if let hit = resolutions[key], hit.expires > now {
+            resolutionLock.unlock()
+            return hit.record
+        }
+        resolutionLock.unlock()
+        let record = try store.resolveModelVersion(name: name, version: version, alias: alias)
+        resolutionLock.lock()
+        if resolutions.count > 10_000 { resolutions.removeAll() }
+        resolutions[key] = (record, now + 1_000_000_000)
+        resolutionLock.unlock()
+        return record
+    }
+
+    /// Drops the remembered resolutions of a model (its aliases or versions changed).
+    public func forgetResolutions(of name: String) {
+        resolutionLock.lock()
+        resolutions = resolutions.filter { !$0.key.hasPrefix(name + "\u{1F}") }
+        resolutionLock.unlock()
     }
 
     /// Registers a new version of `name` from a run's checkpoint: the one given, else the run's best
@@ -79,7 +104,9 @@ public final class ModelServer: @unchecked Sendable {
         }
         guard try store.checkpoint(runID: runID, id: chosen) != nil else { throw ServingError.notFound("checkpoint \(chosen) of run \(runID)") }
         _ = try model(ModelVersionRecord(name: name, version: 0, runID: runID, checkpointID: chosen, createdAt: 0))
-        return try store.registerModelVersion(name: name, runID: runID, checkpointID: chosen)
+        let registered = try store.registerModelVersion(name: name, runID: runID, checkpointID: chosen)
+        forgetResolutions(of: name)
+        return registered
     }
 
     /// Predictions of version `v` for `inputs`, batched with concurrent requests for the same task.

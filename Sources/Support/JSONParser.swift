@@ -82,6 +82,12 @@ struct JSONParser {
     private static let powersOfTen: [Double] = (0...22).map { k in (0..<k).reduce(1.0) { r, _ in r * 10 } }
 
     private mutating func number() -> JSONValue? {
+        Self.number(in: bytes, at: &i).map { .number($0) }
+    }
+
+    /// Reads a JSON number starting at `i` (moved past it); nil when the bytes there are not one.
+    /// Shared with the parsers that read numbers straight into buffers (``JSONNumbers``).
+    static func number(in bytes: UnsafeBufferPointer<UInt8>, at i: inout Int) -> Double? {
         let start = i
         func digits() -> Int {
             let s = i
@@ -111,7 +117,7 @@ struct JSONParser {
                 for k in (intEnd + 1)..<i { m = m &* 10 &+ UInt64(bytes[k] &- 48) }
             }
             let value = Double(m) / Self.powersOfTen[fractionDigits]
-            return .number(negative ? -value : value)
+            return negative ? -value : value
         }
         if hasExponent {
             i += 1
@@ -125,7 +131,7 @@ struct JSONParser {
             for k in 0..<n { buf[k] = CChar(bitPattern: bytes[start + k]) }
             buf[n] = 0
             let d = strtod(buf.baseAddress!, nil)
-            return d.isFinite ? .number(d) : nil
+            return d.isFinite ? d : nil
         }
     }
 

@@ -36,7 +36,8 @@ extension JSONValue {
         }
     }
 
-    static func writeNumber(_ d: Double, to out: inout [UInt8]) {
+    /// A number as ``write(to:)`` writes it (integral values without a fraction, NaN and ±∞ as null).
+    public static func writeNumber(_ d: Double, to out: inout [UInt8]) {
         guard d.isFinite else { out.append(contentsOf: Array("null".utf8)); return }
         if d == d.rounded(), abs(d) < 9.0e15 {
             out.append(contentsOf: String(Int64(d)).utf8)
@@ -45,7 +46,8 @@ extension JSONValue {
         }
     }
 
-    static func writeString(_ s: String, to out: inout [UInt8]) {
+    /// A string, quoted and escaped as ``write(to:)`` writes it.
+    public static func writeString(_ s: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         for c in s.utf8 {
             switch c {

@@ -1,0 +1,40 @@
+import XCTest
+import Support
+@testable import API
+
+/// The prediction route reads its body straight into rows of floats; it must read exactly what
+/// the general JSON parser reads, and leave every other body to it (which names the fault).
+final class PredictBodyTests: XCTestCase {
+    func testTheFastReaderAgreesWithTheGeneralParser() throws {
+        var rng = SystemRandomNumberGenerator()
+        var bodies = [
+            #"{"inputs": [[0, 1.5, -2e-3, 0.30000000000000004, 1E2, 123456789012345678]]}"#,
+            #" { "task" : 2 , "inputs" : [ [ 0.25 ] , [ 1 ] ] } "#,
+            #"{"inputs": [[1, 2]], "task": null}"#,
+            #"{"inputs": []}"#,
+            #"{"inputs": [[]]}"#,
+        ]
+        for _ in 0..<200 {
+            let row = (0..<Int.random(in: 1...40, using: &rng)).map { _ in String(Double.random(in: -1e6...1e6, using: &rng)) }
+            bodies.append(#"{"inputs": [[\#(row.joined(separator: ","))]]}"#)
+        }
+        for body in bodies {
+            let fast = try XCTUnwrap(ServiceAPI.fastPredictBody(Data(body.utf8)), body)
+            guard case .object(let o)? = JSONValue.parse(Data(body.utf8)), case .array(let rows)? = o["inputs"] else { return XCTFail(body) }
+            let general = rows.map { r -> [Float] in
+                guard case .array(let xs) = r else { return [] }
+                return xs.map { if case .number(let d) = $0 { return Float(d) } else { return .nan } }
+            }
+            XCTAssertEqual(fast.inputs.map { $0.map(\.bitPattern) }, general.map { $0.map(\.bitPattern) }, body)
+            XCTAssertEqual(fast.task, o["task"]?.intValue, body)
+        }
+    }
+
+    func testAnythingElseIsLeftToTheGeneralParser() {
+        for body in [#"{}"#, #"{"inputs": [[1]], "extra": 1}"#, #"{"inputs": [[1, "2"]]}"#, #"{"inputs": [[1]], "task": -1}"#,
+                     #"{"inputs": [[1]], "task": 1.5}"#, #"{"inputs": [[1]]} x"#, #"{"inputs": [[1]], "inputs": [[2]]}"#,
+                     #"{"inputs": [1, 2]}"#, #"{"in\u0070uts": [[1]]}"#, #"{"inputs": [[01]]}"#, #"{"inputs": [[1,]]}"#, #"["#, ""] {
+            XCTAssertNil(ServiceAPI.fastPredictBody(Data(body.utf8)), body)
+        }
+    }
+}
