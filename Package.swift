@@ -37,7 +37,7 @@ let package = Package(
         // Neuromodulation engine: network families, the training loop, checkpoints, specs.
         .target(name: "Engine", dependencies: ["Support", "CBLAS", "CZlib"]),
         // Worker queue: joins Engine and Storage for training.
-        .target(name: "Jobs", dependencies: ["Engine", "Storage", "ObjectStore", "Support"]),
+        .target(name: "Jobs", dependencies: ["Engine", "Storage", "ObjectStore", "Support", "CSystemShims"]),
         // Model serving: registry look-ups, model cache, micro-batching (joins Engine and Storage for predictions).
         .target(name: "Serving", dependencies: ["Engine", "Storage", "ObjectStore", "Support"]),
         // Studies: design expansion, seed pairing, statistics (joins Engine specs and Storage for studies).

@@ -3,6 +3,7 @@ import Support
 import Engine
 import ObjectStore
 import Storage
+import CSystemShims
 
 /// The worker queue: N threads that lease queued runs from the store and train them.
 ///
@@ -32,6 +33,10 @@ public final class WorkerPool: @unchecked Sendable {
     /// Bytes data sets and checkpoints may take together (`--disk-quota-bytes`); a run whose next
     /// checkpoint would pass it fails, saying so. nil: no quota.
     public var diskQuotaBytes: Int?
+
+    /// The training threads' niceness (0–19, Linux per-thread): above 0, the scheduler prefers
+    /// the HTTP threads when both want a core, so request latency stays flat while runs train.
+    public var niceness = 10
 
     /// This node's name: every lease this process takes is `<node>/<random>`, so that a later
     /// process of the same node takes back its runs at once while other nodes' live leases are
@@ -70,6 +75,9 @@ public final class WorkerPool: @unchecked Sendable {
             group.enter()
             condition.lock(); alive += 1; condition.unlock()
             let t = Thread { [self] in
+                nm_set_thread_name("worker-\(i)")
+                // Training yields to request handling: a busy core answers requests first.
+                if self.niceness > 0 { _ = nm_set_thread_niceness(Int32(self.niceness)) }
                 self.workerLoop()
                 self.condition.lock(); self.alive -= 1; self.condition.unlock()
                 self.group.leave()

@@ -46,6 +46,8 @@ struct Serve: ParsableCommand {
     var objectStore: String?
     @Option(name: .customLong("object-store-timeout"), help: "Seconds one object-store request may take before it is retried, with backoff (env NEUROMOD_OBJECT_STORE_TIMEOUT, default 30).")
     var objectStoreTimeout: Int?
+    @Option(name: .customLong("worker-niceness"), help: "Scheduling niceness of the training threads, 0–19: above 0 a busy core answers HTTP requests first (env NEUROMOD_WORKER_NICENESS, default 10).")
+    var workerNiceness: Int?
     @Option(name: .customLong("shutdown-grace"), help: "Seconds SIGTERM waits for in-flight requests (env NEUROMOD_SHUTDOWN_GRACE, default 8).") var shutdownGrace: Int?
     @Option(name: .customLong("log-format"), help: "text (timestamped lines) or json (one object per line, with every request; env NEUROMOD_LOG_FORMAT, default text).")
     var logFormat: String?
@@ -181,6 +183,8 @@ struct Serve: ParsableCommand {
                               workers: nodeRole == "api" ? 0 : workerCount, leaseSeconds: Double(lease), node: node,
                               log: { Log.run($0, runID: $1) })
         pool.diskQuotaBytes = quota > 0 ? quota : nil
+        pool.niceness = try Setting.int(workerNiceness, "NEUROMOD_WORKER_NICENESS", 10)
+        guard (0...19).contains(pool.niceness) else { throw ConfigurationError("--worker-niceness must be between 0 and 19") }
         var options = ServiceAPI.Options()
         options.datasetFiles = datasetFiles
         options.sharedBlobs = sharedBlobs

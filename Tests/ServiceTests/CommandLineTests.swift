@@ -69,6 +69,34 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(badStoreOut.contains("NEUROMOD_S3_ENDPOINT"), badStoreOut)
     }
 
+    /// Training threads run niced (request handling first when a core is contended); the HTTP
+    /// threads keep the default priority. Read from /proc, per thread.
+    func testTrainingThreadsAreNiced() throws {
+        let dir = try Paths.temporaryDirectory("nice")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let server = try ServiceProcess(dataDir: dir, extraArguments: ["--worker-niceness", "7"])
+        defer { server.kill(SIGTERM); _ = server.waitForExit(timeout: 10) }
+        let pid = server.process.processIdentifier
+        func nice(of thread: String) throws -> Int? {
+            for tid in try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/task") {
+                let comm = (try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/comm", encoding: .utf8))?
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+                guard comm == thread, let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(tid)/stat", encoding: .utf8),
+                      let close = stat.lastIndex(of: ")") else { continue }
+                // Fields after the name: state is field 3; nice is field 19.
+                let fields = stat[stat.index(after: close)...].split(separator: " ")
+                return Int(fields[16])
+            }
+            return nil
+        }
+        try eventually(timeout: 10, "the worker thread") { () -> Bool? in try nice(of: "worker-0") != nil ? true : nil }
+        XCTAssertEqual(try nice(of: "worker-0"), 7)
+        XCTAssertEqual(try nice(of: "neuromod"), 0, "the other threads (HTTP included) keep the default")
+        let (code, out) = try runBinary(["serve", "--data-dir", dir.path, "--worker-niceness", "25"])
+        XCTAssertNotEqual(code, 0)
+        XCTAssertTrue(out.contains("--worker-niceness must be between 0 and 19"), out)
+    }
+
     func testHealthcheckAndHelp() throws {
         let dir = try Paths.temporaryDirectory("cli")
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -30,3 +30,10 @@ static const unsigned int NM_EPOLLHUP = EPOLLHUP;
 static const unsigned int NM_EPOLLRDHUP = EPOLLRDHUP;
 #endif
 static const int NM_MSG_NOSIGNAL = MSG_NOSIGNAL;
+
+/// Lowers the calling thread's scheduling priority to `niceness` (0–19; Linux applies nice per
+/// thread). Returns 0, or -1 with errno set.
+int nm_set_thread_niceness(int niceness);
+
+/// Names the calling thread for the OS (ps, top, /proc/PID/task/TID/comm; 15 bytes kept).
+void nm_set_thread_name(const char *name);
