@@ -111,8 +111,6 @@ public final class PostgresPool: ConnectionPool, @unchecked Sendable {
         }
     }
 
-    private struct CommitOutcomeUnknown: Error {}
-
     private func transaction<T>(begin: String, _ body: (any SQLConnection) throws -> T) throws -> T {
         let deadline = Date().addingTimeInterval(reconnectSeconds)
         var delay = 0.05
