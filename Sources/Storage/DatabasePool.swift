@@ -41,6 +41,11 @@ public final class DatabasePool: ConnectionPool, @unchecked Sendable {
         return try body(writer)
     }
 
+    /// SQLite's read transactions cost no round trip: the same as ``read(_:)``.
+    public func readStatement<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
+        try read(body)
+    }
+
     /// Runs `body` on a reader connection (a consistent snapshot for multi-statement reads).
     public func read<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
         readerCondition.lock()

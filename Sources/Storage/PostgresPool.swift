@@ -81,6 +81,10 @@ public final class PostgresPool: ConnectionPool, @unchecked Sendable {
         try transaction(begin: "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", body)
     }
 
+    public func readStatement<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
+        try withConnection { c in try body(c) }
+    }
+
     /// Whether a write could be made now: one `SELECT` on a pooled (or new) connection, without
     /// the reconnection retries (readiness must answer at once).
     public func probe() -> Bool {

@@ -27,21 +27,21 @@ extension Store {
     }
 
     public func checkpoints(runID: String) throws -> [CheckpointRecord] {
-        try pool.read { db in
+        try pool.readStatement { db in
             try db.execute("SELECT \(Self.checkpointColumns) FROM checkpoints WHERE run_id = ? ORDER BY step, seq", runID)
                 .map(Self.checkpoint)
         }
     }
 
     public func checkpoint(runID: String, id: String) throws -> CheckpointRecord? {
-        try pool.read { db in
+        try pool.readStatement { db in
             try db.execute("SELECT \(Self.checkpointColumns) FROM checkpoints WHERE run_id = ? AND id = ?", runID, id)
                 .first.map(Self.checkpoint)
         }
     }
 
     public func latestCheckpoint(runID: String) throws -> CheckpointRecord? {
-        try pool.read { db in
+        try pool.readStatement { db in
             try db.execute("SELECT \(Self.checkpointColumns) FROM checkpoints WHERE run_id = ? ORDER BY step DESC, seq DESC LIMIT 1",
                            runID).first.map(Self.checkpoint)
         }
@@ -49,7 +49,7 @@ extension Store {
 
     /// The checkpoint with the highest score (the latest of equals), or nil when none has a score.
     public func bestCheckpoint(runID: String) throws -> CheckpointRecord? {
-        try pool.read { db in
+        try pool.readStatement { db in
             try db.execute("""
                 SELECT \(Self.checkpointColumns) FROM checkpoints WHERE run_id = ? AND score IS NOT NULL
                 ORDER BY score DESC, step DESC, seq DESC LIMIT 1

@@ -20,7 +20,7 @@ extension Store {
     }
 
     public func dataset(id: String) throws -> DatasetRecord? {
-        try pool.read { db in try db.execute("SELECT \(Self.datasetColumns) FROM datasets WHERE id = ?", id).first.map(Self.dataset) }
+        try pool.readStatement { db in try db.execute("SELECT \(Self.datasetColumns) FROM datasets WHERE id = ?", id).first.map(Self.dataset) }
     }
 
     public func listDatasets(after: Int?, limit: Int) throws -> Page<DatasetRecord> {

@@ -20,7 +20,7 @@ extension Store {
 
     /// A run's events after `after` (exclusive) and up to `through` (inclusive), oldest first.
     public func runEvents(runID: String, after: Int, through: Int = Int.max, limit: Int = 10_000) throws -> [RunEvent] {
-        try pool.read { db in
+        try pool.readStatement { db in
             try db.execute("""
                 SELECT seq, run_id, kind, data, created_at FROM run_events
                 WHERE run_id = ? AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?
@@ -30,7 +30,7 @@ extension Store {
 
     /// Every run's events after `after`, oldest first (the stream hub's poll).
     public func runEvents(after: Int, limit: Int = 10_000) throws -> [RunEvent] {
-        try pool.read { db in
+        try pool.readStatement { db in
             try db.execute("SELECT seq, run_id, kind, data, created_at FROM run_events WHERE seq > ? ORDER BY seq LIMIT ?",
                            after, limit).map(Self.runEvent)
         }
@@ -38,14 +38,14 @@ extension Store {
 
     /// The newest event id (0 when there is none).
     public func latestRunEventSeq() throws -> Int {
-        try pool.read { db in try db.execute("SELECT COALESCE(MAX(seq), 0) FROM run_events")[0].int(0) }
+        try pool.readStatement { db in try db.execute("SELECT COALESCE(MAX(seq), 0) FROM run_events")[0].int(0) }
     }
 }
 
 extension Store {
     /// The events of every run of a study after `after` and up to `through`, oldest first.
     public func runEvents(studyID: String, after: Int, through: Int = Int.max, limit: Int = 100_000) throws -> [RunEvent] {
-        try pool.read { db in
+        try pool.readStatement { db in
             try db.execute("""
                 SELECT seq, run_id, kind, data, created_at FROM run_events
                 WHERE run_id IN (SELECT id FROM runs WHERE study_id = ?) AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?

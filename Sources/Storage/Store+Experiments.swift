@@ -26,7 +26,7 @@ extension Store {
     }
 
     public func experiment(id: String) throws -> ExperimentRecord? {
-        try pool.read { db in
+        try pool.readStatement { db in
             try db.execute("SELECT \(Self.experimentColumns) FROM experiments WHERE id = ?", id).first.map(Self.experiment)
         }
     }

@@ -60,7 +60,7 @@ extension Store {
 
     /// Every key of a run with its count and latest value.
     public func metricKeys(runID: String) throws -> [MetricKeySummary] {
-        try pool.read { db in
+        try pool.readStatement { db in
             try db.execute("""
                 SELECT m.key, COUNT(*), MAX(m.step),
                        (SELECT value FROM metric_points l WHERE l.run_id = m.run_id AND l.key = m.key ORDER BY step DESC LIMIT 1)
@@ -71,7 +71,7 @@ extension Store {
 
     /// One series in step order, from after `afterStep`, at most `limit` points (+1 tells if more follow).
     public func metricSeries(runID: String, key: String, afterStep: Int?, limit: Int) throws -> (points: [MetricPoint], more: Bool) {
-        try pool.read { db in
+        try pool.readStatement { db in
             let rows = try db.execute("""
                 SELECT step, value, time FROM metric_points WHERE run_id = ? AND key = ? AND step > ? ORDER BY step LIMIT ?
                 """, runID, key, afterStep ?? Int(Int64.min), limit + 1)

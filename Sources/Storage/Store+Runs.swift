@@ -48,7 +48,7 @@ extension Store {
     }
 
     public func run(id: String) throws -> RunRecord? {
-        try pool.read { db in try fetchRun(db, id) }
+        try pool.readStatement { db in try fetchRun(db, id) }
     }
 
     /// Lists runs in creation order, optionally of one experiment and/or in one state.
@@ -56,7 +56,7 @@ extension Store {
     /// one state; the page continues after (or, newest first, before) the `seq` `after`.
     public func listRuns(experimentID: String? = nil, state: RunState? = nil, newestFirst: Bool = false,
                          after: Int?, limit: Int) throws -> Page<RunRecord> {
-        try pool.read { db in
+        try pool.readStatement { db in
             let rows = try db.execute("""
                 SELECT \(Self.runColumns) FROM runs
                 WHERE \(newestFirst ? "seq < ?" : "seq > ?") AND (CAST(? AS TEXT) IS NULL OR experiment_id = ?)
@@ -239,6 +239,6 @@ extension Store {
     }
 
     public func countRuns(state: RunState) throws -> Int {
-        try pool.read { db in try db.execute("SELECT COUNT(*) FROM runs WHERE state = ?", state.rawValue)[0].int(0) }
+        try pool.readStatement { db in try db.execute("SELECT COUNT(*) FROM runs WHERE state = ?", state.rawValue)[0].int(0) }
     }
 }
