@@ -30,6 +30,13 @@ public struct APIError: Error, Sendable {
         APIError(404, "not_found", "\(what) not found")
     }
 
+    /// A 503 that tells the client when to come back (`Retry-After`, seconds).
+    public static func unavailable(_ message: String, retryAfter seconds: Int) -> APIError {
+        var e = APIError(503, "unavailable", message)
+        e.headers = [("Retry-After", String(seconds))]
+        return e
+    }
+
     /// Maps errors of the lower layers to statuses; anything unknown is a 500 without internals.
     public static func from(_ error: Error) -> APIError {
         switch error {
@@ -56,19 +63,13 @@ public struct APIError: Error, Sendable {
         case let e as DatabaseError where e.isDiskFull:
             return APIError(507, "insufficient_storage", "the database disk is full")
         case let e as DatabaseError where e.isBusy:
-            var err = APIError(503, "unavailable", "the database is busy; retry shortly")
-            err.headers = [("Retry-After", "1")]
-            return err
+            return .unavailable("the database is busy; retry shortly", retryAfter: 1)
         case let e as PostgresError where e.isUnstorableText:
             return APIError(400, "invalid_argument", "text may not contain the NUL character (U+0000)")
         case let e as PostgresError where e.isUnavailable:
-            var err = APIError(503, "unavailable", "the database cannot be reached; retry shortly")
-            err.headers = [("Retry-After", "5")]
-            return err
+            return .unavailable("the database cannot be reached; retry shortly", retryAfter: 5)
         case BlobStoreError.unavailable:
-            var err = APIError(503, "unavailable", "the object store does not answer; retry shortly")
-            err.headers = [("Retry-After", "5")]
-            return err
+            return .unavailable("the object store does not answer; retry shortly", retryAfter: 5)
         default:
             return APIError(500, "internal", "internal error")
         }

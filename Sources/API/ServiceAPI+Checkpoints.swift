@@ -62,7 +62,7 @@ extension ServiceAPI {
         } catch BlobStoreError.notFound {
             throw APIError(410, "gone", "the checkpoint file is no longer in the store")
         } catch BlobStoreError.unavailable(let reason) {
-            throw APIError(503, "unavailable", "the object store does not answer: \(reason)")
+            throw APIError.unavailable("the object store does not answer: \(reason)", retryAfter: 5)
         }
         guard data.count == range.count else { throw APIError(500, "internal", "checkpoint file is shorter than recorded") }
         return HTTPResponse(status: status, headers: headers, body: data)

@@ -101,7 +101,7 @@ extension ServiceAPI {
                 try shared.put(Self.sharedDatasetKey(id: id, format: summary.format.rawValue), file: url)
             } catch {
                 unlink(url.path)
-                throw APIError(503, "unavailable", "the object store did not take the data set: \(error)")
+                throw APIError.unavailable("the object store did not take the data set: \(error)", retryAfter: 5)
             }
         }
         let record: DatasetRecord
