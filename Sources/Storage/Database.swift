@@ -76,15 +76,7 @@ public final class Database: SQLConnection {
 
     /// Runs `body` inside `BEGIN IMMEDIATE … COMMIT`, rolling back on error.
     public func transaction<T>(_ body: () throws -> T) throws -> T {
-        try execute("BEGIN IMMEDIATE")
-        do {
-            let result = try body()
-            try execute("COMMIT")
-            return result
-        } catch {
-            _ = try? execute("ROLLBACK")
-            throw error
-        }
+        try transaction(begin: "BEGIN IMMEDIATE", body)
     }
 
     private func statement(_ sql: String) throws -> Statement {

@@ -54,22 +54,20 @@ public struct Migrator: Sendable {
             }
             var applied: [Int] = []
             for m in migrations where m.version > current {
-                try db.execute("BEGIN IMMEDIATE")
+                let ran: Bool
                 do {
-                    // Another process starting at the same time may have applied it meanwhile:
-                    // the version is read again under the write lock.
-                    if try db.execute("PRAGMA user_version").first?.int(0) ?? 0 >= m.version {
-                        try db.execute("COMMIT")
-                        continue
+                    ran = try db.transaction {
+                        // Another process starting at the same time may have applied it meanwhile:
+                        // the version is read again under the write lock.
+                        if try db.execute("PRAGMA user_version").first?.int(0) ?? 0 >= m.version { return false }
+                        try db.executeScript(m.sql)
+                        try db.execute("PRAGMA user_version = \(m.version)")
+                        return true
                     }
-                    try db.executeScript(m.sql)
-                    try db.execute("PRAGMA user_version = \(m.version)")
-                    try db.execute("COMMIT")
                 } catch {
-                    _ = try? db.execute("ROLLBACK")
                     throw StorageSetupError("migration \(m.name) failed: \(error)")
                 }
-                applied.append(m.version)
+                if ran { applied.append(m.version) }
             }
             return applied
         }

@@ -120,15 +120,7 @@ public final class PostgresConnection: SQLConnection {
 
     /// Runs `body` in a transaction: committed when it returns, rolled back when it throws.
     public func transaction<T>(_ body: () throws -> T) throws -> T {
-        try execute("BEGIN")
-        do {
-            let value = try body()
-            try execute("COMMIT")
-            return value
-        } catch {
-            _ = try? execute("ROLLBACK")
-            throw error
-        }
+        try transaction(begin: "BEGIN", body)
     }
 
     /// `?` → `$1`, `$2`, … outside quoted strings and identifiers.

@@ -27,6 +27,19 @@ extension SQLConnection {
         try execute(sql, arguments: arguments)
     }
 
+    /// Runs `body` between `begin` and `COMMIT`, rolling back when it throws.
+    func transaction<T>(begin: String, _ body: () throws -> T) throws -> T {
+        try execute(begin)
+        do {
+            let value = try body()
+            try execute("COMMIT")
+            return value
+        } catch {
+            _ = try? execute("ROLLBACK")
+            throw error
+        }
+    }
+
     /// ` FOR UPDATE SKIP LOCKED` on PostgreSQL (claim a row no other transaction holds); nothing
     /// on SQLite, whose single writer already serialises claims.
     var skipLocked: String { dialect == .postgres ? " FOR UPDATE SKIP LOCKED" : "" }
