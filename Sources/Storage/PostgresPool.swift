@@ -96,62 +96,54 @@ public final class PostgresPool: ConnectionPool, @unchecked Sendable {
 
     /// Runs `body` on one connection outside any transaction (migrations, LISTEN).
     public func withConnection<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+        try onConnection(body)
+    }
+
+    /// Runs `attempt` on a pooled connection. A connection that is lost, or cannot be opened, is
+    /// replaced and `attempt` run again, with backoff, for up to ``reconnectSeconds`` — except
+    /// after a loss during COMMIT (08007), whose outcome is unknown.
+    private func onConnection<T>(_ attempt: (PostgresConnection) throws -> T) throws -> T {
         let deadline = Date().addingTimeInterval(reconnectSeconds)
         var delay = 0.05
         while true {
-            let c = try checkout()
             do {
-                let value = try body(c)
-                checkin(c)
-                return value
-            } catch let e as PostgresError where e.isConnectionFailure && Date() < deadline {
-                checkin(c, lost: true)
+                let c = try checkout()
+                do {
+                    let value = try attempt(c)
+                    checkin(c)
+                    return value
+                } catch {
+                    checkin(c, lost: (error as? PostgresError)?.isConnectionFailure ?? false)
+                    throw error
+                }
+            } catch let e as PostgresError where e.isConnectionFailure && !e.isCommitOutcomeUnknown && Date() < deadline {
                 Thread.sleep(forTimeInterval: delay)
                 delay = min(delay * 2, 1)
-            } catch {
-                checkin(c, lost: (error as? PostgresError)?.isConnectionFailure ?? false)
-                throw error
             }
         }
     }
 
+    /// `begin`, `body`, `COMMIT` on one connection (rerun on a new one after a lost connection);
+    /// the whole transaction is run again, a few times, after losing a race to another one.
     private func transaction<T>(begin: String, _ body: (any SQLConnection) throws -> T) throws -> T {
-        let deadline = Date().addingTimeInterval(reconnectSeconds)
-        var delay = 0.05
         var raceReruns = 0
         while true {
-            let c: PostgresConnection
-            do { c = try checkout() } catch let e as PostgresError where e.isConnectionFailure && Date() < deadline {
-                Thread.sleep(forTimeInterval: delay)
-                delay = min(delay * 2, 1)
-                continue
-            }
             do {
-                try c.execute(begin)
-                let value: T
-                do { value = try body(c) } catch {
-                    _ = try? c.execute("ROLLBACK")
-                    throw error
+                return try onConnection { c in
+                    try c.execute(begin)
+                    let value: T
+                    do { value = try body(c) } catch {
+                        _ = try? c.execute("ROLLBACK")
+                        throw error
+                    }
+                    do { try c.execute("COMMIT") } catch let e as PostgresError where e.isConnectionFailure {
+                        throw PostgresError(sqlState: "08007", message: "the connection was lost during COMMIT; the transaction may or may not have been committed")
+                    }
+                    return value
                 }
-                do { try c.execute("COMMIT") } catch let e as PostgresError where e.isConnectionFailure {
-                    checkin(c, lost: true)
-                    throw PostgresError(sqlState: "08007", message: "the connection was lost during COMMIT; the transaction may or may not have been committed")
-                }
-                checkin(c)
-                return value
-            } catch let e as PostgresError where e.sqlState == "08007" {
-                throw e
-            } catch let e as PostgresError where e.isConnectionFailure && Date() < deadline {
-                checkin(c, lost: true)
-                Thread.sleep(forTimeInterval: delay)
-                delay = min(delay * 2, 1)
             } catch let e as PostgresError where (e.isUniqueViolation || e.isTransient) && raceReruns < 5 {
-                checkin(c)
                 raceReruns += 1
                 Thread.sleep(forTimeInterval: Double.random(in: 0...0.002) * Double(raceReruns))
-            } catch {
-                checkin(c, lost: (error as? PostgresError)?.isConnectionFailure ?? false)
-                throw error
             }
         }
     }
