@@ -32,7 +32,13 @@ public final class ModelServer: @unchecked Sendable {
     let store: Store
     let files: CheckpointFiles
     private let resolutionLock = NSLock()
-    private var resolutions: [String: (record: ModelVersionRecord, expires: UInt64)] = [:]
+    /// What a request names: a version, an alias, or neither (the latest).
+    private struct Resolution: Hashable {
+        let name: String
+        let version: Int?
+        let alias: String?
+    }
+    private var resolutions: [Resolution: (record: ModelVersionRecord, expires: UInt64)] = [:]
     let cache: ModelCache
     public let options: Options
 
@@ -66,7 +72,7 @@ public final class ModelServer: @unchecked Sendable {
     /// second so that predictions do not read the registry each time. Changes made through this
     /// node apply at once (``forgetResolutions(of:)``); another node's alias move within a second.
     public func resolve(name: String, version: Int? = nil, alias: String? = nil) throws -> ModelVersionRecord {
-        let key = "\(name)\u{1F}\(version ?? 0)\u{1F}\(alias ?? "")"
+        let key = Resolution(name: name, version: version, alias: alias)
         let now = DispatchTime.now().uptimeNanoseconds
         resolutionLock.lock()
         if let hit = resolutions[key], hit.expires > now {
@@ -85,7 +91,7 @@ public final class ModelServer: @unchecked Sendable {
     /// Drops the remembered resolutions of a model (its aliases or versions changed).
     public func forgetResolutions(of name: String) {
         resolutionLock.lock()
-        resolutions = resolutions.filter { !$0.key.hasPrefix(name + "\u{1F}") }
+        resolutions = resolutions.filter { $0.key.name != name }
         resolutionLock.unlock()
     }
 

@@ -13,9 +13,10 @@ extension Store {
             // One round trip per 200 points; the event trigger fires on insert and on update. A
             // (key, step) given twice keeps its last value, as SQLite's INSERT OR REPLACE does (one
             // statement may not touch a row twice).
-            var last: [String: Int] = [:]
-            for (i, p) in points.enumerated() { last["\(p.step)\u{1F}\(p.key)"] = i }
-            let points = last.count == points.count ? points : points.enumerated().filter { last["\($0.element.step)\u{1F}\($0.element.key)"] == $0.offset }.map(\.element)
+            var last: [PointKey: Int] = [:]
+            for (i, p) in points.enumerated() { last[PointKey(key: p.key, step: p.step)] = i }
+            let points = last.count == points.count ? points
+                : points.indices.filter { last[PointKey(key: points[$0].key, step: points[$0].step)] == $0 }.map { points[$0] }
             var start = 0
             while start < points.count {
                 let chunk = points[start..<min(start + 200, points.count)]
@@ -30,6 +31,12 @@ extension Store {
                 start += chunk.count
             }
         }
+    }
+
+    /// A point's identity in its run's series.
+    private struct PointKey: Hashable {
+        let key: String
+        let step: Int
     }
 
     /// Writes a batch of metric points in one transaction. A point with the same (key, step)

@@ -112,10 +112,11 @@ struct Serve: ParsableCommand {
             }
         }
         Log.info("checkpoints and data sets in \(location)")
+        let checkpoints = CheckpointFiles(blobs: blobs)
+        if case .folder = location { return (checkpoints, checkpoints, nil) }
         let quick = try location.makeStore(timeoutSeconds: min(timeout, 10),
                                            retry: RetryPolicy(attempts: 2, baseDelay: 0.2, maxDelay: 1, deadline: 5))
-        if case .folder = location { return (CheckpointFiles(blobs: blobs), CheckpointFiles(blobs: blobs), nil) }
-        return (CheckpointFiles(blobs: blobs), CheckpointFiles(blobs: quick), blobs)
+        return (checkpoints, CheckpointFiles(blobs: quick), blobs)
     }
 
     /// In the background: removes objects no row records (a node died between writing an object
