@@ -10,31 +10,10 @@ rounds=${2:-3}
 SERVE_FLAGS=${SERVE_FLAGS:-"--handler-threads 4"}
 . scripts/lib/trained-server.sh
 curl -s -X POST "$base/v1/models" -d "{\"name\": \"fm\", \"run_id\": \"$run\"}" > /dev/null
-python3 - "$data" <<'PY'
-import gzip, json, struct, sys
-d = sys.argv[1]
-raw = gzip.open("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz").read()[16:16 + 784]
-x = [round(b / 255, 4) for b in raw]
-open(d + "/v1.json", "w").write(json.dumps({"inputs": [x]}))
-open(d + "/v2.json", "w").write(json.dumps({"inputs": [{"name": "input", "shape": [1, 784], "datatype": "FP32", "data": x}]}))
-header = json.dumps({"inputs": [{"name": "input", "shape": [1, 784], "datatype": "FP32", "parameters": {"binary_data_size": 784 * 4}}]}).encode()
-open(d + "/v2bin.body", "wb").write(header + struct.pack("<784f", *x))
-open(d + "/v2bin.lua", "w").write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/octet-stream"\n'
-    f'wrk.headers["Inference-Header-Content-Length"] = "{len(header)}"\n'
-    f'local f = io.open("{d}/v2bin.body", "rb"); wrk.body = f:read("*a"); f:close()\n')
-for v in ("v1", "v2"):
-    open(f"{d}/{v}.lua", "w").write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-        f'local f = io.open("{d}/{v}.json"); wrk.body = f:read("*a"); f:close()\n')
-PY
-one() {  # name, then wrk arguments; prints "name rps p50 p99 errors"
+python3 scripts/lib/predict-bodies.py "$data"
+one() {  # name, then wrk arguments; prints "name rps p50 p99 ok|errors"
   local name=$1; shift
-  wrk -t2 -c32 -d"${duration}s" --latency "$@" | python3 -c '
-import re, sys
-t = sys.stdin.read()
-def q(p):
-    m = re.search(r"\s%s%%\s+([\d.]+)(us|ms|s)" % p, t); return float(m.group(1)) * {"us": 1e-3, "ms": 1, "s": 1e3}[m.group(2)]
-errors = "Non-2xx" in t or "Socket errors" in t
-print(sys.argv[1], re.search(r"Requests/sec:\s+([\d.]+)", t).group(1), "%.2f" % q(50), "%.2f" % q(99), "errors" if errors else "ok")' "$name"
+  wrk -t2 -c32 -d"${duration}s" --latency "$@" | python3 scripts/lib/wrk-summary.py "$name"
 }
 echo "cpu: $(nproc) cores; $(grep -o -w -E 'avx2|avx512f|avx512_bf16' /proc/cpuinfo | sort -u | tr '\n' ' ')"
 for r in $(seq "$rounds"); do

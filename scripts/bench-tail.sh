@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 16's tail-latency figure: GET /v1/runs/{id} with 8 and with 64 keep-alive connections
 # (wrk -t2, DURATION s each, loopback), first with the workers idle, then while a long run trains
-# on the one worker. Prints requests/s, p50, p99 and p99.9 for each.
+# on the one worker. Prints requests/s, p50 and p99 (ms) for each.
 # TAIL_EXTRA adds spec fields to the training run (e.g. ', "metrics_every_steps": 1000000').
 # Usage: scripts/bench-tail.sh [DURATION]   (needs wrk; release build)
 set -euo pipefail
@@ -10,12 +10,7 @@ duration=${1:-10}
 . scripts/lib/trained-server.sh
 echo "cpu: $(nproc) cores; $(grep -o -w -E 'avx2|avx512f|avx512_bf16' /proc/cpuinfo | sort -u | tr '\n' ' ')"
 measure() {  # label, connections
-  wrk -t2 -c"$2" -d"${duration}s" --latency "$base/v1/runs/$run" | python3 -c '
-import re, sys
-t = sys.stdin.read()
-def q(p):
-    m = re.search(r"\s%s%%\s+([\d.]+)(us|ms|s)" % re.escape(p), t); return float(m.group(1)) * {"us": 1e-3, "ms": 1, "s": 1e3}[m.group(2)] if m else float("nan")
-print("%-22s c=%-3s %9s req/s  p50 %.2f ms  p99 %.2f ms  %s" % (sys.argv[1], sys.argv[2], re.search(r"Requests/sec:\s+([\d.]+)", t).group(1), q("50"), q("99"), "errors" if ("Non-2xx" in t or "Socket errors" in t) else "ok"))' "$1" "$2"
+  wrk -t2 -c"$2" -d"${duration}s" --latency "$base/v1/runs/$run" | python3 scripts/lib/wrk-summary.py "$1" "c=$2"
 }
 measure idle 8
 measure idle 64

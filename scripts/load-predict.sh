@@ -12,24 +12,7 @@ SERVE_FLAGS=${SERVE_FLAGS:-"--handler-threads 4"}
 echo "== serve flags: $SERVE_FLAGS"
 . scripts/lib/trained-server.sh
 curl -s -X POST "$base/v1/models" -d "{\"name\": \"fm\", \"run_id\": \"$run\"}" > /dev/null
-python3 - "$data" <<'PY'
-import gzip, json, sys
-raw = gzip.open("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz").read()[16:16 + 784]
-x = [round(b / 255, 4) for b in raw]
-open(sys.argv[1] + "/v1.json", "w").write(json.dumps({"inputs": [x]}))
-open(sys.argv[1] + "/v2.json", "w").write(json.dumps({"inputs": [{"name": "input", "shape": [1, 784], "datatype": "FP32", "data": x}]}))
-import struct
-header = json.dumps({"inputs": [{"name": "input", "shape": [1, 784], "datatype": "FP32", "parameters": {"binary_data_size": 784 * 4}}]}).encode()
-open(sys.argv[1] + "/v2bin.body", "wb").write(header + struct.pack("<784f", *x))
-open(sys.argv[1] + "/v2bin.lua", "w").write(
-    'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/octet-stream"\n'
-    f'wrk.headers["Inference-Header-Content-Length"] = "{len(header)}"\n'
-    f'local f = io.open("{sys.argv[1]}/v2bin.body", "rb"); wrk.body = f:read("*a"); f:close()\n')
-for v in ("v1", "v2"):
-    open(f"{sys.argv[1]}/{v}.lua", "w").write(
-        'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-        f'local f = io.open("{sys.argv[1]}/{v}.json"); wrk.body = f:read("*a"); f:close()\n')
-PY
+python3 scripts/lib/predict-bodies.py "$data"
 echo "== POST /v1/models/fm/predict, one image per request (32 connections, ${duration}s)"
 wrk -t2 -c32 -d"${duration}s" --latency -s "$data/v1.lua" "$base/v1/models/fm/predict" | grep -E "Requests/sec|50%|99%|Non-2xx|Socket errors|requests in"
 curl -s "$base/v1/models/fm" | python3 -c 'import sys,json; s=json.load(sys.stdin)["serving"]; print("    micro-batching: %d requests in %d forward passes (%.2f rows per pass; max batch %d, max delay %d us)" % (s["requests"], s["forward_passes"], s["rows"] / max(s["forward_passes"], 1), s["max_batch"], s["max_delay_us"]))'
