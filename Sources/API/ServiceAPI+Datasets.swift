@@ -104,10 +104,13 @@ extension ServiceAPI {
                 throw APIError.unavailable("the object store did not take the data set: \(error)", retryAfter: 5)
             }
         }
-        let record: DatasetRecord
+        var record: DatasetRecord?
         do {
-            record = try store.createDataset(id: id, name: name, format: summary.format.rawValue, sha256: upload.sha256,
-                                             bytes: upload.file.bytes, description: String(decoding: Self.describe(summary).serialized(), as: UTF8.self))
+            // Recorded: it now counts as stored, so its reservation goes in the same step.
+            try upload.releaseReservation(after: {
+                record = try store.createDataset(id: id, name: name, format: summary.format.rawValue, sha256: upload.sha256,
+                                                 bytes: upload.file.bytes, description: String(decoding: Self.describe(summary).serialized(), as: UTF8.self))
+            })
         } catch {
             // Unless the commit's outcome is unknown (the row may exist): then the files stay, and
             // an unrecorded object is swept later.
@@ -117,8 +120,8 @@ extension ServiceAPI {
             }
             throw error
         }
+        guard let record else { throw APIError.invalid("body", "no upload") }
         kept = true   // not loaded for runs until one needs it: unused data sets cost no memory
-        upload.releaseReservation()   // recorded: it now counts as stored
         var r = JSONResponse.make(201, Self.datasetJSON(record))
         r.headers.set("Location", "/v1/datasets/\(id)")
         return r
@@ -227,17 +230,23 @@ final class DatasetUploadSink: HTTPBodySink, @unchecked Sendable {
     }
 
     func abort() {
-        file.discard()
-        releaseReservation()
+        releaseReservation(after: { file.discard() })
     }
 
-    /// Gives the reserved bytes back (once).
-    func releaseReservation() {
-        lock.lock()
-        let n = reserved
-        reserved = 0
-        lock.unlock()
-        if n > 0 { ledger?.release(n) }
+    /// Runs `change` (recording the data set, or removing its part file) and gives the reserved
+    /// bytes back (once) in one step of the ledger, so no other upload sees them counted both as
+    /// stored and reserved, or as reserved after the part file is gone. If `change` throws, the
+    /// reservation stays for `abort`.
+    func releaseReservation(after change: () throws -> Void) rethrows {
+        guard let ledger else { return try change() }
+        try ledger.exclusively {
+            try change()
+            lock.lock()
+            let n = reserved
+            reserved = 0
+            lock.unlock()
+            ledger.releaseHoldingLock(n)
+        }
     }
 }
 
@@ -270,6 +279,16 @@ final class QuotaLedger: @unchecked Sendable {
     }
 
     func release(_ n: Int) {
-        lock.lock(); reserved = max(0, reserved - n); lock.unlock()
+        lock.lock(); releaseHoldingLock(n); lock.unlock()
+    }
+
+    /// Runs `body` while no reservation can be taken or released.
+    func exclusively<T>(_ body: () throws -> T) rethrows -> T {
+        lock.lock(); defer { lock.unlock() }
+        return try body()
+    }
+
+    fileprivate func releaseHoldingLock(_ n: Int) {
+        reserved = max(0, reserved - n)
     }
 }
