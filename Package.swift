@@ -20,6 +20,10 @@ let package = Package(
         // epoll and a few POSIX helpers the Glibc overlay does not expose.
         .target(name: "CSystemShims", path: "Sources/CSystemShims"),
 
+        // The spiking engine's hot kernels in C (event-driven products, fused LIF), compiled for
+        // AVX-512, AVX2 and portable C and chosen at run time. No FMA contraction, so the three agree bit for bit.
+        .target(name: "CSpikeKernels", path: "Sources/CSpikeKernels", cSettings: [.unsafeFlags(["-O2", "-ffp-contract=off"])]),
+
         // Pure HTTP/1.1 codec: values, incremental parser, serializer. No sockets.
         .target(name: "HTTP"),
         // Socket server: event loop, connections, limits, graceful shutdown.
@@ -35,7 +39,7 @@ let package = Package(
         // Counters, histograms and gauges in the Prometheus text format. No HTTP, no SQL.
         .target(name: "Telemetry"),
         // Neuromodulation engine: network families, the training loop, checkpoints, specs.
-        .target(name: "Engine", dependencies: ["Support", "CBLAS", "CZlib"]),
+        .target(name: "Engine", dependencies: ["Support", "CBLAS", "CZlib", "CSpikeKernels"]),
         // Worker queue: joins Engine and Storage for training.
         .target(name: "Jobs", dependencies: ["Engine", "Storage", "ObjectStore", "Support", "CSystemShims"]),
         // Model serving: registry look-ups, model cache, micro-batching (joins Engine and Storage for predictions).
@@ -56,7 +60,7 @@ let package = Package(
         .testTarget(name: "HTTPTests", dependencies: ["HTTP"]),
         .testTarget(name: "ObjectStoreTests", dependencies: ["ObjectStore", "Support", "TestSupport"]),
         .testTarget(name: "TelemetryTests", dependencies: ["Telemetry", "TestSupport"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Support"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Support", "CSpikeKernels"]),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "TestSupport"]),
         .testTarget(name: "StudiesTests", dependencies: ["Studies", "Engine", "Storage", "Support"]),
         .testTarget(name: "ServiceTests", dependencies: ["API", "HTTPServer", "HTTP", "Jobs", "Serving", "Studies", "Storage", "ObjectStore", "Engine", "Support", "Telemetry", "neuromod", "TestSupport"]),

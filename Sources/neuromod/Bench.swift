@@ -6,7 +6,7 @@ import Engine
 /// Times the engine alone (no HTTP, no SQLite), for BENCHMARKS.md.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train an MLP on Fashion-MNIST in-process and print training samples/s (last line: RESULT {json}).")
+        abstract: "Train an MLP (or any run spec) on Fashion-MNIST in-process and print training samples/s (last line: RESULT {json}).")
 
     @Option(help: "Hidden layer sizes, comma-separated.") var hidden: String = "256"
     @Option(help: "Epochs.") var epochs: Int = 1
@@ -17,9 +17,20 @@ struct Bench: ParsableCommand {
     @Option(help: "A JSON object merged into the spec as its neuromodulation section (overhead measurements).")
     var neuromodulation: String?
     @Option(name: .customLong("dataset-dir"), help: "Fashion-MNIST folder.") var datasetDir: String = DatasetLibrary.defaultFashionMNISTDirectory
+    @Option(help: "Time this run spec (any family; its own epochs) instead of the MLP the other options describe.")
+    var spec: String?
+    @Option(help: "The spiking kernels' instruction set: avx512, avx2 or portable (default: the best this CPU has).")
+    var isa: String?
 
     func run() throws {
         MemoryPolicy.returnLargeBlocks()
+        if let isa {
+            guard let wanted = SpikeKernels.InstructionSet.allCases.first(where: { $0.description == isa }) else {
+                throw ValidationError("--isa must be avx512, avx2 or portable")
+            }
+            guard SpikeKernels.use(wanted) == wanted else { throw ValidationError("this CPU cannot run \(isa)") }
+        }
+        if let spec { return try runSpec(spec) }
         let hiddenSizes = hidden.split(separator: ",").compactMap { Int($0) }
         let layers = [784] + hiddenSizes + [10]
         var opt: [String: JSONValue] = ["kind": .string(optimizer), "batch_size": .number(Double(batch))]
@@ -58,6 +69,36 @@ struct Bench: ParsableCommand {
     }
 }
 
+extension Bench {
+    /// Times a run spec's training epochs (evaluation excluded) and reports its accuracy after them.
+    func runSpec(_ path: String) throws {
+        guard case .object(var root)? = JSONValue.parse(try Data(contentsOf: URL(fileURLWithPath: path))) else {
+            throw ValidationError("\(path) is not a JSON object")
+        }
+        root["seed"] = .number(Double(seed))
+        let parsed = try ExperimentSpec.parse(.object(root))
+        let session = try FamilyRegistry.makeSession(spec: parsed, datasets: DatasetLibrary(directory: datasetDir))
+        let observer = EpochTimer(stepsPerEpoch: parsed.stepsPerEpoch, samples: parsed.trainCount)
+        let started = Date()
+        _ = try session.run(observer: observer)
+        let wall = Date().timeIntervalSince(started)
+        observer.finish(epochs: parsed.protocol.epochs)
+        let rates = observer.epochRates
+        for (i, r) in rates.enumerated() { print(String(format: "epoch %d: %.0f samples/s", i + 1, r)) }
+        guard case .object(let summary) = session.summary() else { return }
+        let result: [String: JSONValue] = [
+            "engine": .string("neuromod"), "spec": .string(path), "seed": .number(Double(seed)),
+            "model": .string(parsed.model.kind), "isa": .string(SpikeKernels.instructionSet.description),
+            "epochs": .number(Double(parsed.protocol.epochs)),
+            "train_samples_per_s_epoch1": .number((rates.first ?? 0).rounded()),
+            "train_seconds": .number((observer.totalTrainingTime * 1000).rounded() / 1000),
+            "wall_seconds": .number((wall * 100).rounded() / 100),
+            "test_acc": summary["test_accuracy"] ?? .null,
+        ]
+        print("RESULT " + String(decoding: JSONValue.object(result).serialized(), as: UTF8.self))
+    }
+}
+
 /// Measures each epoch's wall time from the session's callbacks (evaluation excluded).
 final class EpochTimer: TrainingObserver {
     let stepsPerEpoch: Int
@@ -65,6 +106,8 @@ final class EpochTimer: TrainingObserver {
     var epochStart = Date()
     var epochRates: [Double] = []
     var trainingTime = 0.0
+    /// Every epoch's training time so far.
+    var totalTrainingTime = 0.0
 
     init(stepsPerEpoch: Int, samples: Int) {
         self.stepsPerEpoch = stepsPerEpoch
@@ -84,6 +127,7 @@ final class EpochTimer: TrainingObserver {
             trainingTime = 0
         } else {
             trainingTime += Date().timeIntervalSince(epochStart)
+            totalTrainingTime += Date().timeIntervalSince(epochStart)
         }
         epochStart = Date()
         return false

@@ -101,38 +101,6 @@ final class SpikingNetworkTests: XCTestCase {
         }
     }
 
-    /// The event-driven input kernels compute what a dense product computes.
-    func testEventKernelsMatchDenseComputation() {
-        var rng = RandomSource(seed: 9)
-        let rows = 7, inputs = 50, n = 70   // n exercises both the 64-wide panels and the tail
-        var indices: [Int32] = [], starts: [Int32] = []
-        var dense = [Float](repeating: 0, count: rows * inputs)
-        for r in 0..<rows {
-            starts.append(Int32(indices.count))
-            for i in 0..<inputs where rng.uniform() < 0.2 { indices.append(Int32(i)); dense[r * inputs + i] = 1 }
-        }
-        starts.append(Int32(indices.count))
-        let w = (0..<(inputs * n)).map { _ in Float(rng.normal()) }, bias = (0..<n).map { _ in Float(rng.normal()) }
-        let d = (0..<(rows * n)).map { _ in Float(rng.normal()) }
-        var out = [Float](repeating: 0, count: rows * n), gw = [Float](repeating: 1, count: inputs * n)
-        EventKernels.forward(indices: indices, rowStart: starts, rows: rows, weights: w, bias: bias, columns: n, out: &out)
-        EventKernels.weightGradient(indices: indices, rowStart: starts, rows: rows, delta: d, columns: n, inputs: inputs, gradW: &gw)
-        for r in 0..<rows {
-            for c in 0..<n {
-                var e = bias[c]
-                for i in 0..<inputs { e += dense[r * inputs + i] * w[i * n + c] }
-                XCTAssertEqual(out[r * n + c], e, accuracy: 1e-4)
-            }
-        }
-        for i in 0..<inputs {
-            for c in 0..<n {
-                var e: Float = 0
-                for r in 0..<rows { e += dense[r * inputs + i] * d[r * n + c] }
-                XCTAssertEqual(gw[i * n + c], e, accuracy: 1e-4)
-            }
-        }
-    }
-
     func testSpikingResumeIsBitForBit() throws {
         let spec = try snnSpec(#"{"steps": 8, "neuron": "alif", "recurrent": true, "heterogeneous_init": true, "train_neuron_parameters": true}"#,
                                extra: #", "metrics_every_steps": 3, "protocol": {"epochs": 2}, "neuromodulation": {"noradrenaline": {"targets": {"threshold": 0.1, "gain": 0.05}}}"#)

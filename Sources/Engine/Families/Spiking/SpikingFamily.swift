@@ -1,6 +1,7 @@
 import Foundation
 import Support
 import CBLAS
+import CSpikeKernels
 
 /// The spiking family's training: a ``SpikingNetwork`` on Fashion-MNIST (single protocol) by surrogate-gradient BPTT.
 /// Deterministic for a seed: sample order from (seed, epoch), input spikes from (seed, step).
@@ -24,6 +25,8 @@ public final class SpikingFamily: SupervisedFamily {
     private var permutationEpoch = -1
     private var labels: [Int32] = []
     private var pixels: [Float] = []
+    /// Room for one batch's input events at every pixel (the rate encoder writes here first).
+    private var rateScratch: [Int32] = []
 
     public init(spec: ExperimentSpec, train: Dataset, test: Dataset) {
         self.spec = spec
@@ -63,22 +66,19 @@ public final class SpikingFamily: SupervisedFamily {
         pixels.withUnsafeBufferPointer { px in
             switch snn.encoding {
             case .rate:
-                // Bernoulli(pixel) every step; each 64-bit draw gives two 32-bit uniforms.
-                var rng = RandomSource(seed: spec.seed, stream: stream)
-                let scale: Float = 0x1p-32
-                for _ in 0..<T {
-                    for b in 0..<count {
-                        starts.append(Int32(indices.count))
-                        let row = px.baseAddress! + b * nIn
-                        var j = 0
-                        while j < nIn {
-                            let r = rng.next()
-                            if Float(UInt32(truncatingIfNeeded: r)) * scale < row[j] { indices.append(Int32(j)) }
-                            if j + 1 < nIn && Float(UInt32(truncatingIfNeeded: r >> 32)) * scale < row[j + 1] { indices.append(Int32(j + 1)) }
-                            j += 2
-                        }
+                // Bernoulli(pixel) every step, from eight generator lanes at once (in C: written
+                // into room for a spike at every pixel, then copied out).
+                let rows = T * count, room = rows * nIn + 16
+                if rateScratch.count < room { rateScratch = [Int32](repeating: 0, count: room) }
+                let state = RandomSource(seed: spec.seed, stream: stream).words
+                starts.append(contentsOf: repeatElement(0, count: rows + 1))
+                let events = rateScratch.withUnsafeMutableBufferPointer { scratch in
+                    starts.withUnsafeMutableBufferPointer { st in
+                        nm_rate_encode(px.baseAddress!, count, nIn, T, state, scratch.baseAddress!, st.baseAddress!)
                     }
                 }
+                rateScratch.withUnsafeBufferPointer { indices.append(contentsOf: $0.prefix(events)) }
+                starts.removeLast()
             case .latency:
                 // One spike per pixel above the threshold, at a step that is earlier the brighter it is.
                 let thr = Float(snn.latencyThreshold)

@@ -1,5 +1,6 @@
 import Foundation
 import CBLAS
+import CSpikeKernels
 
 /// A spiking network `sizes[0] → hidden LIF/ALIF layers → readout`, simulated in discrete time
 /// over `steps` steps, trained by surrogate-gradient BPTT (Neftci, Mostafa & Zenke, 2019).
@@ -42,11 +43,17 @@ public final class SpikingNetwork {
     public var eventRowStart: [Int32] = []
     /// Spikes of each layer's output in the last forward pass (index 0: input events).
     private var spikeCounts: [Double] = []
-    /// Below this input density the event kernels run; above it, dense GEMMs (measured here:
-    /// at rate coding's ~29% the scattered row additions are memory-bound and 1.5× slower than
-    /// BLAS; at latency coding's ~1–2% they do ~20× less work).
-    static let eventDensityLimit = 0.1
+    /// The same input events by input (for the weight gradient): rows in which each input spiked.
+    private var eventColumnRows: [Int32] = []
+    private var eventColumnStart: [Int32] = []
+    private var carry: FloatBuffer = FloatBuffer(count: 0)
+    /// The readout's neurons as arrays, so hidden and output layers share the LIF kernels.
+    private let outputBeta: FloatBuffer
+    private let outputTheta: FloatBuffer
     private var useEvents = false
+    /// How the input layer runs: by input density (default), or always event-driven / dense (tests, benchmarks).
+    enum InputPath { case byDensity, events, dense }
+    var inputPath = InputPath.byDensity
     /// e-prop's fixed random feedback weights (hidden × classes), when configured.
     public private(set) var feedbackWeights: FloatBuffer?
 
@@ -93,6 +100,10 @@ public final class SpikingNetwork {
             for i in 0..<f.count { f.pointer[i] = Float(rng.normal() / Double(n).squareRoot()) }
             feedbackWeights = f
         }
+        outputBeta = FloatBuffer(count: sizes[sizes.count - 1])
+        outputBeta.fill(Float(spec.decay(spec.tauMem)))
+        outputTheta = FloatBuffer(count: sizes[sizes.count - 1])
+        outputTheta.fill(1)
         gradients = parameters.map { FloatBuffer(count: $0.count) }
     }
 
@@ -161,6 +172,7 @@ public final class SpikingNetwork {
             gradCurrent.append(FloatBuffer(count: rows * sizes[l]))
             gradSpikes.append(FloatBuffer(count: rows * sizes[l]))
         }
+        carry = FloatBuffer(count: b * (sizes.dropFirst().max() ?? 1))
     }
 
     /// Prepares for a batch of `b` samples whose input spikes the caller writes as events into
@@ -180,7 +192,11 @@ public final class SpikingNetwork {
         precondition(eventRowStart.count == rows + 1, "input events do not match the batch")
         spikeCounts = [Double](repeating: 0, count: sizes.count)
         spikeCounts[0] = Double(eventIndices.count)
-        useEvents = Double(eventIndices.count) < Self.eventDensityLimit * Double(rows * sizes[0])
+        switch inputPath {
+        case .byDensity: useEvents = Double(eventIndices.count) < SpikeKernels.eventDensityLimit * Double(rows * sizes[0])
+        case .events: useEvents = true
+        case .dense: useEvents = false
+        }
         for l in 0..<(sizes.count - 1) {
             let nIn = sizes[l], n = sizes[l + 1]
             let I = current[l].pointer
@@ -198,11 +214,9 @@ public final class SpikingNetwork {
                 // Event-driven: add the weight rows of the inputs that spiked.
                 eventIndices.withUnsafeBufferPointer { idx in
                     eventRowStart.withUnsafeBufferPointer { start in
-                        EventKernels.forward(indices: idx.baseAddress!, rowStart: start.baseAddress!, rows: rows,
-                                             weights: weights[0].pointer, bias: bias, columns: n, out: I)
+                        nm_events_forward(idx.baseAddress!, start.baseAddress!, rows, weights[0].pointer, bias, n, gain, I)
                     }
                 }
-                if gain != 1 { for i in 0..<(rows * n) { I[i] *= gain } }
             } else {
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(n), Int32(nIn),
                             1, spikes[l].pointer, Int32(nIn), weights[l].pointer, Int32(n), 0, I, Int32(n))
@@ -233,6 +247,12 @@ public final class SpikingNetwork {
         let rho = Float(spec.decay(spec.tauAdapt)), betaA = Float(spec.adaptation)
         let zeroReset = spec.reset == "zero"
         let V = (!isOutput && spec.recurrent) ? recurrent[l].pointer : nil
+        if !useSyn && !alif && V == nil {
+            // Plain LIF: the fused kernel.
+            spikeCounts[l + 1] = nm_lif_forward(I, U, S, steps, b, n, isOutput ? outputBeta.pointer : beta[l].pointer,
+                                                isOutput ? outputTheta.pointer : theta[l].pointer, shift, zeroReset ? 1 : 0)
+            return
+        }
         for t in 0..<steps {
             let row = t * b * n
             if let V, t > 0 {
@@ -404,17 +424,17 @@ public final class SpikingNetwork {
             if gain != 1 { for i in 0..<(rows * n) { dI[i] *= gain } }
             let (gW, gB) = (gradients[2 * l], gradients[2 * l + 1])
             if l == 0 && useEvents {
-                eventIndices.withUnsafeBufferPointer { idx in
-                    eventRowStart.withUnsafeBufferPointer { start in
-                        EventKernels.weightGradient(indices: idx.baseAddress!, rowStart: start.baseAddress!, rows: rows,
-                                                    delta: dI, columns: n, inputs: nIn, gradW: gW.pointer)
+                inputEventsByColumn(rows: rows)
+                eventColumnRows.withUnsafeBufferPointer { cr in
+                    eventColumnStart.withUnsafeBufferPointer { cs in
+                        nm_events_weight_gradient(cr.baseAddress!, cs.baseAddress!, nIn, dI, rows, n, gW.pointer)
                     }
                 }
             } else {
                 cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Int32(nIn), Int32(n), Int32(rows),
                             1, spikes[l].pointer, Int32(nIn), dI, Int32(n), 0, gW.pointer, Int32(n))
             }
-            for r in 0..<rows { for c in 0..<n { gB.pointer[c] += dI[r * n + c] } }
+            nm_add_column_sums(dI, rows, n, gB.pointer)
             if !isOutput && spec.recurrent && steps > 1 {
                 // dV = Σ_t s[t−1]ᵀ · dI[t] (dI already carries the gain): the time-major layout makes
                 // both operands contiguous.
@@ -426,6 +446,22 @@ public final class SpikingNetwork {
                 // dL/dS of the layer below.
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(nIn), Int32(n),
                             1, dI, Int32(n), weights[l].pointer, Int32(n), 0, gradSpikes[l - 1].pointer, Int32(nIn))
+            }
+        }
+    }
+
+    /// Fills ``eventColumnRows``/``eventColumnStart`` from the input events (by row).
+    private func inputEventsByColumn(rows: Int) {
+        let nIn = sizes[0]
+        if eventColumnRows.count < eventIndices.count { eventColumnRows = [Int32](repeating: 0, count: eventIndices.count) }
+        if eventColumnStart.count != nIn + 1 { eventColumnStart = [Int32](repeating: 0, count: nIn + 1) }
+        eventIndices.withUnsafeBufferPointer { idx in
+            eventRowStart.withUnsafeBufferPointer { start in
+                eventColumnRows.withUnsafeMutableBufferPointer { cr in
+                    eventColumnStart.withUnsafeMutableBufferPointer { cs in
+                        nm_events_transpose(idx.baseAddress!, start.baseAddress!, rows, nIn, cr.baseAddress!, cs.baseAddress!)
+                    }
+                }
             }
         }
     }
@@ -468,6 +504,12 @@ public final class SpikingNetwork {
         let trainNeuron = spec.trainNeuronParameters && !isOutput
         let gBeta = trainNeuron ? gradients[gradients.count - 2 * hiddenCount + l].pointer : nil
         let gTheta = trainNeuron ? gradients[gradients.count - hiddenCount + l].pointer : nil
+        if !alif && spec.tauSyn == 0 && V == nil && !trainNeuron {
+            // Plain LIF: the fused kernel.
+            nm_lif_backward(dS, U, S, dI, steps, b, n, isOutput ? outputBeta.pointer : beta[l].pointer,
+                            isOutput ? outputTheta.pointer : theta[l].pointer, shift, slope, zeroReset ? 1 : 0, carry.pointer)
+            return
+        }
         var du = [Float](repeating: 0, count: b * n)      // dL/du[t+1], carried backwards
         var dsyn = [Float](repeating: 0, count: b * n)
         for t in stride(from: steps - 1, through: 0, by: -1) {
