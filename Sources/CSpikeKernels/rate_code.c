@@ -1,5 +1,6 @@
 /* Rate coding (Bernoulli spikes) from eight parallel xoshiro256** lanes; see nm_rate_encode. */
 #include "nm_spike_kernels.h"
+#include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -41,12 +42,26 @@ static void seed_lanes(const uint64_t *state, uint64_t lanes[4][LANES]) {
 
 static const float unit = 0x1p-24f;
 
-static long rate_encode_portable(const float *pixels, long count, long inputs, long steps, uint64_t L[4][LANES],
-                                 int32_t *indices, int32_t *row_start) {
+/* What every path shares: the encoder's outputs and where they stand. `prev` holds each
+ * sample's spikes of the previous step, 16 pixels per word. */
+typedef struct {
+    int32_t *indices, *row_start, *on, *on_start, *off, *off_start;
+    uint16_t *prev;
+    long groups, events, ons, offs;
+} sink_t;
+
+static inline void start_row(sink_t *o, long r) {
+    o->row_start[r] = (int32_t)o->events;
+    if (o->on) { o->on_start[r] = (int32_t)o->ons; o->off_start[r] = (int32_t)o->offs; }
+}
+
+static long rate_encode_portable(const float *pixels, long count, long inputs, long steps, uint64_t L[4][LANES], sink_t *o) {
+    int32_t *indices = o->indices;
     long events = 0;
     for (long t = 0; t < steps; t++) {
         for (long b = 0; b < count; b++) {
-            row_start[t * count + b] = (int32_t)events;
+            o->events = events;
+            start_row(o, t * count + b);
             const float *row = pixels + b * inputs;
             for (long j0 = 0; j0 < inputs; j0 += 2 * LANES) {
                 uint64_t r[LANES];
@@ -55,10 +70,22 @@ static long rate_encode_portable(const float *pixels, long count, long inputs, l
                     r[i] = next(s);
                     L[0][i] = s[0]; L[1][i] = s[1]; L[2][i] = s[2]; L[3][i] = s[3];
                 }
+                unsigned m = 0;
                 for (int e = 0; e < 2 * LANES && j0 + e < inputs; e++) {
                     const uint32_t bits = (uint32_t)(r[e / 2] >> (32 * (e % 2)));
+                    const int spike = (float)(int32_t)(bits >> 8) * unit < row[j0 + e];
                     indices[events] = (int32_t)(j0 + e);
-                    events += (float)(int32_t)(bits >> 8) * unit < row[j0 + e];
+                    events += spike;
+                    m |= (unsigned)spike << e;
+                }
+                if (o->on) {
+                    uint16_t *prev = o->prev + b * o->groups + j0 / 16;
+                    const unsigned on = m & ~(unsigned)*prev, off = *prev & ~m;
+                    for (int e = 0; e < 16; e++) {
+                        o->on[o->ons] = (int32_t)(j0 + e); o->ons += (on >> e) & 1;
+                        o->off[o->offs] = (int32_t)(j0 + e); o->offs += (off >> e) & 1;
+                    }
+                    *prev = (uint16_t)m;
                 }
             }
         }
@@ -68,15 +95,16 @@ static long rate_encode_portable(const float *pixels, long count, long inputs, l
 
 #ifdef NM_X86
 __attribute__((target("avx512f,popcnt")))
-static long rate_encode_avx512(const float *pixels, long count, long inputs, long steps, uint64_t L[4][LANES],
-                               int32_t *indices, int32_t *row_start) {
+static long rate_encode_avx512(const float *pixels, long count, long inputs, long steps, uint64_t L[4][LANES], sink_t *o) {
+    int32_t *indices = o->indices;
     __m512i s0 = _mm512_loadu_si512(L[0]), s1 = _mm512_loadu_si512(L[1]), s2 = _mm512_loadu_si512(L[2]), s3 = _mm512_loadu_si512(L[3]);
     const __m512i ids = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const __m512 scale = _mm512_set1_ps(unit);
     long events = 0;
     for (long t = 0; t < steps; t++) {
         for (long b = 0; b < count; b++) {
-            row_start[t * count + b] = (int32_t)events;
+            o->events = events;
+            start_row(o, t * count + b);
             const float *row = pixels + b * inputs;
             for (long j0 = 0; j0 < inputs; j0 += 16) {
                 const __m512i x = _mm512_rol_epi64(_mm512_add_epi64(s1, _mm512_slli_epi64(s1, 2)), 7);
@@ -87,8 +115,18 @@ static long rate_encode_avx512(const float *pixels, long count, long inputs, lon
                 const __mmask16 valid = inputs - j0 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (inputs - j0)) - 1);
                 const __m512 u = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_srli_epi32(r, 8)), scale);
                 const __mmask16 m = _mm512_mask_cmp_ps_mask(valid, u, _mm512_maskz_loadu_ps(valid, row + j0), _CMP_LT_OQ);
-                _mm512_storeu_si512(indices + events, _mm512_maskz_compress_epi32(m, _mm512_add_epi32(_mm512_set1_epi32((int)j0), ids)));
+                const __m512i js = _mm512_add_epi32(_mm512_set1_epi32((int)j0), ids);
+                _mm512_storeu_si512(indices + events, _mm512_maskz_compress_epi32(m, js));
                 events += __builtin_popcount(m);
+                if (o->on) {
+                    uint16_t *prev = o->prev + b * o->groups + j0 / 16;
+                    const __mmask16 on = m & (__mmask16)~*prev, off = (__mmask16)*prev & (__mmask16)~m;
+                    _mm512_storeu_si512(o->on + o->ons, _mm512_maskz_compress_epi32(on, js));
+                    _mm512_storeu_si512(o->off + o->offs, _mm512_maskz_compress_epi32(off, js));
+                    o->ons += __builtin_popcount(on);
+                    o->offs += __builtin_popcount(off);
+                    *prev = m;
+                }
             }
         }
     }
@@ -99,8 +137,8 @@ static long rate_encode_avx512(const float *pixels, long count, long inputs, lon
 #define ROTL256(x, k) _mm256_or_si256(_mm256_slli_epi64((x), (k)), _mm256_srli_epi64((x), 64 - (k)))
 
 __attribute__((target("avx2,popcnt")))
-static long rate_encode_avx2(const float *pixels, long count, long inputs, long steps, uint64_t L[4][LANES],
-                             int32_t *indices, int32_t *row_start) {
+static long rate_encode_avx2(const float *pixels, long count, long inputs, long steps, uint64_t L[4][LANES], sink_t *o) {
+    int32_t *indices = o->indices;
     /* Lanes 0–3 in the first vector of each pair, 4–7 in the second: pixels 16g..16g+7, then 16g+8..16g+15. */
     __m256i s[4][2];
     for (int w = 0; w < 4; w++) { s[w][0] = _mm256_loadu_si256((const __m256i *)L[w]); s[w][1] = _mm256_loadu_si256((const __m256i *)(L[w] + 4)); }
@@ -117,10 +155,12 @@ static long rate_encode_avx2(const float *pixels, long count, long inputs, long 
     long events = 0;
     for (long t = 0; t < steps; t++) {
         for (long b = 0; b < count; b++) {
-            row_start[t * count + b] = (int32_t)events;
+            o->events = events;
+            start_row(o, t * count + b);
             const float *row = pixels + b * inputs;
             for (long j0 = 0; j0 < inputs; j0 += 16) {
                 const float *p = row + j0;
+                unsigned m16 = 0;
                 if (inputs - j0 < 16) {
                     /* Missing pixels read as 0, which never spikes. */
                     memset(tail, 0, sizeof tail);
@@ -140,6 +180,20 @@ static long rate_encode_avx2(const float *pixels, long count, long inputs, long 
                     _mm256_storeu_si256((__m256i *)(indices + events),
                                         _mm256_permutevar8x32_epi32(idx, _mm256_loadu_si256((const __m256i *)pack[m])));
                     events += __builtin_popcount((unsigned)m);
+                    m16 |= (unsigned)m << (8 * h);
+                }
+                if (o->on) {
+                    uint16_t *prev = o->prev + b * o->groups + j0 / 16;
+                    const unsigned on = m16 & ~(unsigned)*prev, off = *prev & ~m16;
+                    for (int h = 0; h < 2; h++) {
+                        const __m256i idx = _mm256_add_epi32(_mm256_set1_epi32((int)j0 + 8 * h), ids);
+                        const unsigned a = (on >> (8 * h)) & 0xFF, z = (off >> (8 * h)) & 0xFF;
+                        _mm256_storeu_si256((__m256i *)(o->on + o->ons), _mm256_permutevar8x32_epi32(idx, _mm256_loadu_si256((const __m256i *)pack[a])));
+                        _mm256_storeu_si256((__m256i *)(o->off + o->offs), _mm256_permutevar8x32_epi32(idx, _mm256_loadu_si256((const __m256i *)pack[z])));
+                        o->ons += __builtin_popcount(a);
+                        o->offs += __builtin_popcount(z);
+                    }
+                    *prev = (uint16_t)m16;
                 }
             }
         }
@@ -150,17 +204,22 @@ static long rate_encode_avx2(const float *pixels, long count, long inputs, long 
 #endif
 
 long nm_rate_encode(const float *pixels, long count, long inputs, long steps, const uint64_t *state,
-                    int32_t *indices, int32_t *row_start) {
+                    int32_t *indices, int32_t *row_start,
+                    int32_t *on, int32_t *on_start, int32_t *off, int32_t *off_start) {
     uint64_t lanes[4][LANES];
     seed_lanes(state, lanes);
+    sink_t o = {indices, row_start, on, on_start, off, off_start, NULL, (inputs + 15) / 16, 0, 0, 0};
+    if (on) o.prev = calloc((size_t)(count * o.groups > 0 ? count * o.groups : 1), sizeof(uint16_t));
     long events;
     switch (nm_spike_isa()) {
 #ifdef NM_X86
-    case 2: events = rate_encode_avx512(pixels, count, inputs, steps, lanes, indices, row_start); break;
-    case 1: events = rate_encode_avx2(pixels, count, inputs, steps, lanes, indices, row_start); break;
+    case 2: events = rate_encode_avx512(pixels, count, inputs, steps, lanes, &o); break;
+    case 1: events = rate_encode_avx2(pixels, count, inputs, steps, lanes, &o); break;
 #endif
-    default: events = rate_encode_portable(pixels, count, inputs, steps, lanes, indices, row_start);
+    default: events = rate_encode_portable(pixels, count, inputs, steps, lanes, &o);
     }
     row_start[steps * count] = (int32_t)events;
+    if (on) { on_start[steps * count] = (int32_t)o.ons; off_start[steps * count] = (int32_t)o.offs; }
+    free(o.prev);
     return events;
 }

@@ -132,6 +132,12 @@ void nm_events_forward(const int32_t *indices, const int32_t *row_start, long ro
     DISPATCH_VOID(events_forward, (indices, row_start, rows, weights, bias, n, gain, out));
 }
 
+void nm_events_forward_changes(const int32_t *indices, const int32_t *row_start,
+                               const int32_t *on, const int32_t *on_start, const int32_t *off, const int32_t *off_start,
+                               long steps, long batch, const float *weights, const float *bias, long n, float gain, float *out) {
+    DISPATCH_VOID(events_forward_changes, (indices, row_start, on, on_start, off, off_start, steps, batch, weights, bias, n, gain, out));
+}
+
 void nm_events_transpose(const int32_t *indices, const int32_t *row_start, long rows, long inputs,
                          int32_t *col_rows, int32_t *col_start) {
     memset(col_start, 0, (size_t)(inputs + 1) * sizeof(int32_t));
@@ -149,7 +155,7 @@ void nm_events_transpose(const int32_t *indices, const int32_t *row_start, long 
 void nm_events_weight_gradient(const int32_t *col_rows, const int32_t *col_start, long inputs,
                                const float *delta, long rows, long n, float *grad_w) {
     int32_t *cursor = malloc((size_t)(inputs > 0 ? inputs : 1) * sizeof(int32_t));
-    DISPATCH_VOID(events_weight_gradient, (col_rows, col_start, inputs, delta, rows, n, grad_w, cursor));
+    DISPATCH_VOID(events_weight_gradient, (col_rows, col_start, inputs, delta, rows, n, grad_w, cursor, 0, 0));
     free(cursor);
 }
 
@@ -168,3 +174,49 @@ void nm_lif_backward(const float *grad_spikes, const float *membrane, const floa
     DISPATCH_VOID(lif_backward, (grad_spikes, membrane, spikes, grad_current, steps, batch, n, beta, theta, shift, slope, zero_reset, carry));
 }
 
+
+void nm_block_prefix_sums(const float *delta, long steps, long batch, long n, float *prefix) {
+    DISPATCH_VOID(block_prefix_sums, (delta, steps, batch, n, prefix));
+}
+
+/* Counts (pass 0) or places (pass 1) the rows of `prefix` each input's weight gradient reads, in
+ * ascending order of the row read: for row p = (t, b), the changes of step t + 1 when it is in the
+ * same 32-step block (stops read +p, starts −p), else this step's events (+p: the block ends). */
+static void place_changes(int pass, const int32_t *idx, const int32_t *rs, const int32_t *on, const int32_t *ons,
+                          const int32_t *off, const int32_t *offs, long steps, long batch,
+                          int32_t *plus_rows, int32_t *plus_at, int32_t *minus_rows, int32_t *minus_at) {
+    for (long t = 0; t < steps; t++) {
+        const int inside = t + 1 < steps && (t + 1) % 32 != 0;
+        for (long b = 0; b < batch; b++) {
+            const long p = t * batch + b, q = p + batch;
+            const int32_t *plus = inside ? off + offs[q] : idx + rs[p];
+            const int32_t plus_len = inside ? offs[q + 1] - offs[q] : rs[p + 1] - rs[p];
+            for (int32_t k = 0; k < plus_len; k++) { if (pass) plus_rows[plus_at[plus[k]]++] = (int32_t)p; else plus_at[plus[k] + 1]++; }
+            if (!inside) continue;
+            for (int32_t k = ons[q]; k < ons[q + 1]; k++) { if (pass) minus_rows[minus_at[on[k]]++] = (int32_t)p; else minus_at[on[k] + 1]++; }
+        }
+    }
+}
+
+void nm_changes_transpose(const int32_t *indices, const int32_t *row_start, const int32_t *on, const int32_t *on_start,
+                          const int32_t *off, const int32_t *off_start, long steps, long batch, long inputs,
+                          int32_t *plus_rows, int32_t *plus_start, int32_t *minus_rows, int32_t *minus_start) {
+    memset(plus_start, 0, (size_t)(inputs + 1) * sizeof(int32_t));
+    memset(minus_start, 0, (size_t)(inputs + 1) * sizeof(int32_t));
+    place_changes(0, indices, row_start, on, on_start, off, off_start, steps, batch, NULL, plus_start, NULL, minus_start);
+    for (long i = 0; i < inputs; i++) { plus_start[i + 1] += plus_start[i]; minus_start[i + 1] += minus_start[i]; }
+    int32_t *plus_at = malloc((size_t)(inputs + 1) * sizeof(int32_t)), *minus_at = malloc((size_t)(inputs + 1) * sizeof(int32_t));
+    memcpy(plus_at, plus_start, (size_t)(inputs + 1) * sizeof(int32_t));
+    memcpy(minus_at, minus_start, (size_t)(inputs + 1) * sizeof(int32_t));
+    place_changes(1, indices, row_start, on, on_start, off, off_start, steps, batch, plus_rows, plus_at, minus_rows, minus_at);
+    free(plus_at);
+    free(minus_at);
+}
+
+void nm_changes_weight_gradient(const int32_t *plus_rows, const int32_t *plus_start, const int32_t *minus_rows, const int32_t *minus_start,
+                                long inputs, const float *prefix, long rows, long n, float *grad_w) {
+    int32_t *cursor = malloc((size_t)(inputs > 0 ? inputs : 1) * sizeof(int32_t));
+    DISPATCH_VOID(events_weight_gradient, (plus_rows, plus_start, inputs, prefix, rows, n, grad_w, cursor, 0, 0));
+    DISPATCH_VOID(events_weight_gradient, (minus_rows, minus_start, inputs, prefix, rows, n, grad_w, cursor, 1, 1));
+    free(cursor);
+}

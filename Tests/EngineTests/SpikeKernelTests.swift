@@ -119,7 +119,7 @@ final class SpikeKernelTests: XCTestCase {
             for isa in SpikeKernels.available {
                 SpikeKernels.use(isa)
                 var indices = [Int32](repeating: -1, count: steps * count * inputs + 16), starts = [Int32](repeating: -1, count: steps * count + 1)
-                let events = nm_rate_encode(pixels, count, inputs, steps, state, &indices, &starts)
+                let events = nm_rate_encode(pixels, count, inputs, steps, state, &indices, &starts, nil, nil, nil, nil)
                 XCTAssertEqual(Int(starts.last!), events)
                 let got = (Array(indices.prefix(events)), starts)
                 if let reference {
@@ -147,13 +147,108 @@ final class SpikeKernelTests: XCTestCase {
             // Neighbouring lanes are independent streams: two half-grey pixels of one group do not spike together.
             let grey = [Float](repeating: 0.5, count: 16)
             var idx = [Int32](repeating: 0, count: steps * 16 + 16), st = [Int32](repeating: 0, count: steps + 1)
-            _ = nm_rate_encode(grey, 1, 16, steps, state, &idx, &st)
+            _ = nm_rate_encode(grey, 1, 16, steps, state, &idx, &st, nil, nil, nil, nil)
             var both = 0, first = 0
             for r in 0..<steps {
                 let row = Set(idx[Int(st[r])..<Int(st[r + 1])])
                 if row.contains(0) { first += 1; if row.contains(2) { both += 1 } }
             }
             XCTAssertEqual(Double(both), Double(first) / 2, accuracy: 5 * (Double(first) / 4).squareRoot() + 1)
+        }
+    }
+
+    /// Rate coding's changes are the step-to-step differences of its events; the forward product
+    /// carried along them, and the weight gradient summed by parts along them, equal the same
+    /// recurrences in Swift bit for bit on every instruction set (both restart every 32nd step),
+    /// and the plain sums to rounding.
+    func testForwardAlongChangesEqualsItsRecurrenceAndTheSums() {
+        var rng = RandomSource(seed: 21)
+        for (inputs, n, steps) in [(784, 256, 70), (50, 70, 40), (33, 10, 5)] {
+            let count = 3, rows = steps * count, room = rows * inputs + 16
+            var pixels = (0..<(count * inputs)).map { _ in Float(rng.uniform() < 0.3 ? 0 : rng.uniform()) }
+            pixels[1] = 1
+            let w = (0..<(inputs * n)).map { _ in Float(rng.normal() * 0.05) }, bias = (0..<n).map { _ in Float(rng.normal() * 0.1) }
+            let state = RandomSource(seed: 8, stream: 2).words
+            var idx = [Int32](repeating: 0, count: room), rs = [Int32](repeating: 0, count: rows + 1)
+            var on = idx, off = idx, ons = rs, offs = rs
+            _ = nm_rate_encode(pixels, count, inputs, steps, state, &idx, &rs, &on, &ons, &off, &offs)
+            func list(_ a: [Int32], _ s: [Int32], _ r: Int) -> [Int32] { Array(a[Int(s[r])..<Int(s[r + 1])]) }
+            for r in 0..<rows {
+                let now = Set(list(idx, rs, r)), before = r < count ? [] : Set(list(idx, rs, r - count))
+                XCTAssertEqual(Set(list(on, ons, r)), now.subtracting(before), "row \(r) starts")
+                XCTAssertEqual(Set(list(off, offs, r)), before.subtracting(now), "row \(r) stops")
+            }
+            // The recurrence in Swift, in the kernel's order.
+            let gain: Float = 1.25
+            var expected = [Float](repeating: 0, count: rows * n)
+            for b in 0..<count {
+                for c in 0..<n {
+                    var a: Float = 0
+                    for t in 0..<steps {
+                        let r = t * count + b
+                        if t % 32 == 0 {
+                            a = bias[c]
+                            for k in list(idx, rs, r) { a += w[Int(k) * n + c] }
+                        } else {
+                            for k in list(on, ons, r) { a += w[Int(k) * n + c] }
+                            for k in list(off, offs, r) { a -= w[Int(k) * n + c] }
+                        }
+                        expected[r * n + c] = a * gain
+                    }
+                }
+            }
+            let sums = SpikeKernels.eventsForward(indices: Array(idx.prefix(Int(rs[rows]))), rowStart: rs, weights: w, bias: bias, columns: n, gain: gain)
+            for isa in SpikeKernels.available {
+                SpikeKernels.use(isa)
+                var out = [Float](repeating: .nan, count: rows * n)
+                nm_events_forward_changes(idx, rs, on, ons, off, offs, steps, count, w, bias, n, gain, &out)
+                XCTAssertEqual(out.map(\.bitPattern), expected.map(\.bitPattern), "\(isa), \(inputs)×\(n), \(steps) steps")
+                for i in out.indices { XCTAssertEqual(out[i], sums[i], accuracy: 2e-5 * max(1, abs(sums[i]))) }
+            }
+            // The weight gradient by summation by parts along the same changes.
+            let delta = (0..<(rows * n)).map { _ in Float(rng.normal()) }
+            var prefix = [Float](repeating: 0, count: rows * n)
+            for t in 0..<steps {
+                for i in 0..<(count * n) {
+                    let o = t * count * n + i
+                    prefix[o] = t % 32 == 0 ? delta[o] : prefix[o - count * n] + delta[o]
+                }
+            }
+            var plus = [[Int]](repeating: [], count: inputs), minus = plus
+            for t in 0..<steps {
+                let inside = t + 1 < steps && (t + 1) % 32 != 0
+                for b in 0..<count {
+                    let p = t * count + b
+                    for k in inside ? list(off, offs, p + count) : list(idx, rs, p) { plus[Int(k)].append(p) }
+                    if inside { for k in list(on, ons, p + count) { minus[Int(k)].append(p) } }
+                }
+            }
+            var expectedGradient = [Float](repeating: 0, count: inputs * n)
+            for i in 0..<inputs {
+                for c in 0..<n {
+                    var a: Float = 0
+                    for p in plus[i] { a += prefix[p * n + c] }
+                    for p in minus[i] { a -= prefix[p * n + c] }
+                    expectedGradient[i * n + c] = a
+                }
+            }
+            let plain = SpikeKernels.eventsWeightGradient(indices: Array(idx.prefix(Int(rs[rows]))), rowStart: rs, delta: delta, columns: n, inputs: inputs)
+            for isa in SpikeKernels.available {
+                SpikeKernels.use(isa)
+                var pre = [Float](repeating: .nan, count: rows * n)
+                nm_block_prefix_sums(delta, steps, count, n, &pre)
+                XCTAssertEqual(pre.map(\.bitPattern), prefix.map(\.bitPattern), "\(isa)")
+                var pr = [Int32](repeating: -1, count: Int(rs[rows] + offs[rows]) + 1), mr = [Int32](repeating: -1, count: Int(ons[rows]) + 1)
+                var ps = [Int32](repeating: -1, count: inputs + 1), ms = ps, gw = [Float](repeating: .nan, count: inputs * n)
+                nm_changes_transpose(idx, rs, on, ons, off, offs, steps, count, inputs, &pr, &ps, &mr, &ms)
+                for i in 0..<inputs {
+                    XCTAssertEqual(pr[Int(ps[i])..<Int(ps[i + 1])].map(Int.init), plus[i], "\(isa): rows added for input \(i)")
+                    XCTAssertEqual(mr[Int(ms[i])..<Int(ms[i + 1])].map(Int.init), minus[i], "\(isa): rows subtracted for input \(i)")
+                }
+                nm_changes_weight_gradient(pr, ps, mr, ms, inputs, pre, rows, n, &gw)
+                XCTAssertEqual(gw.map(\.bitPattern), expectedGradient.map(\.bitPattern), "\(isa), \(inputs)×\(n), \(steps) steps")
+                for i in gw.indices { XCTAssertEqual(gw[i], plain[i], accuracy: 1e-4 * max(1, abs(plain[i]))) }
+            }
         }
     }
 
@@ -222,12 +317,15 @@ final class SpikingKernelPathTests: XCTestCase {
             net.backward()
             return (scores, net.gradients.map(\.array))
         }
-        let events = gradients(.events), dense = gradients(.dense)
-        XCTAssertEqual(events.scores, dense.scores, "the same spikes either way")
-        for (l, (e, d)) in zip(events.grads, dense.grads).enumerated() {
-            let scale = d.map { abs($0) }.max() ?? 0
-            XCTAssertGreaterThan(scale, 0)
-            for i in e.indices { XCTAssertEqual(e[i], d[i], accuracy: 1e-4 * scale, "parameter \(l)[\(i)]") }
+        let dense = gradients(.dense)
+        for path in [SpikingNetwork.InputPath.events, .changes] {
+            let other = gradients(path)
+            XCTAssertEqual(other.scores, dense.scores, "the same spikes either way (\(path))")
+            for (l, (e, d)) in zip(other.grads, dense.grads).enumerated() {
+                let scale = d.map { abs($0) }.max() ?? 0
+                XCTAssertGreaterThan(scale, 0)
+                for i in e.indices { XCTAssertEqual(e[i], d[i], accuracy: 1e-4 * scale, "\(path): parameter \(l)[\(i)]") }
+            }
         }
     }
 }

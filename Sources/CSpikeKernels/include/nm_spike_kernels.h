@@ -27,6 +27,21 @@ void nm_events_transpose(const int32_t *indices, const int32_t *row_start, long 
 void nm_events_weight_gradient(const int32_t *col_rows, const int32_t *col_start, long inputs,
                                const float *delta, long rows, long n, float *grad_w);
 
+/// The weight gradient from rate coding's changes, by summation by parts over each block of 32
+/// steps: with prefix = nm_block_prefix_sums(delta), Σ_t s[t]·delta[t] over a block equals
+/// Σ prefix[t]·(s[t] − s[t+1]) plus prefix[last]·s[last]. So each input reads prefix rows only where
+/// it starts or stops spiking (and at block ends), not at every step it spikes.
+/// prefix[t·batch + b] = delta[t·batch + b] + (t % 32 != 0 ? prefix[(t−1)·batch + b] : 0).
+void nm_block_prefix_sums(const float *delta, long steps, long batch, long n, float *prefix);
+/// By input: the prefix rows added (plus) and subtracted (minus), ascending; *_start: inputs + 1
+/// entries; plus_rows needs room for (changes that stop + events), minus_rows for changes that start.
+void nm_changes_transpose(const int32_t *indices, const int32_t *row_start, const int32_t *on, const int32_t *on_start,
+                          const int32_t *off, const int32_t *off_start, long steps, long batch, long inputs,
+                          int32_t *plus_rows, int32_t *plus_start, int32_t *minus_rows, int32_t *minus_start);
+/// grad_w[i, :] = Σ_{r ∈ plus(i)} prefix[r, :] − Σ_{r ∈ minus(i)} prefix[r, :] (overwritten).
+void nm_changes_weight_gradient(const int32_t *plus_rows, const int32_t *plus_start, const int32_t *minus_rows, const int32_t *minus_start,
+                                long inputs, const float *prefix, long rows, long n, float *grad_w);
+
 /// out[c] += Σ_r x[r, c] (x: rows × n).
 void nm_add_column_sums(const float *x, long rows, long n, float *out);
 
@@ -50,7 +65,20 @@ void nm_lif_backward(const float *grad_spikes, const float *membrane, const floa
 /// 16g + 2i + 1 the high 32; with u = (bits >> 8)·2⁻²⁴ the pixel spikes when u < its value.
 /// indices needs room for steps·count·inputs + 16; row_start for steps·count + 1. Returns the
 /// number of events. The same on every instruction set.
+/// When `on` is not NULL the same spikes are also written as changes from the sample's previous
+/// step (step 0: from silence): `on` the inputs that start spiking, `off` those that stop, by row
+/// like `indices` (same room; on_start and off_start like row_start).
 long nm_rate_encode(const float *pixels, long count, long inputs, long steps, const uint64_t *state,
-                    int32_t *indices, int32_t *row_start);
+                    int32_t *indices, int32_t *row_start,
+                    int32_t *on, int32_t *on_start, int32_t *off, int32_t *off_start);
+
+/// nm_events_forward for rate-coded input given as changes (see nm_rate_encode): each sample's
+/// current is carried from step to step, adding the weight rows of inputs that start spiking and
+/// subtracting those that stop; every 32nd step (and step 0) it is summed afresh from the events,
+/// so rounding cannot drift. Rows time-major: row t·batch + b. Fewer row reads when inputs change
+/// less often than they spike (rates near 0 or 1).
+void nm_events_forward_changes(const int32_t *indices, const int32_t *row_start,
+                               const int32_t *on, const int32_t *on_start, const int32_t *off, const int32_t *off_start,
+                               long steps, long batch, const float *weights, const float *bias, long n, float gain, float *out);
 
 #endif

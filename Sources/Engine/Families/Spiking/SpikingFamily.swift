@@ -1,7 +1,6 @@
 import Foundation
 import Support
 import CBLAS
-import CSpikeKernels
 
 /// The spiking family's training: a ``SpikingNetwork`` on Fashion-MNIST (single protocol) by surrogate-gradient BPTT.
 /// Deterministic for a seed: sample order from (seed, epoch), input spikes from (seed, step).
@@ -25,8 +24,6 @@ public final class SpikingFamily: SupervisedFamily {
     private var permutationEpoch = -1
     private var labels: [Int32] = []
     private var pixels: [Float] = []
-    /// Room for one batch's input events at every pixel (the rate encoder writes here first).
-    private var rateScratch: [Int32] = []
 
     public init(spec: ExperimentSpec, train: Dataset, test: Dataset) {
         self.spec = spec
@@ -54,6 +51,12 @@ public final class SpikingFamily: SupervisedFamily {
 
     /// Encodes `count` samples (their values in `pixels`, `sampleWidth` each) as input spike events.
     func encode(count: Int, stream: UInt64) {
+        if snn.encoding == .rate {
+            // Bernoulli(pixel) every step, from eight generator lanes at once.
+            let state = RandomSource(seed: spec.seed, stream: stream).words
+            pixels.withUnsafeBufferPointer { network.encodeRate($0.baseAddress!, count: count, state: state) }
+            return
+        }
         let T = snn.steps, nIn = spec.model.layers[0], width = sampleWidth
         network.prepare(batch: count)
         var indices = network.eventIndices
@@ -66,19 +69,7 @@ public final class SpikingFamily: SupervisedFamily {
         pixels.withUnsafeBufferPointer { px in
             switch snn.encoding {
             case .rate:
-                // Bernoulli(pixel) every step, from eight generator lanes at once (in C: written
-                // into room for a spike at every pixel, then copied out).
-                let rows = T * count, room = rows * nIn + 16
-                if rateScratch.count < room { rateScratch = [Int32](repeating: 0, count: room) }
-                let state = RandomSource(seed: spec.seed, stream: stream).words
-                starts.append(contentsOf: repeatElement(0, count: rows + 1))
-                let events = rateScratch.withUnsafeMutableBufferPointer { scratch in
-                    starts.withUnsafeMutableBufferPointer { st in
-                        nm_rate_encode(px.baseAddress!, count, nIn, T, state, scratch.baseAddress!, st.baseAddress!)
-                    }
-                }
-                rateScratch.withUnsafeBufferPointer { indices.append(contentsOf: $0.prefix(events)) }
-                starts.removeLast()
+                preconditionFailure("rate codes are written by the network")
             case .latency:
                 // One spike per pixel above the threshold, at a step that is earlier the brighter it is.
                 let thr = Float(snn.latencyThreshold)

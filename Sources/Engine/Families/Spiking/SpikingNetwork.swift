@@ -39,8 +39,20 @@ public final class SpikingNetwork {
     /// Gradients, same order as ``parameters``.
     public private(set) var gradients: [FloatBuffer] = []
     /// The input spikes as events: for time-major row r, indices[rowStart[r]..<rowStart[r+1]].
+    /// `eventIndices` may hold more than the events (room kept between batches):
+    /// `eventRowStart[rows]` counts them.
     public var eventIndices: [Int32] = []
     public var eventRowStart: [Int32] = []
+    /// Rate-coded input also as changes from each sample's previous step (inputs that start and
+    /// stop spiking, by row like the events), valid when `hasChanges` (set by ``encodeRate``).
+    private var changeOn: [Int32] = [], changeOnStart: [Int32] = [], changeOff: [Int32] = [], changeOffStart: [Int32] = []
+    private var hasChanges = false
+    /// Whether the last forward pass read the changes (then backward reads them too).
+    private var usedChanges = false
+    /// The input layer's weight gradient from changes: per-sample running sums of its current
+    /// gradient, and by input the rows of them to add and subtract.
+    private var prefix = FloatBuffer(count: 0)
+    private var plusRows: [Int32] = [], plusStart: [Int32] = [], minusRows: [Int32] = [], minusStart: [Int32] = []
     /// Spikes of each layer's output in the last forward pass (index 0: input events).
     private var spikeCounts: [Double] = []
     /// The same input events by input (for the weight gradient): rows in which each input spiked.
@@ -51,8 +63,9 @@ public final class SpikingNetwork {
     private let outputBeta: FloatBuffer
     private let outputTheta: FloatBuffer
     private var useEvents = false
-    /// How the input layer runs: by input density (default), or always event-driven / dense (tests, benchmarks).
-    enum InputPath { case byDensity, events, dense }
+    /// How the input layer runs: by input density and change rate (default), or always from the
+    /// events, from rate coding's changes, or dense (tests, benchmarks).
+    enum InputPath { case byDensity, events, changes, dense }
     var inputPath = InputPath.byDensity
     /// e-prop's fixed random feedback weights (hidden × classes), when configured.
     public private(set) var feedbackWeights: FloatBuffer?
@@ -179,6 +192,37 @@ public final class SpikingNetwork {
     /// ``eventIndices`` / ``eventRowStart`` (steps·b rows, time-major), then calls ``forward(batch:)``.
     public func prepare(batch b: Int) {
         ensure(b)
+        hasChanges = false
+    }
+
+    /// Rate-codes `count` samples (`pixels`: count × inputs, values in [0, 1]) into the input
+    /// events and their step-to-step changes, drawing from generator state `state` (four words).
+    public func encodeRate(_ pixels: UnsafePointer<Float>, count: Int, state: [UInt64]) {
+        prepare(batch: count)
+        let rows = steps * count, room = rows * sizes[0] + 16
+        if eventIndices.count < room { eventIndices = [Int32](repeating: 0, count: room) }
+        if changeOn.count < room {
+            changeOn = [Int32](repeating: 0, count: room)
+            changeOff = [Int32](repeating: 0, count: room)
+        }
+        for starts in [\SpikingNetwork.eventRowStart, \.changeOnStart, \.changeOffStart] where self[keyPath: starts].count != rows + 1 {
+            self[keyPath: starts] = [Int32](repeating: 0, count: rows + 1)
+        }
+        eventIndices.withUnsafeMutableBufferPointer { idx in
+            eventRowStart.withUnsafeMutableBufferPointer { rs in
+                changeOn.withUnsafeMutableBufferPointer { on in
+                    changeOnStart.withUnsafeMutableBufferPointer { ons in
+                        changeOff.withUnsafeMutableBufferPointer { off in
+                            changeOffStart.withUnsafeMutableBufferPointer { offs in
+                                _ = nm_rate_encode(pixels, count, sizes[0], steps, state, idx.baseAddress!, rs.baseAddress!,
+                                                   on.baseAddress!, ons.baseAddress!, off.baseAddress!, offs.baseAddress!)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        hasChanges = true
     }
 
     // MARK: - Forward
@@ -190,13 +234,18 @@ public final class SpikingNetwork {
         ensure(b)
         let rows = steps * b
         precondition(eventRowStart.count == rows + 1, "input events do not match the batch")
+        let events = Int(eventRowStart[rows])
         spikeCounts = [Double](repeating: 0, count: sizes.count)
-        spikeCounts[0] = Double(eventIndices.count)
+        spikeCounts[0] = Double(events)
         switch inputPath {
-        case .byDensity: useEvents = Double(eventIndices.count) < SpikeKernels.eventDensityLimit * Double(rows * sizes[0])
+        case .byDensity, .changes: useEvents = Double(events) < SpikeKernels.eventDensityLimit * Double(rows * sizes[0])
         case .events: useEvents = true
         case .dense: useEvents = false
         }
+        // Changes instead of events where they are fewer (every 32nd step still reads its events).
+        let fewer = hasChanges && Int(changeOnStart[rows] + changeOffStart[rows]) + events / 32 < events
+        let useChanges = hasChanges && useEvents && (inputPath == .changes || (inputPath == .byDensity && fewer))
+        usedChanges = useChanges
         for l in 0..<(sizes.count - 1) {
             let nIn = sizes[l], n = sizes[l + 1]
             let I = current[l].pointer
@@ -211,10 +260,23 @@ public final class SpikingNetwork {
                 }
             }
             if l == 0 && useEvents {
-                // Event-driven: add the weight rows of the inputs that spiked.
+                // Event-driven: add the weight rows of the inputs that spiked (or that changed).
                 eventIndices.withUnsafeBufferPointer { idx in
                     eventRowStart.withUnsafeBufferPointer { start in
-                        nm_events_forward(idx.baseAddress!, start.baseAddress!, rows, weights[0].pointer, bias, n, gain, I)
+                        if useChanges {
+                            changeOn.withUnsafeBufferPointer { on in
+                                changeOnStart.withUnsafeBufferPointer { ons in
+                                    changeOff.withUnsafeBufferPointer { off in
+                                        changeOffStart.withUnsafeBufferPointer { offs in
+                                            nm_events_forward_changes(idx.baseAddress!, start.baseAddress!, on.baseAddress!, ons.baseAddress!,
+                                                                      off.baseAddress!, offs.baseAddress!, steps, b, weights[0].pointer, bias, n, gain, I)
+                                        }
+                                    }
+                                }
+                            }
+                        } else {
+                            nm_events_forward(idx.baseAddress!, start.baseAddress!, rows, weights[0].pointer, bias, n, gain, I)
+                        }
                     }
                 }
             } else {
@@ -423,7 +485,9 @@ public final class SpikingNetwork {
             let gain: Float = isOutput ? 1 : inputGain
             if gain != 1 { for i in 0..<(rows * n) { dI[i] *= gain } }
             let (gW, gB) = (gradients[2 * l], gradients[2 * l + 1])
-            if l == 0 && useEvents {
+            if l == 0 && usedChanges {
+                inputLayerGradientFromChanges(delta: dI, into: gW.pointer)
+            } else if l == 0 && useEvents {
                 inputEventsByColumn(rows: rows)
                 eventColumnRows.withUnsafeBufferPointer { cr in
                     eventColumnStart.withUnsafeBufferPointer { cs in
@@ -450,10 +514,35 @@ public final class SpikingNetwork {
         }
     }
 
+    /// The input layer's weight gradient by summation by parts along rate coding's changes (see
+    /// `nm_changes_weight_gradient`): rows are read where an input starts or stops spiking.
+    private func inputLayerGradientFromChanges(delta: UnsafePointer<Float>, into gW: UnsafeMutablePointer<Float>) {
+        let nIn = sizes[0], n = sizes[1], rows = steps * batch
+        if prefix.count < rows * n { prefix = FloatBuffer(count: rows * n) }
+        nm_block_prefix_sums(delta, steps, batch, n, prefix.pointer)
+        let plusRoom = Int(eventRowStart[rows] + changeOffStart[rows]), minusRoom = Int(changeOnStart[rows])
+        if plusRows.count < plusRoom { plusRows = [Int32](repeating: 0, count: plusRoom) }
+        if minusRows.count < max(minusRoom, 1) { minusRows = [Int32](repeating: 0, count: max(minusRoom, 1)) }
+        if plusStart.count != nIn + 1 {
+            plusStart = [Int32](repeating: 0, count: nIn + 1)
+            minusStart = [Int32](repeating: 0, count: nIn + 1)
+        }
+        eventIndices.withUnsafeBufferPointer { idx in eventRowStart.withUnsafeBufferPointer { rs in
+        changeOn.withUnsafeBufferPointer { on in changeOnStart.withUnsafeBufferPointer { ons in
+        changeOff.withUnsafeBufferPointer { off in changeOffStart.withUnsafeBufferPointer { offs in
+        plusRows.withUnsafeMutableBufferPointer { pr in plusStart.withUnsafeMutableBufferPointer { ps in
+        minusRows.withUnsafeMutableBufferPointer { mr in minusStart.withUnsafeMutableBufferPointer { ms in
+            nm_changes_transpose(idx.baseAddress!, rs.baseAddress!, on.baseAddress!, ons.baseAddress!, off.baseAddress!, offs.baseAddress!,
+                                 steps, batch, nIn, pr.baseAddress!, ps.baseAddress!, mr.baseAddress!, ms.baseAddress!)
+            nm_changes_weight_gradient(pr.baseAddress!, ps.baseAddress!, mr.baseAddress!, ms.baseAddress!, nIn, prefix.pointer, rows, n, gW)
+        } } } } } } } } } }
+    }
+
     /// Fills ``eventColumnRows``/``eventColumnStart`` from the input events (by row).
     private func inputEventsByColumn(rows: Int) {
         let nIn = sizes[0]
-        if eventColumnRows.count < eventIndices.count { eventColumnRows = [Int32](repeating: 0, count: eventIndices.count) }
+        let events = Int(eventRowStart[rows])
+        if eventColumnRows.count < events { eventColumnRows = [Int32](repeating: 0, count: events) }
         if eventColumnStart.count != nIn + 1 { eventColumnStart = [Int32](repeating: 0, count: nIn + 1) }
         eventIndices.withUnsafeBufferPointer { idx in
             eventRowStart.withUnsafeBufferPointer { start in
