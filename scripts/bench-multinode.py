@@ -15,7 +15,7 @@ RUNS / (last finish - first start). The engine's own time for the spec is `neuro
 (wall per run with one worker) / (engine time) - 1. Then wrk (8 connections) against
 GET /v1/runs/{id} and a metric series on the SQLite node and on the PostgreSQL API node.
 
-Usage: scripts/bench-multinode.py [--runs 20] [--seconds 10]
+Usage: scripts/bench-multinode.py [--runs 20] [--seconds 10] [--hidden 128] [--sqlite-only]
 """
 import argparse, json, os, pwd, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time, urllib.request
 from datetime import datetime
@@ -177,8 +177,11 @@ def main():
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--seconds", type=int, default=10)
     ap.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints (7,500 steps per run)")
+    ap.add_argument("--hidden", type=int, default=128, help="the MLP's hidden layer (784-H-10)")
+    ap.add_argument("--sqlite-only", action="store_true", help="only the one-node SQLite setups (1 and 2 workers), no PostgreSQL or S3")
     a = ap.parse_args()
     SPEC["checkpoint_every_steps"] = a.checkpoint_every
+    SPEC["model"]["layers"] = [784, a.hidden, 10]
     flags = sorted(set(open("/proc/cpuinfo").read().split("flags")[1].split("\n")[0].split()) & {"avx2", "avx512f", "avx512_bf16", "fma"})
     print(f"cpu: {os.cpu_count()} cores; flags {' '.join(flags)}")
     tmp = tempfile.mkdtemp(prefix="nm-multinode-")
@@ -192,8 +195,8 @@ def main():
         engine.append(summary["wall_seconds"] + summary["setup_seconds"])
     t_engine = statistics.median(engine)
     print(f"engine time of the spec (in-process: session setup with the data in memory + training; median of 3): {t_engine:.2f} s {engine}")
-    pg, s3 = Postgres(tmp), Seaweed(tmp)
-    shared = {"NEUROMOD_DATABASE_URL": pg.url, "NEUROMOD_OBJECT_STORE": "s3://bench/lab", "NEUROMOD_S3_ENDPOINT": f"http://127.0.0.1:{s3.port}",
+    pg, s3 = (None, None) if a.sqlite_only else (Postgres(tmp), Seaweed(tmp))
+    shared = {} if a.sqlite_only else {"NEUROMOD_DATABASE_URL": pg.url, "NEUROMOD_OBJECT_STORE": "s3://bench/lab", "NEUROMOD_S3_ENDPOINT": f"http://127.0.0.1:{s3.port}",
               "AWS_ACCESS_KEY_ID": S3_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET}
     results, latency = {}, {}
     try:
@@ -205,7 +208,7 @@ def main():
         node = Node(tmp, "sqlite2", ["--workers", "2"], {})
         results["sqlite, 1 node × 2 workers"] = scenario(tmp, "sqlite2", [node], a.runs, 2)
         node.stop()
-        for workers in (1, 2):
+        for workers in (() if a.sqlite_only else (1, 2)):
             pg.psql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
             api = Node(tmp, f"api{workers}", ["--role", "api"], shared)
             ws = [Node(tmp, f"w{workers}-{i}", ["--role", "worker", "--workers", "1", "--node-id", f"w{i}"], shared) for i in range(workers)]
@@ -216,9 +219,10 @@ def main():
                 latency["PostgreSQL"] = (wrk(f"{api.base}/v1/runs/{r}", a.seconds), wrk(f"{api.base}/v1/runs/{r}/metrics/train.loss?limit=100", a.seconds))
             for n in [api] + ws: n.stop()
     finally:
-        s3.stop(); pg.stop()
+        if s3: s3.stop()
+        if pg: pg.stop()
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"\nspec: MLP 784-128-10, 60,000 samples × 8 epochs (7,500 steps), metrics every 10 steps, a checkpoint every {a.checkpoint_every}; {a.runs} runs after a warm-up\n")
+    print(f"\nspec: MLP 784-{a.hidden}-10, 60,000 samples × 8 epochs (7,500 steps), metrics every 10 steps, a checkpoint every {a.checkpoint_every}; {a.runs} runs after a warm-up\n")
     print("| setup | runs/hour | wall per run × workers | inside the run (started → finished) | engine time | overhead per run | CPU per run: nodes | PostgreSQL | SeaweedFS | attempts |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for k, v in results.items():

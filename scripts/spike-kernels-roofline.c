@@ -2,7 +2,7 @@
  * this core's measured peaks: 128 Fashion-MNIST images rate-coded over 25 steps (3200 rows x 784
  * inputs, ~29% of them spiking) into 256 hidden neurons, as in examples/snn-fashion-mnist.json.
  * Build and run (from the repository root):
-^ *   clang -O2 -ffp-contract=off -I Sources/CSpikeKernels/include scripts/spike-kernels-roofline.c \
+ *   clang -O2 -ffp-contract=off -I Sources/CSpikeKernels/include scripts/spike-kernels-roofline.c \
  *      Sources/CSpikeKernels/*.c -lopenblas -lz -lm -o /tmp/spike-roofline && /tmp/spike-roofline [avx512|avx2|portable]
  * Event kernels are memory-bound: each event reads one 256-float row (1 KiB), so their ceiling is
  * the cache bandwidth that row comes from; dense GEMMs are compute-bound (FMA peak). */
@@ -93,6 +93,17 @@ int main(int argc, char **argv) {
         double e_tr = (now() - t0) / REPS; t0 = now();
         for (int r = 0; r < REPS; r++) nm_events_weight_gradient(cr, cs, K, d, M, N, gw);
         double e_dw = (now() - t0) / REPS; t0 = now();
+        float *prefix = malloc(4 * M * N);
+        int32_t *pr = malloc(4 * ((size_t)M * K + 16)), *ps = malloc(4 * (K + 1)), *mr = malloc(4 * ((size_t)M * K + 16)), *ms = malloc(4 * (K + 1));
+        for (int r = 0; r < REPS; r++) {
+            nm_block_prefix_sums(d, T, B, N, prefix);
+            nm_changes_transpose(idx, rs, on, ons, off, offs, T, B, K, pr, ps, mr, ms);
+            nm_changes_weight_gradient(pr, ps, mr, ms, K, prefix, M, N, gw);
+        }
+        double c_dw = (now() - t0) / REPS;
+        long rows_summed = ps[K] + ms[K];
+        free(prefix); free(pr); free(ps); free(mr); free(ms);
+        t0 = now();
         for (int r = 0; r < REPS; r++) nm_rate_encode(px, B, K, T, state, idx, rs, NULL, NULL, NULL, NULL);
         double enc = (now() - t0) / REPS; t0 = now();
         for (int r = 0; r < REPS; r++) nm_rate_encode(px, B, K, T, state, idx, rs, on, ons, off, offs);
@@ -117,6 +128,8 @@ int main(int argc, char **argv) {
         printf("  events by input (transpose)%6.2f ms  %6.0f M events/s\n", e_tr * 1e3, events / e_tr / 1e6);
         printf("  events weight gradient     %6.2f ms  %6.1f GB/s of delta rows (%.0f%% of L2 read), dense-equivalent %.0f GFLOP/s\n",
                e_dw * 1e3, events * row_bytes / e_dw / 1e9, 100 * events * row_bytes / e_dw / 1e9 / l2, dflop / e_dw / 1e9);
+        printf("  changes weight gradient    %6.2f ms  %6.1f GB/s of running-sum rows, with their sums and transpose (%.0f%% of L2 read)\n",
+               c_dw * 1e3, rows_summed * row_bytes / c_dw / 1e9, 100 * rows_summed * row_bytes / c_dw / 1e9 / l2);
         printf("  rate coding                %6.2f ms  %6.2f ns per pixel-step (with changes %.2f ms)\n", enc * 1e3, enc / ((double)M * K) * 1e9, enc2 * 1e3);
         printf("  LIF forward / backward     %6.2f / %.2f ms  %.1f / %.1f GB/s streamed (3 / 4 arrays of %d floats)\n",
                lf * 1e3, lb * 1e3, 3.0 * M * N * 4 / lf / 1e9, 5.0 * M * N * 4 / lb / 1e9, M * N);
