@@ -3,7 +3,7 @@
  * inputs, ~29% of them spiking) into 256 hidden neurons, as in examples/snn-fashion-mnist.json.
  * Build and run (from the repository root):
  *   clang -O2 -ffp-contract=off -I Sources/CSpikeKernels/include scripts/spike-kernels-roofline.c \
- *      Sources/CSpikeKernels/*.c -lopenblas -lz -lm -o /tmp/spike-roofline && /tmp/spike-roofline [avx512|avx2|portable]
+ *      Sources/CSpikeKernels/spike_kernels.c Sources/CSpikeKernels/rate_code.c -lopenblas -lz -lm -o /tmp/spike-roofline && /tmp/spike-roofline [avx512|avx2|portable]
  * Event kernels are memory-bound: each event reads one 256-float row (1 KiB), so their ceiling is
  * the cache bandwidth that row comes from; dense GEMMs are compute-bound (FMA peak). */
 #include "nm_spike_kernels.h"
