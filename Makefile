@@ -60,6 +60,7 @@ release: deps
 ## Engine throughput beside the NumPy peer (see BENCHMARKS.md).
 bench: deps release
 	scripts/bench-mlp.sh
+	scripts/bench-snn.sh
 
 clean:
 	rm -rf .build
