@@ -24,20 +24,7 @@
 #define V_ABS(a) fabsf(a)
 #define V_GT01(a, b) ((a) > (b) ? 1.0f : 0.0f)
 #include "kernels_body.h"
-#undef NM
-#undef NM_TARGET
-#undef V
-#undef W
-#undef NV
-#undef V_LOAD
-#undef V_STORE
-#undef V_SET1
-#undef V_ADD
-#undef V_SUB
-#undef V_MUL
-#undef V_DIV
-#undef V_ABS
-#undef V_GT01
+#include "kernels_end.h"
 
 #ifdef NM_X86
 /* ---- AVX2 + FMA: 8 floats per vector, 8 accumulators (64 columns) per panel ---- */
@@ -56,20 +43,7 @@
 #define V_ABS(a) _mm256_andnot_ps(_mm256_set1_ps(-0.0f), (a))
 #define V_GT01(a, b) _mm256_and_ps(_mm256_cmp_ps((a), (b), _CMP_GT_OQ), _mm256_set1_ps(1.0f))
 #include "kernels_body.h"
-#undef NM
-#undef NM_TARGET
-#undef V
-#undef W
-#undef NV
-#undef V_LOAD
-#undef V_STORE
-#undef V_SET1
-#undef V_ADD
-#undef V_SUB
-#undef V_MUL
-#undef V_DIV
-#undef V_ABS
-#undef V_GT01
+#include "kernels_end.h"
 
 /* ---- AVX-512F: 16 floats per vector, 16 accumulators (256 columns) per panel ---- */
 #define NM(name) name##_avx512
