@@ -1,4 +1,5 @@
 import XCTest
+import Support
 import Storage
 import TestSupport
 
@@ -117,5 +118,30 @@ final class CommandLineTests: XCTestCase {
         let (bad, badOut) = try runBinary(["serve", "--port", "notaport"])
         XCTAssertNotEqual(bad, 0)
         XCTAssertTrue(badOut.contains("port"), badOut)
+    }
+
+    /// `neuromod bench --spec` times any run spec; `--isa` picks the spiking kernels, and the
+    /// same seed trains to the same accuracy on each.
+    func testBenchTimesASpecOnAChosenInstructionSet() throws {
+        let dir = try Paths.temporaryDirectory("cli-bench")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let spec = dir.appendingPathComponent("snn.json")
+        try Data(#"{"data": {"train_limit": 512, "test_limit": 200}, "model": {"kind": "snn", "layers": [784, 32, 10], "snn": {"steps": 6}}, "protocol": {"epochs": 1}}"#.utf8).write(to: spec)
+        var accuracies: [Double] = []
+        for isa in ["portable", "avx2"] {
+            let (code, out) = try runBinary(["bench", "--spec", spec.path, "--isa", isa])
+            if code != 0 && out.contains("cannot run") { continue }   // a CPU without AVX2
+            XCTAssertEqual(code, 0, out)
+            let line = try XCTUnwrap(out.split(separator: "\n").last { $0.hasPrefix("RESULT ") }, out)
+            let result = try XCTUnwrap(JSONValue.parse(Data(line.dropFirst(7).utf8)))
+            XCTAssertEqual(result["isa"]?.string, isa)
+            XCTAssertEqual(result["model"]?.string, "snn")
+            XCTAssertGreaterThan(result["train_samples_per_s_epoch1"]?.number ?? 0, 0)
+            accuracies.append(try XCTUnwrap(result["test_acc"]?.number))
+        }
+        XCTAssertEqual(Set(accuracies).count, 1, "bit-identical training on each: \(accuracies)")
+        let (bad, badOut) = try runBinary(["bench", "--spec", spec.path, "--isa", "sse9"])
+        XCTAssertNotEqual(bad, 0)
+        XCTAssertTrue(badOut.contains("--isa must be"), badOut)
     }
 }
