@@ -190,4 +190,17 @@ final class EPropTests: XCTestCase {
         XCTAssertEqual(field(#"{"learning": "eprop", "readout": "mean", "heterogeneous_init": true}"#), "model.snn.heterogeneous_init")
         XCTAssertNil(field(#"{"learning": "eprop", "readout": "mean", "recurrent": true}"#))
     }
+
+    /// One simulated batch has an explicit size limit (steps × batch × widths), named by field.
+    func testTheSimulatedBatchIsBounded() throws {
+        func parse(_ steps: Int, batch: Int, hidden: Int = 256) throws -> ExperimentSpec {
+            try parseSpec(#"{"model": {"kind": "snn", "layers": [784, \#(hidden), 10], "snn": {"steps": \#(steps)}}, "optimizer": {"batch_size": \#(batch)}}"#)
+        }
+        XCTAssertNoThrow(try parse(25, batch: 128))
+        XCTAssertNoThrow(try parse(500, batch: 64))   // 500 × 256 (evaluated) × 1,050 = 134.4 M values
+        XCTAssertThrowsError(try parse(500, batch: 4096)) { error in
+            XCTAssertEqual((error as? SpecError)?.field, "model.snn.steps")
+            XCTAssertTrue((error as? SpecError)?.description.contains("the limit is") ?? false, "\(error)")
+        }
+    }
 }

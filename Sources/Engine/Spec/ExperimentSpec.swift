@@ -13,6 +13,11 @@ public struct SpecLimits: Sendable {
     public var maxTestLimit = 10_000
     public var maxTrials = 1_000_000
     public var maxTimeSteps = 500
+    /// A spiking network simulates a whole batch at once (evaluation batches hold at least 256
+    /// samples): steps × batch × Σ layer widths values, each in several buffers (currents,
+    /// membranes, spikes, their gradients, the input events and their changes: 16–20 bytes a
+    /// value). 160 Mi values ≈ 3 GiB: 500 steps of a 784-256-10 network at batch ≤ 256 fit.
+    public var maxSpikingSimulationValues = 160 << 20
     public init() {}
 }
 
@@ -472,6 +477,12 @@ public struct ExperimentSpec: Sendable, Equatable, Codable {
             optimizer: OptimizerSpec(kind: optKind, learningRate: lr, batchSize: batch, beta1: beta1, beta2: beta2, epsilon: eps),
             consolidation: consolidation, neuromodulation: neuromodulation, rstdp: rstdp,
             metricsEverySteps: 1, checkpointEverySteps: 1)
+        if let snn = model.snn {
+            let values = snn.steps * max(batch, 256) * model.layers.reduce(0, +)
+            if values > limits.maxSpikingSimulationValues {
+                throw SpecError("model.snn.steps", "steps × batch size (at least 256, as evaluated) × the layers' widths is \(values) values to simulate at once; the limit is \(limits.maxSpikingSimulationValues): fewer steps, a smaller batch or narrower layers")
+            }
+        }
         if spec.totalSteps > limits.maxTotalSteps {
             throw SpecError(proto.isReward ? "protocol.trials" : "protocol.epochs",
                             "gives \(spec.totalSteps) steps; the limit is \(limits.maxTotalSteps)")
