@@ -41,6 +41,11 @@ public final class DatabasePool: ConnectionPool, @unchecked Sendable {
         return try body(writer)
     }
 
+    /// Whether a write transaction can be taken now.
+    public func probe() -> Bool {
+        (try? write { db in try db.execute("SELECT 1 FROM experiments LIMIT 1") }) != nil
+    }
+
     /// SQLite's read transactions cost no round trip: the same as ``read(_:)``.
     public func readStatement<T>(_ body: (any SQLConnection) throws -> T) throws -> T {
         try read(body)

@@ -69,6 +69,9 @@ public protocol ConnectionPool: AnyObject, Sendable {
     /// Runs `body`, which issues exactly one statement, without a transaction around it (a
     /// single statement sees one snapshot anyway): on PostgreSQL one round trip instead of three.
     func readStatement<T>(_ body: (any SQLConnection) throws -> T) throws -> T
+    /// Whether a write could be made now (readiness): answered at once, without waiting out
+    /// reconnections.
+    func probe() -> Bool
     /// Called with the seconds each write transaction took (waits included), for metrics.
     var onWrite: (@Sendable (Double) -> Void)? { get set }
 }

@@ -130,9 +130,9 @@ extension Store {
     }
 
     /// Extends a lease and records progress; returns whether cancellation was requested.
-    @discardableResult
     /// `attempt`: the fencing token — one process's workers share an owner name, so a worker that
     /// lost its lease to another thread of its own node is told apart by the attempt it holds.
+    @discardableResult
     public func heartbeat(runID: String, owner: String, attempt: Int? = nil, leaseSeconds: Double, completed: Int, total: Int) throws -> Bool {
         try pool.write { db in
             let now = try db.now()

@@ -24,8 +24,7 @@ public final class Store: Sendable {
 
     /// True when a write transaction can be taken (readiness).
     public func isWritable() -> Bool {
-        if let postgres = pool as? PostgresPool { return postgres.probe() }
-        return (try? pool.write { db in try db.execute("SELECT 1 FROM experiments LIMIT 1") }) != nil
+        pool.probe()
     }
 
     /// "ok" when the database is sound: SQLite's `PRAGMA integrity_check`; on PostgreSQL, that
