@@ -17,7 +17,6 @@ final class RunExecution: TrainingObserver {
     let store: Store
     let files: CheckpointFiles
     let owner: String
-    let leaseSeconds: Double
     let shouldShutdown: () -> Bool
     let isCanceledLocally: () -> Bool
 
@@ -38,14 +37,13 @@ final class RunExecution: TrainingObserver {
     var onSamples: (Int) -> Void = { _ in }
     private var lastSamplesSeen: Int?
 
-    init(run: RunRecord, store: Store, files: CheckpointFiles, owner: String, leaseSeconds: Double, keeper: LeaseKeeper,
+    init(run: RunRecord, store: Store, files: CheckpointFiles, owner: String, keeper: LeaseKeeper,
          shouldShutdown: @escaping () -> Bool, isCanceledLocally: @escaping () -> Bool) {
         self.run = run
         self.store = store
         self.keeper = keeper
         self.files = files
         self.owner = owner
-        self.leaseSeconds = leaseSeconds
         self.shouldShutdown = shouldShutdown
         self.isCanceledLocally = isCanceledLocally
     }

@@ -239,7 +239,7 @@ public final class WorkerPool: @unchecked Sendable {
                 return
             }
         }
-        let execution = RunExecution(run: run, store: store, files: files, owner: owner, leaseSeconds: leaseSeconds, keeper: keeper,
+        let execution = RunExecution(run: run, store: store, files: files, owner: owner, keeper: keeper,
                                      shouldShutdown: { [self] in self.isStopping },
                                      isCanceledLocally: { [self] in self.isCanceledLocally(run.id) })
         if let keepLast = policy.keepLast { execution.retention = (keepLast, policy.keepBest ?? 0) }
