@@ -72,11 +72,7 @@ struct Bench: ParsableCommand {
 extension Bench {
     /// Times a run spec's training epochs (evaluation excluded) and reports its accuracy after them.
     func runSpec(_ path: String) throws {
-        guard case .object(var root)? = JSONValue.parse(try Data(contentsOf: URL(fileURLWithPath: path))) else {
-            throw ValidationError("\(path) is not a JSON object")
-        }
-        root["seed"] = .number(Double(seed))
-        let parsed = try ExperimentSpec.parse(.object(root))
+        let parsed = try readSpec(path, seed: seed)
         let session = try FamilyRegistry.makeSession(spec: parsed, datasets: DatasetLibrary(directory: datasetDir))
         let observer = EpochTimer(stepsPerEpoch: parsed.stepsPerEpoch, samples: parsed.trainCount)
         let started = Date()
@@ -97,6 +93,15 @@ extension Bench {
         ]
         print("RESULT " + String(decoding: JSONValue.object(result).serialized(), as: UTF8.self))
     }
+}
+
+/// The run spec in the JSON file at `path`, its seed replaced when one is given.
+func readSpec(_ path: String, seed: Int?) throws -> ExperimentSpec {
+    guard case .object(var root)? = JSONValue.parse(try Data(contentsOf: URL(fileURLWithPath: path))) else {
+        throw ValidationError("\(path) is not a JSON object")
+    }
+    if let seed { root["seed"] = .number(Double(seed)) }
+    return try ExperimentSpec.parse(.object(root))
 }
 
 /// Measures each epoch's wall time from the session's callbacks (evaluation excluded).
@@ -147,11 +152,7 @@ struct Experiment: ParsableCommand {
 
     func run() throws {
         MemoryPolicy.returnLargeBlocks()
-        guard case .object(var root)? = JSONValue.parse(try Data(contentsOf: URL(fileURLWithPath: spec))) else {
-            throw ValidationError("\(spec) is not a JSON object")
-        }
-        if let seed { root["seed"] = .number(Double(seed)) }
-        let parsed = try ExperimentSpec.parse(.object(root))
+        let parsed = try readSpec(spec, seed: seed)
         let library = DatasetLibrary(directory: datasetDir)
         var setupSeconds: Double?
         if measureSetup {
