@@ -127,14 +127,17 @@ public final class SpikingNetwork {
     func spikesPointer(_ l: Int) -> UnsafePointer<Float> { UnsafePointer(spikes[l].pointer) }
     /// The input spikes as a dense time-major matrix (filled from the events when needed).
     func inputPointer(rows: Int) -> UnsafePointer<Float> {
-        if useEvents {
-            let dense = spikes[0].pointer
-            dense.update(repeating: 0, count: rows * sizes[0])
-            for r in 0..<rows {
-                for k in Int(eventRowStart[r])..<Int(eventRowStart[r + 1]) { dense[r * sizes[0] + Int(eventIndices[k])] = 1 }
-            }
-        }
+        if useEvents { writeDenseInput(rows: rows) }
         return UnsafePointer(spikes[0].pointer)
+    }
+
+    /// Writes the input events into `spikes[0]` as a dense 0/1 matrix (rows × inputs).
+    private func writeDenseInput(rows: Int) {
+        let dense = spikes[0].pointer, nIn = sizes[0]
+        dense.update(repeating: 0, count: rows * nIn)
+        for r in 0..<rows {
+            for k in Int(eventRowStart[r])..<Int(eventRowStart[r + 1]) { dense[r * nIn + Int(eventIndices[k])] = 1 }
+        }
     }
 
     /// Gradient of the readout layer's weights and bias (the last layer), exact.
@@ -252,13 +255,7 @@ public final class SpikingNetwork {
             let bias = biases[l].pointer
             let isOutput = l == sizes.count - 2
             let gain: Float = isOutput ? 1 : inputGain
-            if l == 0 && !useEvents {
-                let dense = spikes[0].pointer
-                dense.update(repeating: 0, count: rows * nIn)
-                for r in 0..<rows {
-                    for k in Int(eventRowStart[r])..<Int(eventRowStart[r + 1]) { dense[r * nIn + Int(eventIndices[k])] = 1 }
-                }
-            }
+            if l == 0 && !useEvents { writeDenseInput(rows: rows) }
             if l == 0 && useEvents {
                 // Event-driven: add the weight rows of the inputs that spiked (or that changed).
                 eventIndices.withUnsafeBufferPointer { idx in
