@@ -126,24 +126,24 @@ extension ServiceAPI {
         // Written directly (keys sorted, as JSONValue writes them): no tree of values per number.
         var out: [UInt8] = []
         out.reserveCapacity(64 + outputs.count * (40 + 24 * (outputs.first?.count ?? 0)))
-        out += Array(#"{"model":"#.utf8)
+        out.append(contentsOf: #"{"model":"#.utf8)
         JSONValue.writeString(name, to: &out)
-        out += Array(#","predictions":["#.utf8)
+        out.append(contentsOf: #","predictions":["#.utf8)
         for (r, p) in outputs.enumerated() {
             let best = p.indices.max { p[$0] < p[$1] } ?? 0
             if r > 0 { out.append(UInt8(ascii: ",")) }
-            out += Array(#"{"class":"#.utf8)
+            out.append(contentsOf: #"{"class":"#.utf8)
             JSONValue.writeNumber(Double(best), to: &out)
-            out += Array(#","label":"#.utf8)
+            out.append(contentsOf: #","label":"#.utf8)
             JSONValue.writeString(model.labels[best], to: &out)
-            out += Array(#","probabilities":["#.utf8)
+            out.append(contentsOf: #","probabilities":["#.utf8)
             for (k, x) in p.enumerated() {
                 if k > 0 { out.append(UInt8(ascii: ",")) }
                 JSONValue.writeNumber(Double(x), to: &out)
             }
-            out += Array("]}".utf8)
+            out.append(contentsOf: "]}".utf8)
         }
-        out += Array(#"],"version":"#.utf8)
+        out.append(contentsOf: #"],"version":"#.utf8)
         JSONValue.writeNumber(Double(v.version), to: &out)
         out.append(UInt8(ascii: "}"))
         var headers = HTTPHeaders()

@@ -67,7 +67,6 @@ public final class ModelServer: @unchecked Sendable {
         }
     }
 
-    /// The version `name` resolves to (`version` or `alias`, else the latest).
     /// The version a request names (a number, an alias, or the latest), remembered for up to a
     /// second so that predictions do not read the registry each time. Changes made through this
     /// node apply at once (``forgetResolutions(of:)``); another node's alias move within a second.
