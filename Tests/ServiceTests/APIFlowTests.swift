@@ -360,6 +360,12 @@ final class ExperimentProtocolTests: XCTestCase {
         XCTAssertEqual(invalid["error", "details", "field"]?.string, "model.layers")
         let invalid2 = try c.json("POST", "/v1/experiments/\(exp)/runs", #"{"model": {"kind": "snn", "layers": [784, 16, 10], "snn": {"tau_mem": -1}}}"#)
         XCTAssertEqual(invalid2["error", "details", "field"]?.string, "model.snn.tau_mem")
+        // Too large a batch to simulate at once: a 400 naming the field, and no run queued.
+        let huge = try c.json("POST", "/v1/experiments/\(exp)/runs",
+                              #"{"model": {"kind": "snn", "layers": [784, 256, 10], "snn": {"steps": 500}}, "optimizer": {"batch_size": 4096}}"#)
+        XCTAssertEqual(huge.status, 400, huge.text)
+        XCTAssertEqual(huge["error", "details", "field"]?.string, "model.snn.steps")
+        XCTAssertEqual(try c.json("GET", "/v1/experiments/\(exp)/runs")["runs"]?.array?.count, 0)
     }
 
     func testDistalRewardExampleThroughTheAPI() throws {
