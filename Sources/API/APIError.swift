@@ -50,6 +50,11 @@ public struct APIError: Error, Sendable {
             case .noCheckpoint(let message): return APIError(409, "no_checkpoint", message)
             case .unsupported(let message): return APIError(422, "unsupported_model", message)
             case .badInput(let field, let message): return .invalid(field, message)
+            case .conflict(let message): return APIError(409, "conflict", message)
+            case .rateLimited(let seconds):
+                var e = APIError(429, "rate_limited", "too many feedbacks for this model; retry shortly")
+                e.headers = [("Retry-After", String(max(1, Int(seconds.rounded(.up)))))]
+                return e
             }
         case StoreError.notFound(let what): return .notFound(what)
         case StoreError.idempotencyMismatch:

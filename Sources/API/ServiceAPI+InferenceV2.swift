@@ -105,8 +105,8 @@ extension ServiceAPI {
                 guard let n = t.intValue, n >= 0 else { throw APIError(400, "invalid_argument", "parameters.task must be a task index") }
                 task = n
             }
-            let result: PredictionBatcher.Result
-            do { result = try models.predict(v, inputs: batch, task: task).result } catch ServingError.badInput(_, let message) {
+            let result: ModelServer.Prediction
+            do { result = try models.predict(v, inputs: batch, task: task) } catch ServingError.badInput(_, let message) {
                 throw APIError(400, "invalid_argument", message)
             }
             let outputs = result.outputs
@@ -124,6 +124,7 @@ extension ServiceAPI {
                 "model_name": .string(v.name),
                 "model_version": .string(String(v.version)),
                 "outputs": .array([.object(tensorOut)]),
+                "parameters": .object(["prediction_ids": .array(result.predictionIDs.map { .string($0) })]),
             ]
             if let id = req["id"], case .string = id { response["id"] = id }
             var http = binaryOutput ? V2BinaryTensors.response(header: .object(response), values: outputs.flatMap { $0 })

@@ -34,7 +34,8 @@ extension ServiceAPI {
 
     func versionJSON(_ v: ModelVersionRecord) -> JSONValue {
         .object(["name": .string(v.name), "version": .number(Double(v.version)), "run_id": .string(v.runID),
-                 "checkpoint_id": .string(v.checkpointID), "created_at": Representation.timestamp(v.createdAt)])
+                 "checkpoint_id": .string(v.checkpointID), "created_at": Representation.timestamp(v.createdAt),
+                 "origin": .string(v.origin), "parent_version": v.parentVersion.map { .number(Double($0)) } ?? .null])
     }
 
     func listModels(_ ctx: RequestContext) throws -> HTTPResponse {
@@ -87,13 +88,13 @@ extension ServiceAPI {
         }
         let d = Double(version)
         try store.setModelAlias(name: name, alias: alias, version: version)
-        models.forgetResolutions(of: name)
+        models.aliasChanged(name: name, alias: alias)
         return JSONResponse.make(200, JSONValue.object(["name": .string(name), "alias": .string(alias), "version": .number(d)]))
     }
 
     func deleteAlias(_ ctx: RequestContext) throws -> HTTPResponse {
         try store.deleteModelAlias(name: ctx.parameter("name"), alias: ctx.parameter("alias"))
-        models.forgetResolutions(of: ctx.parameter("name"))
+        models.aliasChanged(name: ctx.parameter("name"), alias: ctx.parameter("alias"))
         return HTTPResponse(status: 204)
     }
 
@@ -121,22 +122,24 @@ extension ServiceAPI {
         let name = ctx.parameter("name")
         let v = try requestedVersion(ctx, name: name)
         let (inputs, task) = try Self.fastPredictBody(ctx.request.body) ?? predictBody(ctx)
-        let (model, result) = try models.predict(v, inputs: inputs, task: task)
-        let outputs = result.outputs
+        let prediction = try models.predict(v, alias: ctx.request.queryValue("alias"), inputs: inputs, task: task)
+        let outputs = prediction.outputs, labels = prediction.model.labels
         // Written directly (keys sorted, as JSONValue writes them): no tree of values per number.
         var out: [UInt8] = []
-        out.reserveCapacity(64 + outputs.count * (40 + 24 * (outputs.first?.count ?? 0)))
+        out.reserveCapacity(64 + outputs.count * (72 + 24 * (outputs.first?.count ?? 0)))
         out.append(contentsOf: #"{"model":"#.utf8)
         JSONValue.writeString(name, to: &out)
         out.append(contentsOf: #","predictions":["#.utf8)
         for (r, p) in outputs.enumerated() {
-            let best = p.indices.max { p[$0] < p[$1] } ?? 0
+            let best = ModelServer.argmax(p)
             if r > 0 { out.append(UInt8(ascii: ",")) }
             out.append(contentsOf: #"{"class":"#.utf8)
             JSONValue.writeNumber(Double(best), to: &out)
             out.append(contentsOf: #","label":"#.utf8)
-            JSONValue.writeString(model.labels[best], to: &out)
-            out.append(contentsOf: #","probabilities":["#.utf8)
+            JSONValue.writeString(labels[best], to: &out)
+            out.append(contentsOf: #","prediction_id":""#.utf8)
+            out.append(contentsOf: prediction.predictionIDs[r].utf8)
+            out.append(contentsOf: #"","probabilities":["#.utf8)
             for (k, x) in p.enumerated() {
                 if k > 0 { out.append(UInt8(ascii: ",")) }
                 JSONValue.writeNumber(Double(x), to: &out)
@@ -144,11 +147,11 @@ extension ServiceAPI {
             out.append(contentsOf: "]}".utf8)
         }
         out.append(contentsOf: #"],"version":"#.utf8)
-        JSONValue.writeNumber(Double(v.version), to: &out)
+        JSONValue.writeNumber(Double(prediction.version), to: &out)
         out.append(UInt8(ascii: "}"))
         var headers = HTTPHeaders()
         headers.set("Content-Type", "application/json")
-        headers.set(Self.batchRowsHeader, String(result.batchRows))
+        headers.set(Self.batchRowsHeader, String(prediction.batchRows))
         recordPrediction(model: name, rows: outputs.count, since: start)
         return HTTPResponse(status: 200, headers: headers, body: Data(out))
     }

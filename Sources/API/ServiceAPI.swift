@@ -220,6 +220,11 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
         router.add("PUT", "/v1/models/{name}/aliases/{alias}") { [unowned self] in try self.putAlias($0) }
         router.add("DELETE", "/v1/models/{name}/aliases/{alias}") { [unowned self] in try self.deleteAlias($0) }
         router.add("DELETE", "/v1/models/{name}/versions/{version}") { [unowned self] in try self.deleteVersion($0) }
+        router.add("PUT", "/v1/models/{name}/aliases/{alias}/adaptation", body: .predictions) { [unowned self] in try self.putAdaptation($0) }
+        router.add("GET", "/v1/models/{name}/aliases/{alias}/adaptation") { [unowned self] in try self.getAdaptation($0) }
+        router.add("DELETE", "/v1/models/{name}/aliases/{alias}/adaptation") { [unowned self] in try self.deleteAdaptation($0) }
+        router.add("POST", "/v1/models/{name}/feedback", access: .needs(.read)) { [unowned self] in try self.postFeedback($0) }
+        router.add("GET", "/v1/models/{name}/events") { [unowned self] in try self.listModelEvents($0) }
         router.add("POST", "/v1/models/{name}/predict", access: .needs(.read), body: .predictions) { [unowned self] in try self.predict($0) }
         router.add("GET", "/v2/health/live", access: .open) { _ in JSONResponse.make(200, JSONValue.object(["live": .bool(true)])) }
         router.add("GET", "/v2/health/ready", access: .open) { [unowned self] _ in

@@ -5,11 +5,11 @@ import Engine
 /// for different tasks of a context-gated model cannot share a forward pass).
 public final class ServedModel: @unchecked Sendable {
     public let model: InferenceModel
-    public let batching: PredictionBatcher.Configuration
+    public let batching: BatchingConfiguration
     private let lock = NSLock()
     private var batchers: [Int: PredictionBatcher] = [:]
 
-    init(model: InferenceModel, batching: PredictionBatcher.Configuration) {
+    init(model: InferenceModel, batching: BatchingConfiguration) {
         self.model = model
         self.batching = batching
     }
@@ -24,11 +24,11 @@ public final class ServedModel: @unchecked Sendable {
     }
 
     /// Totals over all tasks since the model was loaded.
-    public var statistics: PredictionBatcher.Statistics {
+    public var statistics: BatchingStatistics {
         lock.lock()
         let all = Array(batchers.values)
         lock.unlock()
-        return all.reduce(into: PredictionBatcher.Statistics()) {
+        return all.reduce(into: BatchingStatistics()) {
             let s = $1.statistics
             $0.requests += s.requests; $0.forwardPasses += s.forwardPasses; $0.rows += s.rows
         }
@@ -48,9 +48,9 @@ final class ModelCache: @unchecked Sendable {
     private var entries: [String: (model: ServedModel, used: UInt64)] = [:]
     private var clock: UInt64 = 0
     let capacityBytes: Int
-    let batching: PredictionBatcher.Configuration
+    let batching: BatchingConfiguration
 
-    init(capacityBytes: Int = 512 << 20, batching: PredictionBatcher.Configuration = .init()) {
+    init(capacityBytes: Int = 512 << 20, batching: BatchingConfiguration = .init()) {
         self.capacityBytes = capacityBytes
         self.batching = batching
     }

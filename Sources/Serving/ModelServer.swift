@@ -15,6 +15,11 @@ public enum ServingError: Error, Sendable, Equatable {
     case unsupported(String)
     /// 400: a request's inputs or task (`field` names which).
     case badInput(field: String, message: String)
+    /// 409: a request that conflicts with the current state (feedback given twice, adaptation of
+    /// a model that cannot adapt).
+    case conflict(String)
+    /// 429: too many feedbacks for one model; retry after this many seconds.
+    case rateLimited(retryAfter: Double)
 }
 
 /// Serves registered models: resolves names, versions and aliases in the registry, loads their
@@ -23,9 +28,17 @@ public enum ServingError: Error, Sendable, Equatable {
 public final class ModelServer: @unchecked Sendable {
     public struct Options: Sendable {
         /// Micro-batching of concurrent predictions.
-        public var batching = PredictionBatcher.Configuration()
+        public var batching = BatchingConfiguration()
         /// Loaded models beyond this many parameter bytes are evicted, least recently used first.
         public var cacheBytes = 512 << 20
+        /// Recent predictions remembered for feedback, and for how long (seconds).
+        public var predictionMemory = 32_768
+        public var predictionTTL: TimeInterval = 900
+        /// Feedbacks accepted per model per second (bursts of as many); more get a 429.
+        public var feedbackPerSecond = 500.0
+        /// Adapted snapshots are not written when data sets and checkpoints would pass this many
+        /// bytes (adaptation freezes instead); nil: no quota.
+        public var diskQuotaBytes: Int?
         public init() {}
     }
 
@@ -41,12 +54,23 @@ public final class ModelServer: @unchecked Sendable {
     private var resolutions: [Resolution: (record: ModelVersionRecord, expires: UInt64)] = [:]
     let cache: ModelCache
     public let options: Options
+    /// Recent predictions, for feedback.
+    public let ledger: PredictionLedger
+    /// Aliases that adapt, by "name/alias"; guarded by `adaptiveLock`.
+    var adaptive: [String: AdaptiveAlias] = [:]
+    let adaptiveLock = NSLock()
+    /// Feedback rate limits, by model name; guarded by `adaptiveLock`.
+    var feedbackBuckets: [String: TokenBucket] = [:]
 
+    /// Restores the adaptation of every alias that had one (an alias whose model cannot be loaded
+    /// now is restored when it is next asked about).
     public init(store: Store, files: CheckpointFiles, options: Options = Options()) {
         self.store = store
         self.files = files
         self.options = options
         cache = ModelCache(capacityBytes: options.cacheBytes, batching: options.batching)
+        ledger = PredictionLedger(capacity: options.predictionMemory, ttl: options.predictionTTL)
+        for record in (try? store.adaptations()) ?? [] { _ = try? restore(record) }
     }
 
     /// The loaded model of a registered version.
@@ -114,13 +138,47 @@ public final class ModelServer: @unchecked Sendable {
         return registered
     }
 
-    /// Predictions of version `v` for `inputs`, batched with concurrent requests for the same task.
-    public func predict(_ v: ModelVersionRecord, inputs: [[Float]], task: Int?) throws -> (model: InferenceModel, result: PredictionBatcher.Result) {
+    /// What a prediction request gets: the model that answered, one row of outputs and one
+    /// `prediction_id` per input, the version, and the rows of the forward pass.
+    public struct Prediction {
+        public var model: InferenceModel
+        public var outputs: [[Float]]
+        public var predictionIDs: [String]
+        public var version: Int
+        public var batchRows: Int
+    }
+
+    /// Predictions of version `v` for `inputs`, batched with concurrent requests for the same task;
+    /// an alias that adapts (`alias`, with no task) answers with its adapted readout.
+    public func predict(_ v: ModelVersionRecord, alias: String? = nil, inputs: [[Float]], task: Int?) throws -> Prediction {
+        if let alias, task == nil, let a = adaptiveAlias(name: v.name, alias: alias) {
+            let model = a.current.model
+            do { try model.validate(inputs) } catch let e as InferenceModel.Failure {
+                throw ServingError.badInput(field: "inputs", message: e.description)
+            }
+            let result = try a.predict(inputs)
+            let outputs = result.outputs.map(\.probabilities)
+            let version = result.outputs[0].version.version
+            let ids = ledger.record(result.outputs.map {
+                PredictionLedger.Entry(model: v.name, alias: alias, version: $0.version.version, answered: Self.argmax($0.probabilities), features: $0.features)
+            })
+            return Prediction(model: model, outputs: outputs, predictionIDs: ids, version: version, batchRows: result.batchRows)
+        }
         let served = try model(v)
-        do {
-            return (served.model, try served.predict(inputs, task: task))
-        } catch let e as InferenceModel.Failure {
+        let result: PredictionBatcher.Result
+        do { result = try served.predict(inputs, task: task) } catch let e as InferenceModel.Failure {
             throw ServingError.badInput(field: e.description.hasPrefix("task") ? "task" : "inputs", message: e.description)
         }
+        let ids = ledger.record(result.outputs.map {
+            PredictionLedger.Entry(model: v.name, alias: nil, version: v.version, answered: Self.argmax($0), features: nil)
+        })
+        return Prediction(model: served.model, outputs: result.outputs, predictionIDs: ids, version: v.version, batchRows: result.batchRows)
+    }
+
+    /// The class a row of probabilities answers (the first of equals).
+    public static func argmax(_ p: [Float]) -> Int {
+        var best = 0
+        for c in p.indices where p[c] > p[best] { best = c }
+        return best
     }
 }

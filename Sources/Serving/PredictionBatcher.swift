@@ -1,28 +1,43 @@
 import Foundation
 
+/// How a ``MicroBatcher`` forms batches.
+public struct BatchingConfiguration: Sendable, Equatable {
+    /// Most input rows in one forward pass (1 turns batching off). A larger single request
+    /// still runs, alone.
+    public var maxRows = 64
+    /// How long a leader waits for more requests before it runs a partial batch.
+    public var maxDelay: TimeInterval = 0
+    public init(maxRows: Int = 64, maxDelay: TimeInterval = 0) {
+        self.maxRows = maxRows
+        self.maxDelay = maxDelay
+    }
+}
+
+/// A batcher's totals since its model was loaded.
+public struct BatchingStatistics: Sendable, Equatable {
+    public var requests = 0
+    public var forwardPasses = 0
+    public var rows = 0
+    public init() {}
+}
+
+/// The batcher of plain predictions: a row of output values per input row.
+public typealias PredictionBatcher = MicroBatcher<[Float]>
+
 /// Coalesces concurrent prediction requests for one model into batched forward passes
 /// (micro-batching). No thread of its own: the first request to find the model idle leads — it
 /// waits up to `maxDelay` for more rows (never, when the delay is zero), takes the queued requests
 /// in arrival order up to `maxRows` rows, runs one forward pass, and hands every request its rows.
 /// Requests that arrive while a pass runs queue up and go together in the next one, so with a
 /// zero delay batching adds no latency and happens exactly when requests overlap.
-public final class PredictionBatcher: @unchecked Sendable {
-    /// How batches are formed.
-    public struct Configuration: Sendable, Equatable {
-        /// Most input rows in one forward pass (1 turns batching off). A larger single request
-        /// still runs, alone.
-        public var maxRows = 64
-        /// How long a leader waits for more requests before it runs a partial batch.
-        public var maxDelay: TimeInterval = 0
-        public init(maxRows: Int = 64, maxDelay: TimeInterval = 0) {
-            self.maxRows = maxRows
-            self.maxDelay = maxDelay
-        }
-    }
+/// `Row` is what the forward pass gives for one input row.
+public final class MicroBatcher<Row>: @unchecked Sendable {
+    public typealias Configuration = BatchingConfiguration
+    public typealias Statistics = BatchingStatistics
 
     /// What one request got back: its rows of output and the size of the pass that computed them.
     public struct Result {
-        public var outputs: [[Float]]
+        public var outputs: [Row]
         public var batchRows: Int
     }
 
@@ -39,13 +54,6 @@ public final class PredictionBatcher: @unchecked Sendable {
     private var leading = false
     private var counters = Statistics()
 
-    /// Totals since the model was loaded.
-    public struct Statistics: Sendable, Equatable {
-        public var requests = 0
-        public var forwardPasses = 0
-        public var rows = 0
-    }
-
     public var statistics: Statistics {
         condition.lock()
         defer { condition.unlock() }
@@ -58,7 +66,7 @@ public final class PredictionBatcher: @unchecked Sendable {
 
     /// Runs `inputs` through `forward`, possibly together with other callers' inputs.
     /// `forward` receives the concatenated rows and must return one output row per input row.
-    public func predict(_ inputs: [[Float]], forward: ([[Float]]) throws -> [[Float]]) throws -> Result {
+    public func predict(_ inputs: [[Float]], forward: ([[Float]]) throws -> [Row]) throws -> Result {
         if configuration.maxRows <= 1 {
             let outputs = try forward(inputs)
             condition.lock()

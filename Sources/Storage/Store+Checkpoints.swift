@@ -26,9 +26,10 @@ extension Store {
         }
     }
 
+    /// The run's own checkpoints (not the snapshots of models adapted from it), oldest first.
     public func checkpoints(runID: String) throws -> [CheckpointRecord] {
         try pool.readStatement { db in
-            try db.execute("SELECT \(Self.checkpointColumns) FROM checkpoints WHERE run_id = ? ORDER BY step, seq", runID)
+            try db.execute("SELECT \(Self.checkpointColumns) FROM checkpoints WHERE run_id = ? AND origin = 'training' ORDER BY step, seq", runID)
                 .map(Self.checkpoint)
         }
     }
@@ -40,9 +41,10 @@ extension Store {
         }
     }
 
+    /// The run's newest own checkpoint (what a resume starts from).
     public func latestCheckpoint(runID: String) throws -> CheckpointRecord? {
         try pool.readStatement { db in
-            try db.execute("SELECT \(Self.checkpointColumns) FROM checkpoints WHERE run_id = ? ORDER BY step DESC, seq DESC LIMIT 1",
+            try db.execute("SELECT \(Self.checkpointColumns) FROM checkpoints WHERE run_id = ? AND origin = 'training' ORDER BY step DESC, seq DESC LIMIT 1",
                            runID).first.map(Self.checkpoint)
         }
     }
@@ -51,7 +53,7 @@ extension Store {
     public func bestCheckpoint(runID: String) throws -> CheckpointRecord? {
         try pool.readStatement { db in
             try db.execute("""
-                SELECT \(Self.checkpointColumns) FROM checkpoints WHERE run_id = ? AND score IS NOT NULL
+                SELECT \(Self.checkpointColumns) FROM checkpoints WHERE run_id = ? AND origin = 'training' AND score IS NOT NULL
                 ORDER BY score DESC, step DESC, seq DESC LIMIT 1
                 """, runID).first.map(Self.checkpoint)
         }
@@ -65,7 +67,7 @@ extension Store {
         try pool.write { db in
             // Locked: a model version being registered for one of them (which keeps its row)
             // commits before the served set is read below, or waits for the prune.
-            let all = try db.execute("SELECT \(Self.checkpointColumns) FROM checkpoints WHERE run_id = ? ORDER BY step DESC, seq DESC"
+            let all = try db.execute("SELECT \(Self.checkpointColumns) FROM checkpoints WHERE run_id = ? AND origin = 'training' ORDER BY step DESC, seq DESC"
                                      + db.lockForDelete, runID).map(Self.checkpoint)
             var keep = Set(all.prefix(max(keepLast, 1)).map(\.id))
             let best = all.filter { $0.score != nil }.sorted { ($0.score!, $0.step) > ($1.score!, $1.step) }

@@ -6,19 +6,29 @@ public struct ModelVersionRecord: Sendable, Equatable {
     public var runID: String
     public var checkpointID: String
     public var createdAt: Double
+    /// `registered` (from a run's checkpoint) or `adaptation` (a snapshot of online adaptation).
+    public var origin: String
+    /// The version an adapted snapshot was adapted from.
+    public var parentVersion: Int?
 
-    public init(name: String, version: Int, runID: String, checkpointID: String, createdAt: Double) {
+    public init(name: String, version: Int, runID: String, checkpointID: String, createdAt: Double,
+                origin: String = "registered", parentVersion: Int? = nil) {
         self.name = name
         self.version = version
         self.runID = runID
         self.checkpointID = checkpointID
         self.createdAt = createdAt
+        self.origin = origin
+        self.parentVersion = parentVersion
     }
 }
 
 extension Store {
-    private static func version(_ r: Row) -> ModelVersionRecord {
-        ModelVersionRecord(name: r.string(0), version: r.int(1), runID: r.string(2), checkpointID: r.string(3), createdAt: r.double(4))
+    static let versionColumns = "name, version, run_id, checkpoint_id, created_at, origin, parent_version"
+
+    static func version(_ r: Row) -> ModelVersionRecord {
+        ModelVersionRecord(name: r.string(0), version: r.int(1), runID: r.string(2), checkpointID: r.string(3), createdAt: r.double(4),
+                           origin: r.string(5), parentVersion: r.optionalInt(6))
     }
 
     /// Registers the next version of `name` for a checkpoint of a run (versions start at 1).
@@ -39,7 +49,7 @@ extension Store {
 
     public func modelVersions(name: String) throws -> [ModelVersionRecord] {
         try pool.read { db in
-            try db.execute("SELECT name, version, run_id, checkpoint_id, created_at FROM model_versions WHERE name = ? ORDER BY version", name)
+            try db.execute("SELECT \(Self.versionColumns) FROM model_versions WHERE name = ? ORDER BY version", name)
                 .map(Self.version)
         }
     }
@@ -65,6 +75,9 @@ extension Store {
                 INSERT INTO model_aliases(name, alias, version, updated_at) VALUES (?, ?, ?, ?)
                 ON CONFLICT (name, alias) DO UPDATE SET version = excluded.version, updated_at = excluded.updated_at
                 """, name, alias, version, try db.now())
+            if try db.execute("SELECT 1 FROM model_adaptations WHERE name = ? AND alias = ?", name, alias).first != nil {
+                try Self.insertModelEvent(db, name: name, alias: alias, kind: "alias_moved", version: version, data: "{}")
+            }
         }
     }
 
@@ -72,6 +85,8 @@ extension Store {
         try pool.write { db in
             try db.execute("DELETE FROM model_aliases WHERE name = ? AND alias = ?", name, alias)
             if db.changes == 0 { throw StoreError.notFound("alias \(alias) of model \(name)") }
+            try db.execute("DELETE FROM model_adaptations WHERE name = ? AND alias = ?", name, alias)
+            if db.changes > 0 { try Self.insertModelEvent(db, name: name, alias: alias, kind: "stopped", version: nil, data: #"{"reason":"the alias was deleted"}"#) }
         }
     }
 
@@ -81,8 +96,16 @@ extension Store {
             if let alias = try db.execute("SELECT alias FROM model_aliases WHERE name = ? AND version = ?", name, version).first?.string(0) {
                 throw StoreError.conflict("alias \(alias) points at version \(version); move or delete it first")
             }
+            if let alias = try db.execute("SELECT alias FROM model_adaptations WHERE name = ? AND base_version = ?", name, version).first?.string(0) {
+                throw StoreError.conflict("the adaptation of alias \(alias) is anchored to version \(version); stop it first")
+            }
+            let row = try db.execute("SELECT checkpoint_id, origin FROM model_versions WHERE name = ? AND version = ?", name, version).first
             try db.execute("DELETE FROM model_versions WHERE name = ? AND version = ?", name, version)
             if db.changes == 0 { throw StoreError.notFound("version \(version) of model \(name)") }
+            // An adapted snapshot's checkpoint belongs to that version alone (its file is swept).
+            if let row, row.string(1) == "adaptation" {
+                try db.execute("DELETE FROM checkpoints WHERE id = ? AND origin = 'adaptation'", row.string(0))
+            }
         }
     }
 
@@ -97,8 +120,8 @@ extension Store {
                 v = row.int(0)
             }
             let rows = v == nil
-                ? try db.execute("SELECT name, version, run_id, checkpoint_id, created_at FROM model_versions WHERE name = ? ORDER BY version DESC LIMIT 1", name)
-                : try db.execute("SELECT name, version, run_id, checkpoint_id, created_at FROM model_versions WHERE name = ? AND version = ?", name, v!)
+                ? try db.execute("SELECT \(Self.versionColumns) FROM model_versions WHERE name = ? ORDER BY version DESC LIMIT 1", name)
+                : try db.execute("SELECT \(Self.versionColumns) FROM model_versions WHERE name = ? AND version = ?", name, v!)
             guard let r = rows.first else { throw StoreError.notFound(v.map { "version \($0) of model \(name)" } ?? "model \(name)") }
             return Self.version(r)
         }

@@ -30,6 +30,8 @@ struct Serve: ParsableCommand {
     var predictMaxBatch: Int?
     @Option(name: .customLong("predict-max-delay-us"), help: "Micro-batching: microseconds a batch waits for more requests (env NEUROMOD_PREDICT_MAX_DELAY_US, default 0: coalesce only requests that overlap).")
     var predictMaxDelayMicros: Int?
+    @Option(name: .customLong("feedback-per-second"), help: "Feedbacks accepted per model per second, in bursts of as many; more get 429 (env NEUROMOD_FEEDBACK_PER_SECOND, default 500).")
+    var feedbackPerSecond: Int?
     @Option(name: .customLong("tokens-file"), help: "Bearer tokens, one `read|write TOKEN` per line; when set (or NEUROMOD_TOKENS is), every endpoint but liveness/readiness needs one (env NEUROMOD_TOKENS_FILE).")
     var tokensFile: String?
     @Option(name: .customLong("max-dataset-bytes"), help: "Largest data-set upload, refused with 413 before its body is read (env NEUROMOD_MAX_DATASET_BYTES, default 2147483648).")
@@ -203,6 +205,10 @@ struct Serve: ParsableCommand {
         let delay = try Setting.int(predictMaxDelayMicros, "NEUROMOD_PREDICT_MAX_DELAY_US", 0)
         guard (0...1_000_000).contains(delay) else { throw ConfigurationError("--predict-max-delay-us must be between 0 and 1000000") }
         serving.batching.maxDelay = Double(delay) / 1e6
+        let feedbackRate = try Setting.int(feedbackPerSecond, "NEUROMOD_FEEDBACK_PER_SECOND", 500)
+        guard (1...1_000_000).contains(feedbackRate) else { throw ConfigurationError("--feedback-per-second must be between 1 and 1000000") }
+        serving.feedbackPerSecond = Double(feedbackRate)
+        serving.diskQuotaBytes = quota > 0 ? quota : nil
         if let spec = Resources.locate("openapi.yaml", env: "NEUROMOD_OPENAPI"),
            let text = try? String(contentsOf: spec, encoding: .utf8) {
             options.openAPIDocument = text

@@ -40,6 +40,7 @@ final class PostgresStoreTests: XCTestCase, StoreContract {
 
     func testProgressEvents() throws { try checkProgressEvents() }
     func testCheckpointsModelsAndDatasets() throws { try checkCheckpointsModelsAndDatasets() }
+    func testModelAdaptation() throws { try checkModelAdaptation() }
     func testRunLifecycleLeaseAndRecovery() throws { try checkRunLifecycleLeaseAndRecovery() }
     func testAStaleAttemptOfTheSameOwnerIsFenced() throws { try checkAStaleAttemptOfTheSameOwnerIsFenced() }
     func testCancelQueuedAndRunning() throws { try checkCancelQueuedAndRunning() }

@@ -70,6 +70,55 @@ extension StoreContract {
         XCTAssertEqual(try store.integrityCheck(), "ok")
     }
 
+    /// An alias's adaptation: started from the alias's version, snapshots recorded as versions
+    /// (with checkpoints that are not the run's own), refused once the alias moved, frozen with
+    /// an event, anchored versions kept, and dropped with its alias.
+    func checkModelAdaptation() throws {
+        let store = try makeStore()
+        let (exp, _) = try store.createExperiment(name: "e", description: "")
+        let (run, _) = try store.createRun(experimentID: exp.id, spec: "{}", specHash: "h", progressTotal: 10, progressUnit: "steps")
+        _ = try store.leaseNextRun(owner: "w", leaseSeconds: 30)
+        try store.recordCheckpoint(CheckpointRecord(id: "ckpt_a", runID: run.id, step: 10, file: "fa", size: 100, sha256: "s", createdAt: 0),
+                                   metrics: [], completed: 10, lease: Lease(runID: run.id, owner: "w", attempt: 1))
+        _ = try store.registerModelVersion(name: "m", runID: run.id, checkpointID: "ckpt_a")
+        XCTAssertThrowsError(try store.startAdaptation(name: "m", alias: "prod", policy: "{}", canary: nil, data: "{}")) {
+            XCTAssertEqual($0 as? StoreError, .notFound("alias prod of model m"))
+        }
+        try store.setModelAlias(name: "m", alias: "prod", version: 1)
+        let started = try store.startAdaptation(name: "m", alias: "prod", policy: #"{"learning_rate":0.1}"#, canary: "[1]", data: "{}")
+        XCTAssertEqual(started.baseVersion, 1)
+        XCTAssertEqual(try store.adaptation(name: "m", alias: "prod")?.canary, "[1]")
+        let snapshot = CheckpointRecord(id: "ckpt_s", runID: run.id, step: 10, file: "fs", size: 50, sha256: "t", createdAt: 0)
+        let v2 = try store.recordAdaptedVersion(name: "m", alias: "prod", parent: 1, checkpoint: snapshot, updates: 7, data: #"{"updates":7}"#)
+        XCTAssertEqual(v2.version, 2)
+        XCTAssertEqual(try store.modelVersions(name: "m").map(\.origin), ["registered", "adaptation"])
+        XCTAssertEqual(try store.modelVersions(name: "m").last?.parentVersion, 1)
+        XCTAssertEqual(try store.modelAliases(name: "m"), ["prod": 2])
+        XCTAssertEqual(try store.adaptation(name: "m", alias: "prod")?.updates, 7)
+        XCTAssertEqual(try store.checkpoints(runID: run.id).map(\.id), ["ckpt_a"], "a snapshot is not the run's own checkpoint")
+        XCTAssertEqual(try store.latestCheckpoint(runID: run.id)?.id, "ckpt_a", "nor what a resume starts from")
+        XCTAssertEqual(try store.checkpoint(runID: run.id, id: "ckpt_s")?.size, 50, "but it can be read by id")
+        XCTAssertEqual(try store.pruneCheckpoints(runID: run.id, keepLast: 1, keepBest: 0).map(\.id), [])
+        // The alias moved meanwhile (a rollback through another node): the snapshot is refused whole.
+        try store.setModelAlias(name: "m", alias: "prod", version: 1)
+        XCTAssertThrowsError(try store.recordAdaptedVersion(name: "m", alias: "prod", parent: 2,
+                                                            checkpoint: CheckpointRecord(id: "ckpt_t", runID: run.id, step: 10, file: "ft", size: 1, sha256: "u", createdAt: 0),
+                                                            updates: 9, data: "{}")) { guard case StoreError.conflict = $0 else { return XCTFail("\($0)") } }
+        XCTAssertNil(try store.checkpoint(runID: run.id, id: "ckpt_t"))
+        XCTAssertEqual(try store.modelVersions(name: "m").count, 2)
+        XCTAssertThrowsError(try store.deleteModelVersion(name: "m", version: 1)) { guard case StoreError.conflict = $0 else { return XCTFail("\($0)") } }
+        try store.freezeAdaptation(name: "m", alias: "prod", reason: "canary", version: 1, data: #"{"canary_accuracy":0.5}"#)
+        XCTAssertEqual(try store.adaptation(name: "m", alias: "prod")?.state, "frozen")
+        XCTAssertThrowsError(try store.recordAdaptedVersion(name: "m", alias: "prod", parent: 1, checkpoint: snapshot, updates: 9, data: "{}"))
+        // Deleting an adapted version takes its checkpoint row with it; deleting the alias stops adaptation.
+        try store.deleteModelVersion(name: "m", version: 2)
+        XCTAssertNil(try store.checkpoint(runID: run.id, id: "ckpt_s"))
+        try store.deleteModelAlias(name: "m", alias: "prod")
+        XCTAssertNil(try store.adaptation(name: "m", alias: "prod"))
+        XCTAssertEqual(try store.modelEvents(name: "m").map(\.kind), ["started", "snapshot", "alias_moved", "frozen", "stopped"])
+        XCTAssertEqual(try store.modelEvents(name: "m", after: try store.modelEvents(name: "m")[2].seq).count, 2)
+    }
+
     /// One process's workers share an owner name: the attempt alone tells a stale worker from
     /// the one that holds the run now, for heartbeats, requeues, retries and the end.
     func checkAStaleAttemptOfTheSameOwnerIsFenced() throws {

@@ -71,6 +71,7 @@ final class StoreTests: XCTestCase, StoreContract {
 
     func testProgressEvents() throws { try checkProgressEvents() }
     func testCheckpointsModelsAndDatasets() throws { try checkCheckpointsModelsAndDatasets() }
+    func testModelAdaptation() throws { try checkModelAdaptation() }
     func testRunLifecycleLeaseAndRecovery() throws { try checkRunLifecycleLeaseAndRecovery() }
     func testAStaleAttemptOfTheSameOwnerIsFenced() throws { try checkAStaleAttemptOfTheSameOwnerIsFenced() }
     func testCancelQueuedAndRunning() throws { try checkCancelQueuedAndRunning() }

@@ -15,6 +15,10 @@ public final class InferenceModel: @unchecked Sendable {
     /// Whether every prediction needs a task.
     public let requiresTask: Bool
     private let network: ServableNetwork
+    /// The softmax readout online adaptation may change, as registered; nil when the model's
+    /// readout cannot adapt (only plain MLP classifiers' can).
+    public let readout: ReadoutWeights?
+    private let readoutTensors: (weight: String, bias: String)?
     private let lock = NSLock()
 
     /// Errors of the checkpoint or of a request's inputs.
@@ -44,6 +48,9 @@ public final class InferenceModel: @unchecked Sendable {
         self.spec = spec
         network = try make(spec, file)
         requiresTask = network.requiresTask
+        let split = (network as? ReadoutServable)?.readout
+        readout = split?.weights
+        readoutTensors = split.map { ($0.weightTensor, $0.biasTensor) }
         taskCount = network.taskCount
         parameterBytes = network.parameterBytes
         // A sequence-input spiking network takes a whole sequence (T × F values) per row.
@@ -67,6 +74,25 @@ public final class InferenceModel: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return network.forward(inputs, task: task)
+    }
+
+    /// The features ``readout`` reads, rows × `readout.features`, for inputs already validated.
+    public func features(_ inputs: [[Float]]) -> [Float] {
+        guard let split = network as? ReadoutServable, readout != nil else { preconditionFailure("the model has no adaptable readout") }
+        lock.lock()
+        defer { lock.unlock() }
+        return split.features(inputs)
+    }
+
+    /// `base` (this model's checkpoint file) with its readout replaced by `weights` and `metadata`
+    /// added: the file of an adapted version, served like any other.
+    public func checkpoint(_ base: Data, withReadout weights: ReadoutWeights, metadata: [String: String]) throws -> Data {
+        guard let names = readoutTensors else { preconditionFailure("the model has no adaptable readout") }
+        var file = try Safetensors.decode(base)
+        file.tensors[names.weight] = Safetensors.Tensor(shape: [weights.features, weights.classes], values: weights.weights)
+        file.tensors[names.bias] = Safetensors.Tensor(shape: [weights.classes], values: weights.bias)
+        for (k, v) in metadata { file.metadata[k] = v }
+        return Safetensors.encode(file)
     }
 
     /// Throws ``Failure/badInput(_:)`` unless `inputs` is a non-empty batch of at most

@@ -15,6 +15,16 @@ public protocol ServableNetwork: AnyObject {
     func forward(_ inputs: [[Float]], task: Int?) -> [[Float]]
 }
 
+/// A servable network whose last layer is a softmax readout over features the rest of the
+/// network computes: online adaptation (``ReadoutLearner``) changes that readout only.
+protocol ReadoutServable: ServableNetwork {
+    /// The readout's tensors in the checkpoint and its loaded weights; nil when this model's
+    /// readout cannot adapt on its own (task-dependent units or outputs, value outputs).
+    var readout: (weightTensor: String, biasTensor: String, weights: ReadoutWeights)? { get }
+    /// The readout's inputs for validated `inputs`, rows × features.
+    func features(_ inputs: [[Float]]) -> [Float]
+}
+
 /// The inputs of a permuted-protocol model's task `task`, as training fed them (`x'[j] = x[perm[j]]`);
 /// unchanged for task 0, no task, or any other protocol.
 func inputsOfTask(_ inputs: [[Float]], spec: ExperimentSpec, task: Int?) -> [[Float]] {

@@ -4,7 +4,7 @@ import Foundation
 /// with the task-dependent parts of its training protocol — a context-gated model's unit masks,
 /// a task-incremental model's output group, a permuted-protocol task's pixel permutation — and
 /// the reversal task's value outputs.
-final class MLPServable: ServableNetwork {
+final class MLPServable: ReadoutServable {
     let spec: ExperimentSpec
     let model: MLP
     let taskCount: Int
@@ -85,6 +85,21 @@ final class MLPServable: ServableNetwork {
         }
         let out = model.forward(batch: inputs.count)
         return (0..<inputs.count).map { r in Array(UnsafeBufferPointer(start: out + r * k, count: k)) }
+    }
+
+    var readout: (weightTensor: String, biasTensor: String, weights: ReadoutWeights)? {
+        guard contexts == nil, taskCount == 0, !model.linearOutput else { return nil }
+        let l = model.layerCount - 1
+        return ("layers.\(l).weight", "layers.\(l).bias",
+                ReadoutWeights(features: model.sizes[l], classes: model.sizes[l + 1],
+                               weights: Array(UnsafeBufferPointer(start: model.weights[l].pointer, count: model.weights[l].count)),
+                               bias: Array(UnsafeBufferPointer(start: model.biases[l].pointer, count: model.biases[l].count))))
+    }
+
+    func features(_ inputs: [[Float]]) -> [Float] {
+        _ = forward(inputs, task: nil)
+        let l = model.layerCount - 1
+        return Array(UnsafeBufferPointer(start: model.hiddenOutputs(layer: l), count: inputs.count * model.sizes[l]))
     }
 
     /// Each input scored by the context the run's selection chooses, as the run scored its test
