@@ -11,6 +11,7 @@ ALTER TABLE model_versions ADD COLUMN parent_version INTEGER;
 CREATE TABLE model_adaptations (
     name          TEXT NOT NULL,
     alias         TEXT NOT NULL,
+    generation    TEXT NOT NULL,          -- a new id each time adaptation (re)starts
     policy        TEXT NOT NULL,          -- JSON (AdaptationPolicy)
     canary        TEXT,                   -- JSON {"inputs": [[...]], "labels": [...]} or NULL
     base_version  INTEGER NOT NULL,

@@ -88,7 +88,7 @@ extension ServiceAPI {
             guard let y = label.intValue, y >= 0 else { throw APIError.invalid("label", "must be a class index (an integer from 0)") }
             outcome = .label(y)
         case (nil, let reward?):
-            guard case .number(let r) = reward, r.isFinite, (-1...1).contains(r) else { throw APIError.invalid("reward", "must be a number from -1 to 1") }
+            guard case .number(let r) = reward, r.isFinite, (0...1).contains(r) else { throw APIError.invalid("reward", "must be a number from 0 to 1") }
             outcome = .reward(r)
         default:
             throw APIError.invalid("label", "give the true class (label) or a reward for the answer (reward), one of them")

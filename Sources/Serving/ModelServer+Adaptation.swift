@@ -50,25 +50,39 @@ extension ModelServer {
 
     private static func key(_ name: String, _ alias: String) -> String { "\(name)/\(alias)" }
 
-    /// The adaptive alias `name/alias`, restoring it from the store when this node has not yet.
+    /// The adaptive alias `name/alias` on this node (one whose restore failed at start-up is tried
+    /// again here).
     func adaptiveAlias(name: String, alias: String) -> AdaptiveAlias? {
+        let key = Self.key(name, alias)
         adaptiveLock.lock()
-        let a = adaptive[Self.key(name, alias)]
+        let a = adaptive[key], retry = a == nil && unrestored.contains(key)
         adaptiveLock.unlock()
-        return a
+        guard retry, let record = try? store.adaptation(name: name, alias: alias) else { return a }
+        guard let restored = try? restore(record) else { return nil }
+        adaptiveLock.lock()
+        unrestored.remove(key)
+        adaptiveLock.unlock()
+        return restored
     }
 
-    /// Loads an alias's adaptation as stored.
+    /// Loads an alias's adaptation as stored. One whose alias now points at a version that cannot
+    /// continue it (another readout shape) is stopped, with an event, and a 409 thrown.
     @discardableResult
     func restore(_ record: AdaptationRecord) throws -> AdaptiveAlias {
         let policy = try JSONDecoder().decode(AdaptationPolicy.self, from: Data(record.policy.utf8))
         let v = try resolve(name: record.name, alias: record.alias)
         let model = try model(v).model
-        guard model.readout != nil else { throw ServingError.conflict("version \(v.version) of model \(record.name) cannot adapt") }
-        let base = (try? resolve(name: record.name, version: record.baseVersion)).flatMap { try? self.model($0).model.readout }
+        let base = try self.model(try resolve(name: record.name, version: record.baseVersion)).model
+        guard let start = model.readout, let anchor = base.readout, start.features == anchor.features, start.classes == anchor.classes,
+              model.inputWidth == base.inputWidth else {
+            let reason = "alias \(record.alias) points at version \(v.version), whose readout cannot continue the adaptation begun at version \(record.baseVersion)"
+            try? store.stopAdaptation(name: record.name, alias: record.alias, data: Self.reasonData(reason))
+            dropAdaptive(name: record.name, alias: record.alias)
+            throw ServingError.conflict(reason)
+        }
         let canary = try record.canary.map { try Self.decodeCanary($0) }
-        let a = AdaptiveAlias(name: record.name, alias: record.alias, policy: policy, baseVersion: record.baseVersion, version: v, model: model,
-                              anchor: base ?? model.readout!, updates: record.updates, canary: canary,
+        let a = AdaptiveAlias(name: record.name, alias: record.alias, generation: record.generation, policy: policy, baseVersion: record.baseVersion,
+                              version: v, model: model, anchor: anchor, updates: record.updates, canary: canary,
                               frozenReason: record.state == "frozen" ? (record.reason ?? "frozen") : nil, batching: options.batching)
         adaptiveLock.lock()
         adaptive[Self.key(record.name, record.alias)] = a
@@ -85,6 +99,9 @@ extension ModelServer {
         guard let readout = model.readout else {
             throw ServingError.conflict("version \(v.version) of model \(name) cannot adapt: only plain MLP classifiers (no tasks, contexts or value outputs) have a readout that adapts on its own")
         }
+        guard AdaptiveAlias.canAdapt(readout) else {
+            throw ServingError.conflict("version \(v.version) of model \(name) has a readout of \(readout.features) × \(readout.classes); adaptation takes at most \(AdaptiveAlias.maxFeatures) features and \(AdaptiveAlias.maxClasses) classes")
+        }
         if policy.canaryFloor != nil && canary == nil { throw ServingError.badInput(field: "canary", message: "canary_floor needs a canary set") }
         if let canary {
             guard !canary.inputs.isEmpty, canary.inputs.count <= Self.maxCanaryRows else {
@@ -96,10 +113,11 @@ extension ModelServer {
             if let bad = canary.labels.firstIndex(where: { !(0..<readout.classes).contains($0) }) {
                 throw ServingError.badInput(field: "canary.labels[\(bad)]", message: "must be a class from 0 to \(readout.classes - 1)")
             }
-            for chunk in stride(from: 0, to: canary.inputs.count, by: InferenceModel.maxBatch) {
-                do { try model.validate(Array(canary.inputs[chunk..<min(chunk + InferenceModel.maxBatch, canary.inputs.count)])) } catch let e as InferenceModel.Failure {
-                    throw ServingError.badInput(field: "canary.inputs", message: e.description)
+            for (i, row) in canary.inputs.enumerated() {
+                guard row.count == model.inputWidth else {
+                    throw ServingError.badInput(field: "canary.inputs[\(i)]", message: "has \(row.count) values; the model takes \(model.inputWidth)")
                 }
+                guard row.allSatisfy(\.isFinite) else { throw ServingError.badInput(field: "canary.inputs[\(i)]", message: "holds a value that is not finite") }
             }
         }
         let policyJSON = String(decoding: try JSONEncoder().encode(policy), as: UTF8.self)
@@ -107,13 +125,16 @@ extension ModelServer {
         let stored = try store.startAdaptation(name: name, alias: alias, policy: policyJSON, canary: canaryJSON,
                                                data: String(decoding: JSONValue.object(["policy": policy.json]).serialized(), as: UTF8.self))
         forgetResolutions(of: name)
+        adaptiveLock.lock()
+        unrestored.remove(Self.key(name, alias))
+        adaptiveLock.unlock()
         let a = try restore(stored)
         return status(a, record: stored)
     }
 
     /// Stops adaptation of an alias; it keeps pointing at its last snapshot.
     public func stopAdaptation(name: String, alias: String) throws {
-        try store.stopAdaptation(name: name, alias: alias)
+        try store.stopAdaptation(name: name, alias: alias, data: Self.reasonData("stopped by a client"))
         dropAdaptive(name: name, alias: alias)
     }
 
@@ -161,7 +182,8 @@ extension ModelServer {
         if a.accepts(model) {
             a.moved(to: v, model: model)
         } else {
-            try? store.stopAdaptation(name: name, alias: alias)
+            try? store.stopAdaptation(name: name, alias: alias,
+                                      data: Self.reasonData("alias \(alias) moved to version \(v.version), whose readout cannot continue the adaptation"))
             dropAdaptive(name: name, alias: alias)
         }
     }
@@ -170,6 +192,7 @@ extension ModelServer {
     /// expired id, 409 when feedback was already given for it, 429 beyond the model's rate.
     public func feedback(name: String, predictionID id: String, outcome: AdaptationOutcome) throws -> FeedbackResult {
         adaptiveLock.lock()
+        if feedbackBuckets.count > 10_000 { feedbackBuckets.removeAll() }   // names no one uses any more are forgotten
         let bucket = feedbackBuckets[name] ?? {
             let b = TokenBucket(rate: options.feedbackPerSecond, burst: max(1, options.feedbackPerSecond))
             feedbackBuckets[name] = b
@@ -184,14 +207,16 @@ extension ModelServer {
         case .alreadyGiven: throw ServingError.conflict("feedback for prediction \(id) was already given")
         case .found(let e): entry = e
         }
-        var result = FeedbackResult(predictionID: id, applied: false, alias: entry.alias, version: entry.version)
-        guard let alias = entry.alias, let features = entry.features, let a = adaptiveAlias(name: name, alias: alias) else {
-            result.reason = entry.alias == nil ? "the prediction was not made through an adapting alias" : "adaptation of alias \(entry.alias!) has stopped"
-            return result
-        }
-        if case .label(let y) = outcome, !(0..<a.learner.current.classes).contains(y) {
+        if case .label(let y) = outcome, !(0..<entry.classes).contains(y) {
             ledger.unclaim(id)
-            throw ServingError.badInput(field: "label", message: "must be a class from 0 to \(a.learner.current.classes - 1)")
+            throw ServingError.badInput(field: "label", message: "must be a class from 0 to \(entry.classes - 1)")
+        }
+        var result = FeedbackResult(predictionID: id, applied: false, alias: entry.alias, version: entry.version)
+        guard let alias = entry.alias, let features = entry.features,
+              let a = adaptiveAlias(name: name, alias: alias), a.generation == entry.generation else {
+            result.reason = entry.alias == nil ? "the prediction was not made through an adapting alias"
+                                               : "adaptation of alias \(entry.alias!) has stopped or restarted since this prediction"
+            return result
         }
         a.learning.lock()
         defer { a.learning.unlock() }
@@ -203,7 +228,11 @@ extension ModelServer {
             result.version = a.current.version.version
             return result
         }
-        let step = a.learn(features: features, answered: entry.answered, outcome: outcome)
+        guard let step = a.learn(features: features, answered: entry.answered, outcome: outcome) else {
+            result.reason = "the update would not be finite (inputs far outside the training range); nothing changed"
+            result.version = a.current.version.version
+            return result
+        }
         a.counters.applied += 1
         result.applied = true
         result.step = step
@@ -248,7 +277,8 @@ extension ModelServer {
                                           sha256: SHA256.hex(data), createdAt: Date().timeIntervalSince1970)
             let v: ModelVersionRecord
             do {
-                v = try store.recordAdaptedVersion(name: a.name, alias: a.alias, parent: parent.version, checkpoint: record, updates: a.learner.updates,
+                v = try store.recordAdaptedVersion(name: a.name, alias: a.alias, generation: a.generation, parent: parent.version, checkpoint: record,
+                                                   updates: a.learner.updates,
                                                    data: Self.eventData(["updates": Double(a.learner.updates), "drift": a.learner.drift,
                                                                          "canary_accuracy": a.canaryAccuracy ?? .nan]))
             } catch {
@@ -257,15 +287,37 @@ extension ModelServer {
             }
             a.snapshotRecorded(v)
             forgetResolutions(of: a.name)
+            for doomed in (try? store.pruneAdaptedVersions(name: a.name, keep: options.keepAdaptedVersions)) ?? [] {
+                files.remove(relative: doomed.file)
+            }
             return v.version
+        } catch StoreError.conflict(let why) {
+            // The registry moved on without this learner (a rollback or a restart through another
+            // node, or a stop): it is dropped and reloaded from the store when next used.
+            a.snapshotFailed()
+            try? store.recordModelEvent(name: a.name, alias: a.alias, kind: "snapshot_failed", version: parent.version,
+                                        data: Self.reasonData(why))
+            dropAdaptive(name: a.name, alias: a.alias)
+            adaptiveLock.lock()
+            unrestored.insert(Self.key(a.name, a.alias))
+            adaptiveLock.unlock()
+            return nil
         } catch {
+            a.snapshotFailed()
+            try? store.recordModelEvent(name: a.name, alias: a.alias, kind: "snapshot_failed", version: parent.version,
+                                        data: Self.reasonData("\(error)"))
             return nil
         }
     }
 
     private func freeze(_ a: AdaptiveAlias, reason: String, data: [String: Double]) {
         a.freeze(reason)
-        try? store.freezeAdaptation(name: a.name, alias: a.alias, reason: reason, version: a.current.version.version, data: Self.eventData(data))
+        try? store.freezeAdaptation(name: a.name, alias: a.alias, generation: a.generation, reason: reason, version: a.current.version.version,
+                                    data: Self.eventData(data))
+    }
+
+    static func reasonData(_ reason: String) -> String {
+        String(decoding: JSONValue.object(["reason": .string(reason)]).serialized(), as: UTF8.self)
     }
 
     static func format(_ x: Double) -> String { String(format: "%.4f", x) }

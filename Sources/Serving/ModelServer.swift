@@ -32,13 +32,15 @@ public final class ModelServer: @unchecked Sendable {
         /// Loaded models beyond this many parameter bytes are evicted, least recently used first.
         public var cacheBytes = 512 << 20
         /// Recent predictions remembered for feedback, and for how long (seconds).
-        public var predictionMemory = 32_768
+        public var predictionMemory = 16_384
         public var predictionTTL: TimeInterval = 900
         /// Feedbacks accepted per model per second (bursts of as many); more get a 429.
         public var feedbackPerSecond = 500.0
         /// Adapted snapshots are not written when data sets and checkpoints would pass this many
         /// bytes (adaptation freezes instead); nil: no quota.
         public var diskQuotaBytes: Int?
+        /// Adapted versions kept per model (older ones no alias points at are deleted).
+        public var keepAdaptedVersions = 100
         public init() {}
     }
 
@@ -61,6 +63,9 @@ public final class ModelServer: @unchecked Sendable {
     let adaptiveLock = NSLock()
     /// Feedback rate limits, by model name; guarded by `adaptiveLock`.
     var feedbackBuckets: [String: TokenBucket] = [:]
+    /// Adaptations that could not be restored when the server started (tried again when asked
+    /// about); guarded by `adaptiveLock`.
+    var unrestored: Set<String> = []
 
     /// Restores the adaptation of every alias that had one (an alias whose model cannot be loaded
     /// now is restored when it is next asked about).
@@ -70,7 +75,9 @@ public final class ModelServer: @unchecked Sendable {
         self.options = options
         cache = ModelCache(capacityBytes: options.cacheBytes, batching: options.batching)
         ledger = PredictionLedger(capacity: options.predictionMemory, ttl: options.predictionTTL)
-        for record in (try? store.adaptations()) ?? [] { _ = try? restore(record) }
+        for record in (try? store.adaptations()) ?? [] {
+            if (try? restore(record)) == nil { unrestored.insert("\(record.name)/\(record.alias)") }
+        }
     }
 
     /// The loaded model of a registered version.
@@ -152,17 +159,24 @@ public final class ModelServer: @unchecked Sendable {
     /// an alias that adapts (`alias`, with no task) answers with its adapted readout.
     public func predict(_ v: ModelVersionRecord, alias: String? = nil, inputs: [[Float]], task: Int?) throws -> Prediction {
         if let alias, task == nil, let a = adaptiveAlias(name: v.name, alias: alias) {
-            let model = a.current.model
-            do { try model.validate(inputs) } catch let e as InferenceModel.Failure {
-                throw ServingError.badInput(field: "inputs", message: e.description)
+            if a.current.version.version == v.version {
+                let model = a.current.model
+                do { try model.validate(inputs) } catch let e as InferenceModel.Failure {
+                    throw ServingError.badInput(field: "inputs", message: e.description)
+                }
+                let result = try a.predict(inputs)
+                let outputs = result.outputs.map(\.probabilities)
+                let ids = ledger.record(result.outputs.map {
+                    PredictionLedger.Entry(model: v.name, alias: alias, generation: a.generation, version: $0.version.version,
+                                           answered: Self.argmax($0.probabilities), classes: $0.probabilities.count, features: $0.features)
+                })
+                return Prediction(model: model, outputs: outputs, predictionIDs: ids, version: result.outputs[0].version.version,
+                                  batchRows: result.batchRows)
             }
-            let result = try a.predict(inputs)
-            let outputs = result.outputs.map(\.probabilities)
-            let version = result.outputs[0].version.version
-            let ids = ledger.record(result.outputs.map {
-                PredictionLedger.Entry(model: v.name, alias: alias, version: $0.version.version, answered: Self.argmax($0.probabilities), features: $0.features)
-            })
-            return Prediction(model: model, outputs: outputs, predictionIDs: ids, version: version, batchRows: result.batchRows)
+            // The registry says otherwise (another node moved the alias, or a snapshot was just
+            // recorded): this request is answered by the version the registry names, and the
+            // adapting alias catches up beside it.
+            DispatchQueue.global().async { [weak self] in self?.aliasChanged(name: v.name, alias: alias) }
         }
         let served = try model(v)
         let result: PredictionBatcher.Result
@@ -170,7 +184,8 @@ public final class ModelServer: @unchecked Sendable {
             throw ServingError.badInput(field: e.description.hasPrefix("task") ? "task" : "inputs", message: e.description)
         }
         let ids = ledger.record(result.outputs.map {
-            PredictionLedger.Entry(model: v.name, alias: nil, version: v.version, answered: Self.argmax($0), features: nil)
+            PredictionLedger.Entry(model: v.name, alias: nil, generation: nil, version: v.version, answered: Self.argmax($0),
+                                   classes: $0.count, features: nil)
         })
         return Prediction(model: served.model, outputs: result.outputs, predictionIDs: ids, version: v.version, batchRows: result.batchRows)
     }

@@ -4,6 +4,8 @@ import Foundation
 public struct AdaptationRecord: Sendable, Equatable {
     public var name: String
     public var alias: String
+    /// A new id each time adaptation of the alias (re)starts: snapshots of an earlier start are refused.
+    public var generation: String
     /// The policy, as JSON.
     public var policy: String
     /// The canary set `{"inputs": [[…]], "labels": […]}`, as JSON, or nil.
@@ -24,7 +26,7 @@ public struct ModelEvent: Sendable, Equatable {
     public var seq: Int
     public var name: String
     public var alias: String?
-    /// `started`, `snapshot`, `shift_detected`, `frozen`, `alias_moved` or `stopped`.
+    /// `started`, `snapshot`, `snapshot_failed`, `shift_detected`, `frozen`, `alias_moved` or `stopped`.
     public var kind: String
     public var version: Int?
     /// A JSON object.
@@ -33,11 +35,12 @@ public struct ModelEvent: Sendable, Equatable {
 }
 
 extension Store {
-    private static let adaptationColumns = "name, alias, policy, canary, base_version, state, reason, updates, created_at, updated_at"
+    private static let adaptationColumns = "name, alias, generation, policy, canary, base_version, state, reason, updates, created_at, updated_at"
 
     private static func adaptation(_ r: Row) -> AdaptationRecord {
-        AdaptationRecord(name: r.string(0), alias: r.string(1), policy: r.string(2), canary: r.optionalString(3), baseVersion: r.int(4),
-                         state: r.string(5), reason: r.optionalString(6), updates: r.int(7), createdAt: r.double(8), updatedAt: r.double(9))
+        AdaptationRecord(name: r.string(0), alias: r.string(1), generation: r.string(2), policy: r.string(3), canary: r.optionalString(4),
+                         baseVersion: r.int(5), state: r.string(6), reason: r.optionalString(7), updates: r.int(8),
+                         createdAt: r.double(9), updatedAt: r.double(10))
     }
 
     static func insertModelEvent(_ db: SQLConnection, name: String, alias: String?, kind: String, version: Int?, data: String) throws {
@@ -52,16 +55,17 @@ extension Store {
             guard let row = try db.execute("SELECT version FROM model_aliases WHERE name = ? AND alias = ?" + db.keepRow, name, alias).first else {
                 throw StoreError.notFound("alias \(alias) of model \(name)")
             }
-            let version = row.int(0), now = try db.now()
+            let version = row.int(0), now = try db.now(), generation = Identifier.make("adapt")
             try db.execute("""
-                INSERT INTO model_adaptations(name, alias, policy, canary, base_version, state, reason, updates, created_at, updated_at)
-                VALUES (?, ?, ?, ?, ?, 'active', NULL, 0, ?, ?)
-                ON CONFLICT (name, alias) DO UPDATE SET policy = excluded.policy, canary = excluded.canary,
-                    base_version = excluded.base_version, state = 'active', reason = NULL, updates = 0, updated_at = excluded.updated_at
-                """, name, alias, policy, canary, version, now, now)
+                INSERT INTO model_adaptations(name, alias, generation, policy, canary, base_version, state, reason, updates, created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, 'active', NULL, 0, ?, ?)
+                ON CONFLICT (name, alias) DO UPDATE SET generation = excluded.generation, policy = excluded.policy, canary = excluded.canary,
+                    base_version = excluded.base_version, state = 'active', reason = NULL, updates = 0,
+                    created_at = excluded.created_at, updated_at = excluded.updated_at
+                """, name, alias, generation, policy, canary, version, now, now)
             try Self.insertModelEvent(db, name: name, alias: alias, kind: "started", version: version, data: data)
-            return AdaptationRecord(name: name, alias: alias, policy: policy, canary: canary, baseVersion: version, state: "active",
-                                    reason: nil, updates: 0, createdAt: now, updatedAt: now)
+            return AdaptationRecord(name: name, alias: alias, generation: generation, policy: policy, canary: canary, baseVersion: version,
+                                    state: "active", reason: nil, updates: 0, createdAt: now, updatedAt: now)
         }
     }
 
@@ -79,27 +83,31 @@ extension Store {
         }
     }
 
-    /// Stops adaptation of an alias (the alias stays where it points).
-    public func stopAdaptation(name: String, alias: String) throws {
+    /// Stops adaptation of an alias (the alias stays where it points), with a `stopped` event
+    /// carrying `data` (a JSON object).
+    public func stopAdaptation(name: String, alias: String, data: String) throws {
         try pool.write { db in
             try db.execute("DELETE FROM model_adaptations WHERE name = ? AND alias = ?", name, alias)
             if db.changes == 0 { throw StoreError.notFound("adaptation of alias \(alias) of model \(name)") }
-            try Self.insertModelEvent(db, name: name, alias: alias, kind: "stopped", version: nil, data: "{}")
+            try Self.insertModelEvent(db, name: name, alias: alias, kind: "stopped", version: nil, data: data)
         }
     }
 
     /// Records an adapted snapshot in one transaction: its checkpoint (already written durably,
     /// origin `adaptation`), the next version of the model (its parent the alias's version), the
     /// alias moved to it, the adaptation's update count, and a `snapshot` event. Refused (409)
-    /// when the adaptation is no longer active, or the alias moved away from `parent` meanwhile.
-    public func recordAdaptedVersion(name: String, alias: String, parent: Int, checkpoint c: CheckpointRecord,
+    /// when this start of the adaptation (`generation`) is no longer the active one, or the alias
+    /// moved away from `parent` meanwhile.
+    public func recordAdaptedVersion(name: String, alias: String, generation: String, parent: Int, checkpoint c: CheckpointRecord,
                                      updates: Int, data: String) throws -> ModelVersionRecord {
         try pool.write { db in
-            guard let a = try db.execute("SELECT state FROM model_adaptations WHERE name = ? AND alias = ?" + db.lockForDelete, name, alias).first,
-                  a.string(0) == "active" else {
-                throw StoreError.conflict("adaptation of alias \(alias) is not active")
+            guard let a = try db.execute("SELECT state, generation FROM model_adaptations WHERE name = ? AND alias = ?" + db.lockForDelete,
+                                         name, alias).first,
+                  a.string(0) == "active", a.string(1) == generation else {
+                throw StoreError.conflict("adaptation of alias \(alias) is no longer active in the form that made this snapshot")
             }
-            guard try db.execute("SELECT version FROM model_aliases WHERE name = ? AND alias = ?", name, alias).first?.int(0) == parent else {
+            guard try db.execute("SELECT version FROM model_aliases WHERE name = ? AND alias = ?" + db.lockForDelete, name, alias)
+                .first?.int(0) == parent else {
                 throw StoreError.conflict("alias \(alias) no longer points at version \(parent)")
             }
             try db.execute("""
@@ -112,7 +120,10 @@ extension Store {
                 INSERT INTO model_versions(name, version, run_id, checkpoint_id, created_at, origin, parent_version)
                 VALUES (?, ?, ?, ?, ?, 'adaptation', ?)
                 """, name, next, c.runID, c.id, now, parent)
-            try db.execute("UPDATE model_aliases SET version = ?, updated_at = ? WHERE name = ? AND alias = ?", next, now, name, alias)
+            // Moved only from `parent` (the row is locked above on PostgreSQL; SQLite writes one at a time).
+            try db.execute("UPDATE model_aliases SET version = ?, updated_at = ? WHERE name = ? AND alias = ? AND version = ?",
+                           next, now, name, alias, parent)
+            guard db.changes == 1 else { throw StoreError.conflict("alias \(alias) no longer points at version \(parent)") }
             try db.execute("UPDATE model_adaptations SET updates = ?, updated_at = ? WHERE name = ? AND alias = ?", updates, now, name, alias)
             try Self.insertModelEvent(db, name: name, alias: alias, kind: "snapshot", version: next, data: data)
             return ModelVersionRecord(name: name, version: next, runID: c.runID, checkpointID: c.id, createdAt: now,
@@ -120,13 +131,37 @@ extension Store {
         }
     }
 
-    /// Freezes an alias's adaptation and records why (a `frozen` event).
-    public func freezeAdaptation(name: String, alias: String, reason: String, version: Int?, data: String) throws {
+    /// Freezes an alias's adaptation (the start `generation`) and records why (a `frozen` event).
+    public func freezeAdaptation(name: String, alias: String, generation: String, reason: String, version: Int?, data: String) throws {
         try pool.write { db in
-            try db.execute("UPDATE model_adaptations SET state = 'frozen', reason = ?, updated_at = ? WHERE name = ? AND alias = ?",
-                           reason, try db.now(), name, alias)
+            try db.execute("UPDATE model_adaptations SET state = 'frozen', reason = ?, updated_at = ? WHERE name = ? AND alias = ? AND generation = ?",
+                           reason, try db.now(), name, alias, generation)
             if db.changes == 0 { throw StoreError.notFound("adaptation of alias \(alias) of model \(name)") }
             try Self.insertModelEvent(db, name: name, alias: alias, kind: "frozen", version: version, data: data)
+        }
+    }
+
+    /// Deletes the oldest adapted versions of `name` beyond the newest `keep` (never one an alias
+    /// points at or an adaptation is anchored to), with their checkpoint rows; returns the rows so
+    /// their files can be removed afterwards.
+    public func pruneAdaptedVersions(name: String, keep: Int) throws -> [CheckpointRecord] {
+        try pool.write { db in
+            let candidates = try db.execute("""
+                SELECT v.version, v.checkpoint_id FROM model_versions v
+                WHERE v.name = ? AND v.origin = 'adaptation'
+                  AND NOT EXISTS (SELECT 1 FROM model_aliases a WHERE a.name = v.name AND a.version = v.version)
+                  AND NOT EXISTS (SELECT 1 FROM model_adaptations d WHERE d.name = v.name AND d.base_version = v.version)
+                ORDER BY v.version DESC
+                """ + db.lockForDelete, name).map { ($0.int(0), $0.string(1)) }
+            var removed: [CheckpointRecord] = []
+            for (version, checkpoint) in candidates.dropFirst(max(keep, 0)) {
+                if let c = try db.execute("SELECT \(Self.checkpointColumns) FROM checkpoints WHERE id = ?", checkpoint).first.map(Self.checkpoint) {
+                    removed.append(c)
+                }
+                try db.execute("DELETE FROM model_versions WHERE name = ? AND version = ?", name, version)
+                try db.execute("DELETE FROM checkpoints WHERE id = ? AND origin = 'adaptation'", checkpoint)
+            }
+            return removed
         }
     }
 

@@ -1,9 +1,9 @@
 import Foundation
 
 extension Store {
-    private static let checkpointColumns = "seq, id, run_id, step, file, size, sha256, created_at, score, score_metric"
+    static let checkpointColumns = "seq, id, run_id, step, file, size, sha256, created_at, score, score_metric"
 
-    private static func checkpoint(_ r: Row) -> CheckpointRecord {
+    static func checkpoint(_ r: Row) -> CheckpointRecord {
         CheckpointRecord(seq: r.int(0), id: r.string(1), runID: r.string(2), step: r.int(3), file: r.string(4),
                          size: r.int(5), sha256: r.string(6), createdAt: r.double(7),
                          score: r.optionalDouble(8), scoreMetric: r.optionalString(9))

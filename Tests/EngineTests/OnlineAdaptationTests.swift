@@ -30,7 +30,7 @@ final class OnlineAdaptationTests: XCTestCase {
             let p = h.withUnsafeBufferPointer { learner.current.probabilities($0.baseAddress!, rows: 1) }
             let answered = p.indices.max { p[$0] < p[$1] }!
             if answered == relabel(c) { correct += 1 }
-            out.append(learner.learn(features: h, answered: answered, outcome: .label(relabel(c))))
+            out.append(learner.learn(features: h, answered: answered, outcome: .label(relabel(c)))!)
         }
         return (correct, out)
     }
@@ -56,10 +56,10 @@ final class OnlineAdaptationTests: XCTestCase {
         policy.learningRate = 0.5
         var rng = RandomSource(seed: 4)
         let h = Self.sample(2, &rng)
-        for reward in [1.0, -1.0] {
+        for reward in [1.0, 0.0] {
             let learner = ReadoutLearner(policy: policy, anchor: Self.trainedReadout(), start: Self.trainedReadout())
             let p0 = h.withUnsafeBufferPointer { learner.current.probabilities($0.baseAddress!, rows: 1) }[2]
-            let step = learner.learn(features: h, answered: 2, outcome: .reward(reward))
+            guard let step = learner.learn(features: h, answered: 2, outcome: .reward(reward)) else { return XCTFail() }
             let p1 = h.withUnsafeBufferPointer { learner.current.probabilities($0.baseAddress!, rows: 1) }[2]
             XCTAssertEqual(step.dopamine, reward - Double(p0), accuracy: 1e-6, "RPE = reward − confidence")
             XCTAssertNil(step.correct)
@@ -103,6 +103,23 @@ final class OnlineAdaptationTests: XCTestCase {
         a.reset(to: Self.trainedReadout())
         XCTAssertEqual(a.drift, 0)
         XCTAssertEqual(a.current.weights, Self.trainedReadout().weights)
+    }
+
+    func testWhatDoesNotFitOrWouldNotBeFiniteChangesNothing() {
+        let learner = ReadoutLearner(policy: AdaptationPolicy(), anchor: Self.trainedReadout(), start: Self.trainedReadout())
+        let h = [Float](repeating: 0.5, count: Self.features)
+        XCTAssertNil(learner.learn(features: Array(h.prefix(3)), answered: 0, outcome: .label(1)), "features of another width")
+        XCTAssertNil(learner.learn(features: h, answered: 9, outcome: .label(1)), "an answer outside the classes")
+        XCTAssertNil(learner.learn(features: h, answered: 0, outcome: .label(4)), "a label outside the classes")
+        XCTAssertNil(learner.learn(features: h, answered: 0, outcome: .reward(-1)), "rewards are in [0, 1]")
+        XCTAssertNil(learner.learn(features: h.map { _ in .infinity }, answered: 0, outcome: .label(1)))
+        var huge = AdaptationPolicy()
+        huge.learningRate = 10
+        huge.maxDrift = 100
+        let overflowing = ReadoutLearner(policy: huge, anchor: Self.trainedReadout(), start: Self.trainedReadout())
+        XCTAssertNil(overflowing.learn(features: h.map { _ in 3e38 }, answered: 0, outcome: .label(1)), "logits that overflow Float")
+        XCTAssertEqual(learner.updates + overflowing.updates, 0)
+        XCTAssertEqual(overflowing.current.weights, Self.trainedReadout().weights)
     }
 
     func testPolicyJSONNamesTheFieldAtFault() throws {

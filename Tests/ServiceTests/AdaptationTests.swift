@@ -67,7 +67,7 @@ final class AdaptationTests: XCTestCase {
         XCTAssertEqual(try c.json("POST", "/v1/models/nope/feedback", #"{"prediction_id": "\#(id0)", "label": 1}"#).status, 404)
         for (body, field) in [(#"{"learning_rate": -1}"#, "learning_rate"), (#"{"snapshot_every": 0}"#, "snapshot_every"),
                               (#"{"canary_floor": 0.5}"#, "canary"), (#"{"noradrenaline": {"gain": "x"}}"#, "noradrenaline.gain"),
-                              (#"{"lr": 1}"#, "lr"), (#"{"canary": {"inputs": [[1]], "labels": [0]}}"#, "canary.inputs")] {
+                              (#"{"lr": 1}"#, "lr"), (#"{"canary": {"inputs": [[1]], "labels": [0]}}"#, "canary.inputs[0]")] {
             let r = try c.json("PUT", "/v1/models/fm/aliases/prod/adaptation", body)
             XCTAssertEqual(r.status, 400, body + " → " + r.text)
             XCTAssertEqual(r["error", "details", "field"]?.string, field, body)
@@ -117,13 +117,27 @@ final class AdaptationTests: XCTestCase {
         XCTAssertGreaterThan(status["drift"]?.number ?? 0, 0)
         XCTAssertNotNil(status["accuracy"]?.number, "labelled feedback is scored")
 
+        // An input far outside the training range: its features overflow; the update is refused.
+        let wild = try c.json("POST", "/v1/models/fm/predict?alias=prod", Self.predictBody([x.map { _ in 3e38 }]))
+        let refused = try c.json("POST", "/v1/models/fm/feedback", #"{"prediction_id": "\#(wild["predictions", "0", "prediction_id"]?.string ?? "")", "label": 1}"#)
+        XCTAssertEqual(refused["applied"], .bool(false), refused.text)
+        XCTAssertEqual(probabilities(try c.json("POST", "/v1/models/fm/predict?alias=prod", Self.predictBody([x]))), probabilities(after))
+
         // Rollback: move the alias back; the adapting alias answers as version 1 again.
         XCTAssertEqual(try c.json("PUT", "/v1/models/fm/aliases/prod", #"{"version": 1}"#).status, 200)
         XCTAssertEqual(probabilities(try c.json("POST", "/v1/models/fm/predict?alias=prod", Self.predictBody([x]))), before)
         XCTAssertEqual(try c.json("DELETE", "/v1/models/fm/versions/1").status, 409, "the adaptation's anchor")
         let kinds = try c.json("GET", "/v1/models/fm/events")["events"]?.array?.compactMap { $0["kind"]?.string }
         XCTAssertEqual(kinds?.filter { $0 != "shift_detected" }, ["started", "snapshot", "alias_moved"])
+        XCTAssertEqual(try c.json("POST", "/v1/models/fm/feedback", #"{"prediction_id": "\#(id0)x", "label": 1}"#).status, 404)
         XCTAssertEqual(try c.json("GET", "/v1/models/fm/events?after=x").status, 400)
+
+        // A restart of adaptation: predictions made before it take no feedback into the new learner.
+        let early = try c.json("POST", "/v1/models/fm/predict?alias=prod", Self.predictBody([x]))
+        XCTAssertEqual(try c.json("PUT", "/v1/models/fm/aliases/prod/adaptation", #"{"learning_rate": 0.5, "snapshot_every": 5}"#).status, 200)
+        let stale = try c.json("POST", "/v1/models/fm/feedback", #"{"prediction_id": "\#(early["predictions", "0", "prediction_id"]?.string ?? "")", "label": 1}"#)
+        XCTAssertEqual(stale["applied"], .bool(false), stale.text)
+        XCTAssertTrue(stale["reason"]?.string?.contains("restarted") ?? false)
 
         // Stopping: the alias stays; its predictions no longer adapt.
         let p = try c.json("POST", "/v1/models/fm/predict?alias=prod", Self.predictBody([x]))

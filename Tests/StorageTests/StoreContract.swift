@@ -89,7 +89,10 @@ extension StoreContract {
         XCTAssertEqual(started.baseVersion, 1)
         XCTAssertEqual(try store.adaptation(name: "m", alias: "prod")?.canary, "[1]")
         let snapshot = CheckpointRecord(id: "ckpt_s", runID: run.id, step: 10, file: "fs", size: 50, sha256: "t", createdAt: 0)
-        let v2 = try store.recordAdaptedVersion(name: "m", alias: "prod", parent: 1, checkpoint: snapshot, updates: 7, data: #"{"updates":7}"#)
+        XCTAssertThrowsError(try store.recordAdaptedVersion(name: "m", alias: "prod", generation: "another start", parent: 1, checkpoint: snapshot,
+                                                            updates: 7, data: "{}"), "a snapshot of an earlier start is refused")
+        let v2 = try store.recordAdaptedVersion(name: "m", alias: "prod", generation: started.generation, parent: 1, checkpoint: snapshot,
+                                                updates: 7, data: #"{"updates":7}"#)
         XCTAssertEqual(v2.version, 2)
         XCTAssertEqual(try store.modelVersions(name: "m").map(\.origin), ["registered", "adaptation"])
         XCTAssertEqual(try store.modelVersions(name: "m").last?.parentVersion, 1)
@@ -101,18 +104,24 @@ extension StoreContract {
         XCTAssertEqual(try store.pruneCheckpoints(runID: run.id, keepLast: 1, keepBest: 0).map(\.id), [])
         // The alias moved meanwhile (a rollback through another node): the snapshot is refused whole.
         try store.setModelAlias(name: "m", alias: "prod", version: 1)
-        XCTAssertThrowsError(try store.recordAdaptedVersion(name: "m", alias: "prod", parent: 2,
+        XCTAssertThrowsError(try store.recordAdaptedVersion(name: "m", alias: "prod", generation: started.generation, parent: 2,
                                                             checkpoint: CheckpointRecord(id: "ckpt_t", runID: run.id, step: 10, file: "ft", size: 1, sha256: "u", createdAt: 0),
                                                             updates: 9, data: "{}")) { guard case StoreError.conflict = $0 else { return XCTFail("\($0)") } }
         XCTAssertNil(try store.checkpoint(runID: run.id, id: "ckpt_t"))
         XCTAssertEqual(try store.modelVersions(name: "m").count, 2)
         XCTAssertThrowsError(try store.deleteModelVersion(name: "m", version: 1)) { guard case StoreError.conflict = $0 else { return XCTFail("\($0)") } }
-        try store.freezeAdaptation(name: "m", alias: "prod", reason: "canary", version: 1, data: #"{"canary_accuracy":0.5}"#)
+        try store.freezeAdaptation(name: "m", alias: "prod", generation: started.generation, reason: "canary", version: 1, data: #"{"canary_accuracy":0.5}"#)
         XCTAssertEqual(try store.adaptation(name: "m", alias: "prod")?.state, "frozen")
-        XCTAssertThrowsError(try store.recordAdaptedVersion(name: "m", alias: "prod", parent: 1, checkpoint: snapshot, updates: 9, data: "{}"))
-        // Deleting an adapted version takes its checkpoint row with it; deleting the alias stops adaptation.
-        try store.deleteModelVersion(name: "m", version: 2)
-        XCTAssertNil(try store.checkpoint(runID: run.id, id: "ckpt_s"))
+        XCTAssertThrowsError(try store.recordAdaptedVersion(name: "m", alias: "prod", generation: started.generation, parent: 1, checkpoint: snapshot,
+                                                            updates: 9, data: "{}"))
+        // Retention of adapted versions keeps the newest and any an alias points at.
+        try store.setModelAlias(name: "m", alias: "old", version: 2)
+        XCTAssertEqual(try store.pruneAdaptedVersions(name: "m", keep: 0).map(\.id), [], "version 2 is aliased")
+        try store.deleteModelAlias(name: "m", alias: "old")
+        XCTAssertEqual(try store.pruneAdaptedVersions(name: "m", keep: 1).map(\.id), [], "the newest is kept")
+        XCTAssertEqual(try store.pruneAdaptedVersions(name: "m", keep: 0).map(\.id), ["ckpt_s"])
+        XCTAssertNil(try store.checkpoint(runID: run.id, id: "ckpt_s"), "with its checkpoint row")
+        XCTAssertEqual(try store.modelVersions(name: "m").map(\.version), [1])
         try store.deleteModelAlias(name: "m", alias: "prod")
         XCTAssertNil(try store.adaptation(name: "m", alias: "prod"))
         XCTAssertEqual(try store.modelEvents(name: "m").map(\.kind), ["started", "snapshot", "alias_moved", "frozen", "stopped"])

@@ -6,6 +6,7 @@ ALTER TABLE model_versions ADD COLUMN parent_version BIGINT;
 CREATE TABLE model_adaptations (
     name          TEXT NOT NULL,
     alias         TEXT NOT NULL,
+    generation    TEXT NOT NULL,
     policy        TEXT NOT NULL,
     canary        TEXT,
     base_version  BIGINT NOT NULL,

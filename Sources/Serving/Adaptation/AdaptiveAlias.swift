@@ -28,20 +28,25 @@ final class AdaptiveAlias: @unchecked Sendable {
 
     let name: String
     let alias: String
+    /// Which start of the alias's adaptation this is (``AdaptationRecord/generation``).
+    let generation: String
     let policy: AdaptationPolicy
     let baseVersion: Int
     let batcher: MicroBatcher<Row>
     /// Held while learning, checking the canary and writing snapshots (one feedback at a time).
     let learning = NSLock()
 
+    /// Its readout's current weights are read by predictions only through ``current``.
+    let learner: ReadoutLearner
     // Guarded by `learning`:
-    private(set) var learner: ReadoutLearner
     /// The weights of the alias's current version (what a freeze returns to).
     private(set) var lastSnapshot: ReadoutWeights
     private(set) var canary: Canary?
     private(set) var canaryAccuracy: Double?
     var frozenReason: String?
     var updatesAtSnapshot: Int
+    /// A failed snapshot is tried again once the count reaches this.
+    var nextSnapshotAt: Int
     var counters = Counters()
     var lastStep: ReadoutLearner.Step?
 
@@ -72,18 +77,20 @@ final class AdaptiveAlias: @unchecked Sendable {
 
     /// `model` is the loaded current version `version` of the alias; `anchor` the readout of the
     /// base version; `updates` the count stored with the current version.
-    init(name: String, alias: String, policy: AdaptationPolicy, baseVersion: Int, version: ModelVersionRecord, model: InferenceModel,
+    init(name: String, alias: String, generation: String, policy: AdaptationPolicy, baseVersion: Int, version: ModelVersionRecord, model: InferenceModel,
          anchor: ReadoutWeights, updates: Int, canary: (inputs: [[Float]], labels: [Int])?, frozenReason: String?,
          batching: BatchingConfiguration) {
         let start = model.readout!
         self.name = name
         self.alias = alias
+        self.generation = generation
         self.policy = policy
         self.baseVersion = baseVersion
         batcher = MicroBatcher(configuration: batching)
         learner = ReadoutLearner(policy: policy, anchor: anchor, start: start, updates: updates)
         lastSnapshot = start
         updatesAtSnapshot = updates
+        nextSnapshotAt = updates + policy.snapshotEvery
         self.frozenReason = frozenReason
         published = (start, version, model)
         if let canary {
@@ -120,16 +127,20 @@ final class AdaptiveAlias: @unchecked Sendable {
         }
     }
 
-    /// Learns from one feedback (the caller holds ``learning``) and publishes the new readout.
-    func learn(features: [Float], answered: Int, outcome: AdaptationOutcome) -> ReadoutLearner.Step {
-        let step = learner.learn(features: features, answered: answered, outcome: outcome)
+    /// Learns from one feedback (the caller holds ``learning``) and publishes the new readout;
+    /// nil when the learner refused it (see ``ReadoutLearner/learn(features:answered:outcome:)``).
+    func learn(features: [Float], answered: Int, outcome: AdaptationOutcome) -> ReadoutLearner.Step? {
+        guard let step = learner.learn(features: features, answered: answered, outcome: outcome) else { return nil }
         lastStep = step
         publish(learner.current)
         return step
     }
 
     /// Whether a snapshot is due (the caller holds ``learning``).
-    var snapshotDue: Bool { learner.updates - updatesAtSnapshot >= policy.snapshotEvery }
+    var snapshotDue: Bool { learner.updates >= nextSnapshotAt }
+
+    /// A snapshot could not be written: the next try comes after another `snapshot_every` updates.
+    func snapshotFailed() { nextSnapshotAt = learner.updates + policy.snapshotEvery }
 
     /// The canary accuracy of the learner's current readout, remembered (nil without a canary).
     func checkCanary() -> Double? {
@@ -142,6 +153,7 @@ final class AdaptiveAlias: @unchecked Sendable {
     func snapshotRecorded(_ version: ModelVersionRecord) {
         lastSnapshot = learner.current
         updatesAtSnapshot = learner.updates
+        nextSnapshotAt = learner.updates + policy.snapshotEvery
         publish(learner.current, version: version)
     }
 
@@ -158,6 +170,12 @@ final class AdaptiveAlias: @unchecked Sendable {
         return r.features == learner.anchor.features && r.classes == learner.anchor.classes && model.inputWidth == current.model.inputWidth
     }
 
+    /// Whether a readout can start an adaptation: bounded, because every update copies it and every
+    /// remembered prediction keeps its features.
+    static func canAdapt(_ r: ReadoutWeights) -> Bool { r.features <= maxFeatures && r.classes <= maxClasses }
+    static let maxFeatures = 4096
+    static let maxClasses = 1024
+
     /// The alias now points at `version` (moved by a client: a rollback); the learner restarts from
     /// its weights, still anchored to the base version (the caller holds ``learning``, and has
     /// checked ``accepts(_:)``).
@@ -170,6 +188,7 @@ final class AdaptiveAlias: @unchecked Sendable {
         }
         lastSnapshot = start
         updatesAtSnapshot = learner.updates
+        nextSnapshotAt = learner.updates + policy.snapshotEvery
         publish(start, version: version, model: model)
     }
 }

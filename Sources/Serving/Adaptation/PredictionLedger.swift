@@ -11,16 +11,21 @@ public final class PredictionLedger: @unchecked Sendable {
         public var model: String
         /// The adaptive alias that answered, or nil (no adaptation: feedback is only counted).
         public var alias: String?
+        /// Which start of that alias's adaptation answered.
+        public var generation: String?
         public var version: Int
-        /// The class answered.
+        /// The class answered, of how many.
         public var answered: Int
+        public var classes: Int
         /// The readout's inputs (adaptive aliases only).
         public var features: [Float]?
-        public init(model: String, alias: String?, version: Int, answered: Int, features: [Float]?) {
+        public init(model: String, alias: String?, generation: String?, version: Int, answered: Int, classes: Int, features: [Float]?) {
             self.model = model
             self.alias = alias
+            self.generation = generation
             self.version = version
             self.answered = answered
+            self.classes = classes
             self.features = features
         }
     }
@@ -48,7 +53,7 @@ public final class PredictionLedger: @unchecked Sendable {
     private var slots: [Slot?]
     private var next: UInt64 = 1
 
-    public init(capacity: Int = 32_768, ttl: TimeInterval = 900) {
+    public init(capacity: Int = 16_384, ttl: TimeInterval = 900) {
         precondition(capacity > 0)
         self.capacity = capacity
         self.ttl = ttl

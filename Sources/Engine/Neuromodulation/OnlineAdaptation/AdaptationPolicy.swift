@@ -103,8 +103,8 @@ public struct AdaptationPolicy: Sendable, Equatable, Codable {
     }
 }
 
-/// What a client says of a prediction: the true class, or a scalar reward in [−1, 1] for the
-/// class the model answered.
+/// What a client says of a prediction: the true class, or a scalar reward in [0, 1] for the
+/// class the model answered (1: right or as good as it gets).
 public enum AdaptationOutcome: Sendable, Equatable {
     case label(Int)
     case reward(Double)

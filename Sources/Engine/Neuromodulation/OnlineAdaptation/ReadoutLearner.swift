@@ -61,9 +61,10 @@ public final class ReadoutWeights: @unchecked Sendable {
 /// Learns a readout online from feedback on single predictions, under an ``AdaptationPolicy``.
 ///
 /// For a label `y` the dopamine signal is `δ = 1 − p_y` (the outcome, 1, minus the confidence the
-/// model gave it) and the eligibility is the softmax's own `e = onehot(y) − p`; for a reward `r`
-/// on the answered class `a`, `δ = r − p_a` and `e = onehot(a) − p` (REINFORCE with the model's
-/// confidence as baseline). The update is the three-factor product `ΔW = η · plasticity · δ · h ⊗ e`
+/// model gave it) and the eligibility is the softmax's own `e = onehot(y) − p` (so the update is
+/// the cross-entropy gradient weighted by the surprise of the outcome); for a reward `r ∈ [0, 1]`
+/// on the answered class `a`, `δ = r − p_a` (the reward minus the reward the model's confidence
+/// predicts) and `e = onehot(a) − p`. The update is the three-factor product `ΔW = η · plasticity · δ · h ⊗ e`
 /// (and `Δb = η · plasticity · δ · e`). Surprise is `−ln p_y` (labels) or `|δ|` (rewards);
 /// noradrenaline, serotonin and the drift bound are described on ``AdaptationPolicy``.
 /// Not thread-safe: the serving side serialises calls and publishes ``current`` snapshots.
@@ -131,11 +132,18 @@ public final class ReadoutLearner {
     }
 
     /// One update from feedback on the prediction whose features were `h` and whose answer was
-    /// class `answered`; ``current`` holds the new weights afterwards.
-    public func learn(features h: [Float], answered: Int, outcome: AdaptationOutcome) -> Step {
+    /// class `answered`; ``current`` holds the new weights afterwards. Returns nil, changing
+    /// nothing, for features or an outcome that do not fit this readout, or an update that would
+    /// not be finite (features too large for Float).
+    public func learn(features h: [Float], answered: Int, outcome: AdaptationOutcome) -> Step? {
         let k = current.classes, f = current.features
-        precondition(h.count == f)
+        guard h.count == f, (0..<k).contains(answered), h.allSatisfy(\.isFinite) else { return nil }
+        switch outcome {
+        case .label(let y): guard (0..<k).contains(y) else { return nil }
+        case .reward(let r): guard r.isFinite, (0...1).contains(r) else { return nil }
+        }
         let p = h.withUnsafeBufferPointer { current.probabilities($0.baseAddress!, rows: 1) }
+        guard p.allSatisfy(\.isFinite) else { return nil }
         var best = 0
         for c in 1..<k where p[c] > p[best] { best = c }
         let target: Int, dopamine: Double, surprise: Double
@@ -189,6 +197,11 @@ public final class ReadoutLearner {
             for i in 0..<w.count { w[i] = anchor.weights[i] + s * (w[i] - anchor.weights[i]) }
             for i in 0..<b.count { b[i] = anchor.bias[i] + s * (b[i] - anchor.bias[i]) }
             distance = limit
+        }
+        guard distance.isFinite, w.allSatisfy(\.isFinite), b.allSatisfy(\.isFinite) else {
+            w = current.weights   // not finite: undone, as if it never happened
+            b = current.bias
+            return nil
         }
         updates += 1
         current = ReadoutWeights(features: f, classes: k, weights: w, bias: b)
