@@ -91,6 +91,7 @@ public final class ReadoutLearner {
     private var b: [Float]
     private var fastSurprise = 0.0
     private var slowSurprise = 0.0
+    private var surpriseCount = 0
     private var armed = true
     private let anchorNorm: Double
     /// Nats added to the slow surprise level in noradrenaline's denominator.
@@ -118,6 +119,7 @@ public final class ReadoutLearner {
         b = weights.bias
         fastSurprise = 0
         slowSurprise = 0
+        surpriseCount = 0
         armed = true
     }
 
@@ -162,13 +164,12 @@ public final class ReadoutLearner {
         // Noradrenaline: the excess of recent surprise over its long-run level.
         var na = 0.0, shift = false
         if let n = policy.noradrenaline {
-            if updates == 0 || slowSurprise == 0 {
-                fastSurprise = surprise
-                slowSurprise = surprise
-            } else {
-                fastSurprise += n.fastRate * (surprise - fastSurprise)
-                slowSurprise += n.slowRate * (surprise - slowSurprise)
-            }
+            // Running means that start as plain means (rate 1/n until it falls to the policy's):
+            // no warm-up transient from whatever the first feedback happened to be.
+            surpriseCount += 1
+            let seen = Double(surpriseCount)
+            fastSurprise += max(n.fastRate, 1 / seen) * (surprise - fastSurprise)
+            slowSurprise += max(n.slowRate, 1 / seen) * (surprise - slowSurprise)
             na = min(max(0, fastSurprise - slowSurprise) / (slowSurprise + Self.surpriseFloor), 10)
             if armed && na >= n.threshold { shift = true; armed = false }
             if na < n.threshold / 2 { armed = true }
