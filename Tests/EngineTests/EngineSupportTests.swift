@@ -104,6 +104,18 @@ final class ExampleSpecTests: XCTestCase {
             XCTAssertNoThrow(try ExperimentSpec.parse(json), f)
         }
     }
+
+    /// Every file in examples/adaptation/ is, as it is, a valid adaptation policy.
+    func testAdaptationExamplesAreValidPolicies() throws {
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("examples/adaptation")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".json") }
+        XCTAssertFalse(files.isEmpty)
+        for f in files {
+            let json = try XCTUnwrap(JSONValue.parse(try Data(contentsOf: dir.appendingPathComponent(f))), f)
+            XCTAssertNoThrow(try AdaptationPolicy(json: json, allowing: ["canary"]), f)
+        }
+    }
 }
 
 final class JSONSerializationTests: XCTestCase {

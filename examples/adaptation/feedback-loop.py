@@ -5,8 +5,8 @@ accuracy and what each snapshot did. Standard library only.
 
     neuromod serve &   # then train and register a model, e.g. as in the README
     curl -X PUT localhost:8080/v1/models/fmnist/aliases/live -d '{"version": 1}'
-    curl -X PUT localhost:8080/v1/models/fmnist/aliases/live/adaptation --data @examples/adaptation-policy.json
-    examples/feedback-loop.py --url http://127.0.0.1:8080 --model fmnist --alias live --count 2000
+    curl -X PUT localhost:8080/v1/models/fmnist/aliases/live/adaptation --data @examples/adaptation/policy.json
+    examples/adaptation/feedback-loop.py --url http://127.0.0.1:8080 --model fmnist --alias live --count 2000
 """
 import argparse, gzip, http.client, json, urllib.parse
 
