@@ -50,19 +50,33 @@ extension ModelServer {
 
     private static func key(_ name: String, _ alias: String) -> String { "\(name)/\(alias)" }
 
-    /// The adaptive alias `name/alias` on this node (one whose restore failed at start-up is tried
-    /// again here).
+    /// The adaptive alias `name/alias` on this node (one whose restore failed, at start-up or after
+    /// a conflict, is tried again here until it loads, turns out stopped, or cannot continue).
     func adaptiveAlias(name: String, alias: String) -> AdaptiveAlias? {
         let key = Self.key(name, alias)
         adaptiveLock.lock()
         let a = adaptive[key], retry = a == nil && unrestored.contains(key)
         adaptiveLock.unlock()
-        guard retry, let record = try? store.adaptation(name: name, alias: alias) else { return a }
-        guard let restored = try? restore(record) else { return nil }
+        guard retry else { return a }
+        let record: AdaptationRecord?
+        do { record = try store.adaptation(name: name, alias: alias) } catch { return nil }   // tried again next time
+        do {
+            guard let record else { settled(key); return nil }
+            let restored = try restore(record)
+            settled(key)
+            return restored
+        } catch ServingError.conflict {
+            settled(key)   // stopped: its version cannot continue it
+            return nil
+        } catch {
+            return nil
+        }
+    }
+
+    private func settled(_ key: String) {
         adaptiveLock.lock()
         unrestored.remove(key)
         adaptiveLock.unlock()
-        return restored
     }
 
     /// Loads an alias's adaptation as stored. One whose alias now points at a version that cannot
@@ -70,14 +84,14 @@ extension ModelServer {
     @discardableResult
     func restore(_ record: AdaptationRecord) throws -> AdaptiveAlias {
         let policy = try JSONDecoder().decode(AdaptationPolicy.self, from: Data(record.policy.utf8))
-        let v = try resolve(name: record.name, alias: record.alias)
+        let v = try store.resolveModelVersion(name: record.name, version: nil, alias: record.alias)   // fresh, not remembered
         let model = try model(v).model
-        let base = try self.model(try resolve(name: record.name, version: record.baseVersion)).model
+        let base = try self.model(try store.resolveModelVersion(name: record.name, version: record.baseVersion, alias: nil)).model
         guard let start = model.readout, let anchor = base.readout, start.features == anchor.features, start.classes == anchor.classes,
               model.inputWidth == base.inputWidth else {
             let reason = "alias \(record.alias) points at version \(v.version), whose readout cannot continue the adaptation begun at version \(record.baseVersion)"
-            try? store.stopAdaptation(name: record.name, alias: record.alias, data: Self.reasonData(reason))
-            dropAdaptive(name: record.name, alias: record.alias)
+            try? store.stopAdaptation(name: record.name, alias: record.alias, generation: record.generation, data: Self.reasonData(reason))
+            dropAdaptive(name: record.name, alias: record.alias) { $0.generation == record.generation }
             throw ServingError.conflict(reason)
         }
         let canary = try record.canary.map { try Self.decodeCanary($0) }
@@ -134,13 +148,16 @@ extension ModelServer {
 
     /// Stops adaptation of an alias; it keeps pointing at its last snapshot.
     public func stopAdaptation(name: String, alias: String) throws {
-        try store.stopAdaptation(name: name, alias: alias, data: Self.reasonData("stopped by a client"))
+        try store.stopAdaptation(name: name, alias: alias, generation: nil, data: Self.reasonData("stopped by a client"))
         dropAdaptive(name: name, alias: alias)
     }
 
-    func dropAdaptive(name: String, alias: String) {
+    /// Forgets this node's adaptive alias `name/alias` — only if it is the one `matching` picks
+    /// (another start may have replaced it meanwhile).
+    func dropAdaptive(name: String, alias: String, matching: (AdaptiveAlias) -> Bool = { _ in true }) {
+        let key = Self.key(name, alias)
         adaptiveLock.lock()
-        adaptive[Self.key(name, alias)] = nil
+        if let a = adaptive[key], matching(a) { adaptive[key] = nil }
         adaptiveLock.unlock()
     }
 
@@ -167,30 +184,50 @@ extension ModelServer {
                                 lastStep: a.lastStep)
     }
 
-    /// An alias of `name` was moved or deleted through this node: an adaptive one restarts from
-    /// its new version (a rollback), or stops when that version cannot continue it.
+    /// An alias of `name` was moved or deleted (through this node, or — seen by a prediction —
+    /// through another): an adaptive one restarts from its new version (a rollback), is reloaded
+    /// when its adaptation was restarted elsewhere, and stops when its version cannot continue it.
+    /// A store or object store that does not answer changes nothing (the next look tries again).
     public func aliasChanged(name: String, alias: String) {
         forgetResolutions(of: name)
         guard let a = adaptiveAlias(name: name, alias: alias) else { return }
-        guard let v = try? resolve(name: name, alias: alias), let model = try? model(v).model else {
-            dropAdaptive(name: name, alias: alias)   // deleted: the store dropped its adaptation too
+        let v: ModelVersionRecord
+        do { v = try store.resolveModelVersion(name: name, version: nil, alias: alias) } catch StoreError.notFound {
+            dropAdaptive(name: name, alias: alias) { $0 === a }   // the alias is gone, and the store dropped its adaptation with it
             return
-        }
+        } catch { return }
+        let found: AdaptationRecord?
+        do { found = try store.adaptation(name: name, alias: alias) } catch { return }
+        guard let model = try? model(v).model else { return }
         a.learning.lock()
         defer { a.learning.unlock() }
         guard a.current.version.version != v.version else { return }
+        guard let record = found, record.generation == a.generation else {
+            // Stopped, or restarted elsewhere: this learner is stale; a restarted one is loaded on next use.
+            dropAdaptive(name: name, alias: alias) { $0 === a }
+            if found != nil {
+                adaptiveLock.lock()
+                unrestored.insert(Self.key(name, alias))
+                adaptiveLock.unlock()
+            }
+            return
+        }
         if a.accepts(model) {
             a.moved(to: v, model: model)
         } else {
-            try? store.stopAdaptation(name: name, alias: alias,
+            try? store.stopAdaptation(name: name, alias: alias, generation: a.generation,
                                       data: Self.reasonData("alias \(alias) moved to version \(v.version), whose readout cannot continue the adaptation"))
-            dropAdaptive(name: name, alias: alias)
+            dropAdaptive(name: name, alias: alias) { $0 === a }
         }
     }
 
     /// Applies a client's outcome for prediction `id` of model `name`: 404 for an unknown or
     /// expired id, 409 when feedback was already given for it, 429 beyond the model's rate.
     public func feedback(name: String, predictionID id: String, outcome: AdaptationOutcome) throws -> FeedbackResult {
+        // Unknown ids are answered before the rate limit, so made-up model names create no limiter.
+        guard ledger.contains(id, model: name) else {
+            throw ServingError.notFound("prediction \(id) of model \(name) (predictions are remembered for \(Int(options.predictionTTL)) s)")
+        }
         adaptiveLock.lock()
         if feedbackBuckets.count > 10_000 { feedbackBuckets.removeAll() }   // names no one uses any more are forgotten
         let bucket = feedbackBuckets[name] ?? {
@@ -260,7 +297,9 @@ extension ModelServer {
             return nil
         }
         do {
-            guard let base = try store.checkpoint(runID: parent.runID, id: parent.checkpointID) else { return nil }
+            guard let base = try store.checkpoint(runID: parent.runID, id: parent.checkpointID) else {
+                throw ServingError.gone("the checkpoint of version \(parent.version) no longer exists")
+            }
             let data = try a.current.model.checkpoint(try files.read(relative: base.file), withReadout: a.learner.current, metadata: [
                 "adapted_from": "\(parent.name) version \(parent.version)", "adaptation_alias": a.alias,
                 "adaptation_updates": String(a.learner.updates), "adaptation_base_version": String(a.baseVersion),
@@ -297,7 +336,7 @@ extension ModelServer {
             a.snapshotFailed()
             try? store.recordModelEvent(name: a.name, alias: a.alias, kind: "snapshot_failed", version: parent.version,
                                         data: Self.reasonData(why))
-            dropAdaptive(name: a.name, alias: a.alias)
+            dropAdaptive(name: a.name, alias: a.alias) { $0 === a }
             adaptiveLock.lock()
             unrestored.insert(Self.key(a.name, a.alias))
             adaptiveLock.unlock()

@@ -176,7 +176,12 @@ public final class ModelServer: @unchecked Sendable {
             // The registry says otherwise (another node moved the alias, or a snapshot was just
             // recorded): this request is answered by the version the registry names, and the
             // adapting alias catches up beside it.
-            DispatchQueue.global().async { [weak self] in self?.aliasChanged(name: v.name, alias: alias) }
+            if a.beginCatchUp() {
+                DispatchQueue.global().async { [weak self] in
+                    self?.aliasChanged(name: v.name, alias: alias)
+                    a.endCatchUp()
+                }
+            }
         }
         let served = try model(v)
         let result: PredictionBatcher.Result

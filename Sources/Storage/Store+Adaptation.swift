@@ -84,10 +84,15 @@ extension Store {
     }
 
     /// Stops adaptation of an alias (the alias stays where it points), with a `stopped` event
-    /// carrying `data` (a JSON object).
-    public func stopAdaptation(name: String, alias: String, data: String) throws {
+    /// carrying `data` (a JSON object); with `generation`, only that start of it (a later start
+    /// through another node is left alone: 404).
+    public func stopAdaptation(name: String, alias: String, generation: String?, data: String) throws {
         try pool.write { db in
-            try db.execute("DELETE FROM model_adaptations WHERE name = ? AND alias = ?", name, alias)
+            if let generation {
+                try db.execute("DELETE FROM model_adaptations WHERE name = ? AND alias = ? AND generation = ?", name, alias, generation)
+            } else {
+                try db.execute("DELETE FROM model_adaptations WHERE name = ? AND alias = ?", name, alias)
+            }
             if db.changes == 0 { throw StoreError.notFound("adaptation of alias \(alias) of model \(name)") }
             try Self.insertModelEvent(db, name: name, alias: alias, kind: "stopped", version: nil, data: data)
         }

@@ -236,6 +236,32 @@ final class AdaptationTests: XCTestCase {
         XCTAssertEqual(f["state"]?.string, "frozen")
     }
 
+    /// Another node moves the alias (here: straight in the shared store): this node answers from
+    /// the registry's version at once and its adapting alias catches up.
+    func testAnAliasMovedThroughAnotherNodeIsFollowed() throws {
+        service = try ServiceHarness(workers: 1)
+        let c = try service.client()
+        let run = try registeredModel(c)
+        let first = try XCTUnwrap(try c.json("GET", "/v1/runs/\(run)/checkpoints")["checkpoints", "0", "id"]?.string)
+        XCTAssertEqual(try c.json("POST", "/v1/models", #"{"name": "fm", "run_id": "\#(run)", "checkpoint_id": "\#(first)"}"#).status, 201)
+        XCTAssertEqual(try c.json("PUT", "/v1/models/fm/aliases/prod/adaptation", #"{"snapshot_every": 1000}"#).status, 200)
+        let body = Self.predictBody([Self.image(5)])
+        let v2 = probabilities(try c.json("POST", "/v1/models/fm/predict?version=2", body))
+        XCTAssertNotEqual(probabilities(try c.json("POST", "/v1/models/fm/predict?alias=prod", body)), v2)
+        try service.store.setModelAlias(name: "fm", alias: "prod", version: 2)
+        Thread.sleep(forTimeInterval: 1.1)   // a node remembers what an alias names for a second
+        let moved = try c.json("POST", "/v1/models/fm/predict?alias=prod", body)
+        XCTAssertEqual(moved["version"]?.int, 2)
+        XCTAssertEqual(probabilities(moved), v2)
+        try eventually(timeout: 10, "the adapting alias to follow") { () -> Bool? in
+            try c.json("GET", "/v1/models/fm/aliases/prod/adaptation")["version"]?.int == 2 ? true : nil
+        }
+        let p = try c.json("POST", "/v1/models/fm/predict?alias=prod", body)
+        XCTAssertEqual(probabilities(p), v2)
+        let f = try c.json("POST", "/v1/models/fm/feedback", #"{"prediction_id": "\#(p["predictions", "0", "prediction_id"]?.string ?? "")", "label": 2}"#)
+        XCTAssertEqual(f["applied"], .bool(true), "it adapts from the new version")
+    }
+
     func testFeedbackIsRateLimitedPerModel() throws {
         service = try ServiceHarness(workers: 1, serving: { $0.feedbackPerSecond = 3 })
         let c = try service.client()

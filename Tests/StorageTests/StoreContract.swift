@@ -110,6 +110,9 @@ extension StoreContract {
         XCTAssertNil(try store.checkpoint(runID: run.id, id: "ckpt_t"))
         XCTAssertEqual(try store.modelVersions(name: "m").count, 2)
         XCTAssertThrowsError(try store.deleteModelVersion(name: "m", version: 1)) { guard case StoreError.conflict = $0 else { return XCTFail("\($0)") } }
+        XCTAssertThrowsError(try store.stopAdaptation(name: "m", alias: "prod", generation: "another start", data: "{}"),
+                             "a stop aimed at another start of the adaptation leaves this one alone")
+        XCTAssertNotNil(try store.adaptation(name: "m", alias: "prod"))
         try store.freezeAdaptation(name: "m", alias: "prod", generation: started.generation, reason: "canary", version: 1, data: #"{"canary_accuracy":0.5}"#)
         XCTAssertEqual(try store.adaptation(name: "m", alias: "prod")?.state, "frozen")
         XCTAssertThrowsError(try store.recordAdaptedVersion(name: "m", alias: "prod", generation: started.generation, parent: 1, checkpoint: snapshot,

@@ -164,6 +164,24 @@ final class AdaptiveAlias: @unchecked Sendable {
         publish(lastSnapshot)
     }
 
+    private let catchUpLock = NSLock()
+    private var catchingUp = false
+
+    /// Claims the one catch-up with the registry this alias may have running; false when one runs.
+    func beginCatchUp() -> Bool {
+        catchUpLock.lock()
+        defer { catchUpLock.unlock() }
+        if catchingUp { return false }
+        catchingUp = true
+        return true
+    }
+
+    func endCatchUp() {
+        catchUpLock.lock()
+        catchingUp = false
+        catchUpLock.unlock()
+    }
+
     /// Whether `model`'s readout can continue this adaptation (same features and classes as the anchor).
     func accepts(_ model: InferenceModel) -> Bool {
         guard let r = model.readout else { return false }

@@ -77,15 +77,29 @@ public final class PredictionLedger: @unchecked Sendable {
         return ids
     }
 
-    /// Finds the prediction `id` of `model` and marks its feedback given (each prediction takes
-    /// feedback once).
-    public func claim(_ id: String, model: String) -> Lookup {
-        let parts = id.split(separator: "_", omittingEmptySubsequences: false)
-        guard parts.count == 3, parts[0] == "pr", parts[1] == nonce, let s = UInt64(parts[2]) else { return .unknown }
+    /// Whether `id` names a remembered prediction of `model` (feedback given or not).
+    public func contains(_ id: String, model: String) -> Bool {
+        guard let (i, s) = slot(of: id) else { return false }
         let now = DispatchTime.now().uptimeNanoseconds
         lock.lock()
         defer { lock.unlock() }
-        let i = Int(s % UInt64(capacity))
+        guard let slot = slots[i] else { return false }
+        return slot.sequence == s && slot.expires > now && slot.entry.model == model
+    }
+
+    private func slot(of id: String) -> (Int, UInt64)? {
+        let parts = id.split(separator: "_", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0] == "pr", parts[1] == nonce, let s = UInt64(parts[2]) else { return nil }
+        return (Int(s % UInt64(capacity)), s)
+    }
+
+    /// Finds the prediction `id` of `model` and marks its feedback given (each prediction takes
+    /// feedback once).
+    public func claim(_ id: String, model: String) -> Lookup {
+        guard let (i, s) = slot(of: id) else { return .unknown }
+        let now = DispatchTime.now().uptimeNanoseconds
+        lock.lock()
+        defer { lock.unlock() }
         guard let slot = slots[i], slot.sequence == s, slot.expires > now, slot.entry.model == model else { return .unknown }
         if slot.given { return .alreadyGiven }
         slots[i]!.given = true
@@ -94,10 +108,9 @@ public final class PredictionLedger: @unchecked Sendable {
 
     /// Makes a claimed prediction take feedback again (its feedback could not be applied).
     public func unclaim(_ id: String) {
-        guard let s = id.split(separator: "_").last.flatMap({ UInt64($0) }) else { return }
+        guard let (i, s) = slot(of: id) else { return }
         lock.lock()
         defer { lock.unlock() }
-        let i = Int(s % UInt64(capacity))
         if slots[i]?.sequence == s { slots[i]!.given = false }
     }
 }

@@ -161,18 +161,20 @@ public final class ReadoutLearner {
             dopamine = r - Double(p[answered])
             surprise = abs(dopamine)
         }
-        // Noradrenaline: the excess of recent surprise over its long-run level.
+        // Noradrenaline: the excess of recent surprise over its long-run level (kept in locals,
+        // committed only with the update).
         var na = 0.0, shift = false
+        var fast = fastSurprise, slow = slowSurprise, count = surpriseCount, rearmed = armed
         if let n = policy.noradrenaline {
             // Running means that start as plain means (rate 1/n until it falls to the policy's):
             // no warm-up transient from whatever the first feedback happened to be.
-            surpriseCount += 1
-            let seen = Double(surpriseCount)
-            fastSurprise += max(n.fastRate, 1 / seen) * (surprise - fastSurprise)
-            slowSurprise += max(n.slowRate, 1 / seen) * (surprise - slowSurprise)
-            na = min(max(0, fastSurprise - slowSurprise) / (slowSurprise + Self.surpriseFloor), 10)
-            if armed && na >= n.threshold { shift = true; armed = false }
-            if na < n.threshold / 2 { armed = true }
+            count += 1
+            let seen = Double(count)
+            fast += max(n.fastRate, 1 / seen) * (surprise - fast)
+            slow += max(n.slowRate, 1 / seen) * (surprise - slow)
+            na = min(max(0, fast - slow) / (slow + Self.surpriseFloor), 10)
+            if rearmed && na >= n.threshold { shift = true; rearmed = false }
+            if na < n.threshold / 2 { rearmed = true }
         }
         let plasticity = 1 + (policy.noradrenaline?.gain ?? 0) * na
         // Dopamine-gated update of the readout: ΔW = η · plasticity · δ · h ⊗ (onehot(target) − p).
@@ -205,6 +207,7 @@ public final class ReadoutLearner {
             return nil
         }
         updates += 1
+        (fastSurprise, slowSurprise, surpriseCount, armed) = (fast, slow, count, rearmed)
         current = ReadoutWeights(features: f, classes: k, weights: w, bias: b)
         return Step(dopamine: dopamine, surprise: surprise, noradrenaline: na, plasticity: plasticity,
                     drift: distance / anchorNorm, shiftDetected: shift, correct: correct)
