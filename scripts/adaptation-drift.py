@@ -215,7 +215,13 @@ def main():
     ap.add_argument("--svg", default="docs/adaptation-drift.svg")
     ap.add_argument("--url")
     ap.add_argument("--bin", default=".build/release/neuromod")
+    ap.add_argument("--report", metavar="JSON", help="only print the tables of a saved run (and redraw --svg)")
     a = ap.parse_args()
+    if a.report:
+        record = json.load(open(a.report))
+        svg(record["results"], a.svg)
+        report(record)
+        return
     server = None
     if a.url:
         base = a.url
@@ -298,8 +304,11 @@ def report(record):
     print("\nSeed-paired differences (percentage points, 95% CI):\n")
     pairs = [("dopamine", "off"), ("dopamine+noradrenaline", "dopamine"), ("dopamine+noradrenaline+serotonin", "dopamine"),
              ("dopamine+noradrenaline+serotonin", "dopamine+noradrenaline")]
-    metrics = [("prequential", lambda r: r["prequential"]), ("phase B", lambda r: r["phase_accuracy"]["B"]),
-               ("phase C", lambda r: r["phase_accuracy"]["C"]), ("held-out original, end of B", lambda r: r["heldout"]["B"]["original"]),
+    after_shift, after_return = PHASES[0][1] // WINDOW, (PHASES[0][1] + PHASES[1][1]) // WINDOW
+    metrics = [("prequential", lambda r: r["prequential"]), ("phase A", lambda r: r["phase_accuracy"]["A"]),
+               ("phase B", lambda r: r["phase_accuracy"]["B"]), ("phase C", lambda r: r["phase_accuracy"]["C"]),
+               (f"first {WINDOW} after the shift", lambda r: r["windows"][after_shift]),
+               (f"first {WINDOW} after the return", lambda r: r["windows"][after_return]), ("held-out original, end of B", lambda r: r["heldout"]["B"]["original"]),
                ("held-out relabelled, end of B", lambda r: r["heldout"]["B"]["relabelled"]),
                ("held-out original, end of C", lambda r: r["heldout"]["C"]["original"])]
     print("| comparison | " + " | ".join(m for m, _ in metrics) + " |")
