@@ -7,15 +7,10 @@
 # Prints each round, the medians and the ratio on/off. Usage: scripts/bench-adaptation.sh [DURATION] [ROUNDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-duration=${1:-5}
-rounds=${2:-3}
-SERVE_FLAGS=${SERVE_FLAGS:-"--handler-threads 4"}
-. scripts/lib/trained-server.sh
-curl -s -X POST "$base/v1/models" -d "{\"name\": \"fm\", \"run_id\": \"$run\"}" > /dev/null
+. scripts/lib/served-model.sh
 curl -s -X PUT "$base/v1/models/fm/aliases/plain" -d '{"version": 1}' > /dev/null
 curl -s -X PUT "$base/v1/models/fm/aliases/adapting" -d '{"version": 1}' > /dev/null
 curl -s -X PUT "$base/v1/models/fm/aliases/adapting/adaptation" -d '{"learning_rate": 0.005, "noradrenaline": true, "snapshot_every": 1000}' > /dev/null
-python3 scripts/lib/predict-bodies.py "$data"
 feeder() {  # alias: predict + feedback, 100 a second, until killed
   python3 - "$base" "$1" "$data/v1.json" <<'PY' &
 import http.client, json, sys, time, urllib.parse
@@ -44,12 +39,4 @@ for r in $(seq "$rounds"); do
   one on+feedback adapting 1
 done | tee "$data/rounds.txt"
 curl -s "$base/v1/models/fm/aliases/adapting/adaptation" | python3 -c 'import sys,json; d=json.load(sys.stdin); print("adapting alias:", d["updates"], "updates,", d["feedback"], "feedbacks, version", d["version"])'
-python3 - "$data/rounds.txt" <<'PY'
-import statistics, sys
-rows = [l.split() for l in open(sys.argv[1])]
-med = {k: statistics.median(float(r[1]) for r in rows if r[0] == k) for k in ("off", "on", "off+feedback", "on+feedback")}
-p99 = {k: statistics.median(float(r[3]) for r in rows if r[0] == k) for k in med}
-for k in med:
-    print(f"{k:13s} median {med[k]:9,.0f} req/s  p99 {p99[k]:.2f} ms")
-print(f"on/off {med['on'] / med['off']:.2f}; with feedback flowing {med['on+feedback'] / med['off+feedback']:.2f}")
-PY
+python3 scripts/lib/round-medians.py "$data/rounds.txt" --pair on/off --pair on+feedback/off+feedback

@@ -16,22 +16,7 @@ extension ServiceAPI {
         if case .object(let o) = body, let c = o["canary"], c != .null {
             guard case .object(let set) = c else { throw APIError.invalid("canary", "must be an object {inputs, labels}") }
             for key in set.keys.sorted() where key != "inputs" && key != "labels" { throw APIError.invalid("canary.\(key)", "is not a known field") }
-            guard case .array(let rows)? = set["inputs"] else { throw APIError.invalid("canary.inputs", "is required: an array of input vectors") }
-            guard rows.count <= ModelServer.maxCanaryRows else {
-                throw APIError.invalid("canary.inputs", "holds \(rows.count) inputs; at most \(ModelServer.maxCanaryRows)")
-            }
-            var inputs: [[Float]] = []
-            inputs.reserveCapacity(rows.count)
-            for (i, row) in rows.enumerated() {
-                guard case .array(let values) = row else { throw APIError.invalid("canary.inputs[\(i)]", "must be an array of numbers") }
-                var x: [Float] = []
-                x.reserveCapacity(values.count)
-                for (j, value) in values.enumerated() {
-                    guard case .number(let d) = value else { throw APIError.invalid("canary.inputs[\(i)][\(j)]", "must be a number") }
-                    x.append(Float(d))
-                }
-                inputs.append(x)
-            }
+            let inputs = try Self.inputRows(set["inputs"], field: "canary.inputs", maxRows: ModelServer.maxCanaryRows)
             guard case .array(let ys)? = set["labels"] else { throw APIError.invalid("canary.labels", "is required: one class per input") }
             var labels: [Int] = []
             for (i, y) in ys.enumerated() {

@@ -203,19 +203,25 @@ extension ServiceAPI {
             guard let n = t.intValue, n >= 0 else { throw APIError.invalid("task", "must be a task index (an integer from 0)") }
             task = n
         }
-        guard case .array(let rows)? = o["inputs"] else { throw APIError.invalid("inputs", "is required: an array of input vectors") }
+        return (try Self.inputRows(o["inputs"], field: "inputs"), task)
+    }
+
+    /// `[[n, …], …]` as rows of floats, with an error naming `field[i][j]` at fault.
+    static func inputRows(_ value: JSONValue?, field: String, maxRows: Int = .max) throws -> [[Float]] {
+        guard case .array(let rows)? = value else { throw APIError.invalid(field, "is required: an array of input vectors") }
+        guard rows.count <= maxRows else { throw APIError.invalid(field, "holds \(rows.count) inputs; at most \(maxRows)") }
         var inputs: [[Float]] = []
         inputs.reserveCapacity(rows.count)
         for (i, row) in rows.enumerated() {
-            guard case .array(let values) = row else { throw APIError.invalid("inputs[\(i)]", "must be an array of numbers") }
+            guard case .array(let values) = row else { throw APIError.invalid("\(field)[\(i)]", "must be an array of numbers") }
             var x: [Float] = []
             x.reserveCapacity(values.count)
             for (j, value) in values.enumerated() {
-                guard case .number(let d) = value else { throw APIError.invalid("inputs[\(i)][\(j)]", "must be a number") }
+                guard case .number(let d) = value else { throw APIError.invalid("\(field)[\(i)][\(j)]", "must be a number") }
                 x.append(Float(d))
             }
             inputs.append(x)
         }
-        return (inputs, task)
+        return inputs
     }
 }
