@@ -48,7 +48,7 @@ extension ModelServer {
     /// Largest canary set.
     public static let maxCanaryRows = 5_000
 
-    private static func key(_ name: String, _ alias: String) -> String { "\(name)/\(alias)" }
+    static func key(_ name: String, _ alias: String) -> String { "\(name)/\(alias)" }
 
     /// The adaptive alias `name/alias` on this node (one whose restore failed, at start-up or after
     /// a conflict, is tried again here until it loads, turns out stopped, or cannot continue).
@@ -73,6 +73,14 @@ extension ModelServer {
         }
     }
 
+    /// `key`'s adaptation is to be loaded from the store when next asked about.
+    func markUnrestored(_ key: String) {
+        adaptiveLock.lock()
+        unrestored.insert(key)
+        adaptiveLock.unlock()
+    }
+
+    /// `key`'s adaptation is loaded, or known to be gone: no more store look-ups for it.
     private func settled(_ key: String) {
         adaptiveLock.lock()
         unrestored.remove(key)
@@ -139,9 +147,7 @@ extension ModelServer {
         let stored = try store.startAdaptation(name: name, alias: alias, policy: policyJSON, canary: canaryJSON,
                                                data: String(decoding: JSONValue.object(["policy": policy.json]).serialized(), as: UTF8.self))
         forgetResolutions(of: name)
-        adaptiveLock.lock()
-        unrestored.remove(Self.key(name, alias))
-        adaptiveLock.unlock()
+        settled(Self.key(name, alias))
         let a = try restore(stored)
         return status(a, record: stored)
     }
@@ -205,11 +211,7 @@ extension ModelServer {
         guard let record = found, record.generation == a.generation else {
             // Stopped, or restarted elsewhere: this learner is stale; a restarted one is loaded on next use.
             dropAdaptive(name: name, alias: alias) { $0 === a }
-            if found != nil {
-                adaptiveLock.lock()
-                unrestored.insert(Self.key(name, alias))
-                adaptiveLock.unlock()
-            }
+            if found != nil { markUnrestored(Self.key(name, alias)) }
             return
         }
         if a.accepts(model) {
@@ -224,10 +226,9 @@ extension ModelServer {
     /// Applies a client's outcome for prediction `id` of model `name`: 404 for an unknown or
     /// expired id, 409 when feedback was already given for it, 429 beyond the model's rate.
     public func feedback(name: String, predictionID id: String, outcome: AdaptationOutcome) throws -> FeedbackResult {
+        let unknown = ServingError.notFound("prediction \(id) of model \(name) (predictions are remembered for \(Int(options.predictionTTL)) s)")
         // Unknown ids are answered before the rate limit, so made-up model names create no limiter.
-        guard ledger.contains(id, model: name) else {
-            throw ServingError.notFound("prediction \(id) of model \(name) (predictions are remembered for \(Int(options.predictionTTL)) s)")
-        }
+        guard ledger.contains(id, model: name) else { throw unknown }
         adaptiveLock.lock()
         if feedbackBuckets.count > 10_000 { feedbackBuckets.removeAll() }   // names no one uses any more are forgotten
         let bucket = feedbackBuckets[name] ?? {
@@ -240,7 +241,7 @@ extension ModelServer {
         if let wait { throw ServingError.rateLimited(retryAfter: wait) }
         let entry: PredictionLedger.Entry
         switch ledger.claim(id, model: name) {
-        case .unknown: throw ServingError.notFound("prediction \(id) of model \(name) (predictions are remembered for \(Int(options.predictionTTL)) s)")
+        case .unknown: throw unknown   // expired since the look above
         case .alreadyGiven: throw ServingError.conflict("feedback for prediction \(id) was already given")
         case .found(let e): entry = e
         }
@@ -337,9 +338,7 @@ extension ModelServer {
             try? store.recordModelEvent(name: a.name, alias: a.alias, kind: "snapshot_failed", version: parent.version,
                                         data: Self.reasonData(why))
             dropAdaptive(name: a.name, alias: a.alias) { $0 === a }
-            adaptiveLock.lock()
-            unrestored.insert(Self.key(a.name, a.alias))
-            adaptiveLock.unlock()
+            markUnrestored(Self.key(a.name, a.alias))
             return nil
         } catch {
             a.snapshotFailed()

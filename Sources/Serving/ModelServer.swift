@@ -63,21 +63,19 @@ public final class ModelServer: @unchecked Sendable {
     let adaptiveLock = NSLock()
     /// Feedback rate limits, by model name; guarded by `adaptiveLock`.
     var feedbackBuckets: [String: TokenBucket] = [:]
-    /// Adaptations that could not be restored when the server started (tried again when asked
-    /// about); guarded by `adaptiveLock`.
+    /// Adaptations to load from the store when next asked about (those stored when the server
+    /// started, and any whose load failed or went stale); guarded by `adaptiveLock`.
     var unrestored: Set<String> = []
 
-    /// Restores the adaptation of every alias that had one (an alias whose model cannot be loaded
-    /// now is restored when it is next asked about).
+    /// Every alias that had an adaptation gets it back when it is first used (its models load
+    /// then, not at start-up).
     public init(store: Store, files: CheckpointFiles, options: Options = Options()) {
         self.store = store
         self.files = files
         self.options = options
         cache = ModelCache(capacityBytes: options.cacheBytes, batching: options.batching)
         ledger = PredictionLedger(capacity: options.predictionMemory, ttl: options.predictionTTL)
-        for record in (try? store.adaptations()) ?? [] {
-            if (try? restore(record)) == nil { unrestored.insert("\(record.name)/\(record.alias)") }
-        }
+        unrestored = Set(((try? store.adaptations()) ?? []).map { Self.key($0.name, $0.alias) })
     }
 
     /// The loaded model of a registered version.
@@ -159,8 +157,9 @@ public final class ModelServer: @unchecked Sendable {
     /// an alias that adapts (`alias`, with no task) answers with its adapted readout.
     public func predict(_ v: ModelVersionRecord, alias: String? = nil, inputs: [[Float]], task: Int?) throws -> Prediction {
         if let alias, task == nil, let a = adaptiveAlias(name: v.name, alias: alias) {
-            if a.current.version.version == v.version {
-                let model = a.current.model
+            let current = a.current
+            if current.version.version == v.version {
+                let model = current.model
                 do { try model.validate(inputs) } catch let e as InferenceModel.Failure {
                     throw ServingError.badInput(field: "inputs", message: e.description)
                 }

@@ -119,7 +119,7 @@ extension Store {
                 INSERT INTO checkpoints(id, run_id, step, file, size, sha256, created_at, score, score_metric, origin)
                 VALUES (?, ?, ?, ?, ?, ?, ?, NULL, NULL, 'adaptation')
                 """, c.id, c.runID, c.step, c.file, c.size, c.sha256, c.createdAt)
-            let next = (try db.execute("SELECT MAX(version) FROM model_versions WHERE name = ?", name).first?.optionalInt(0) ?? 0) + 1
+            let next = try Self.nextModelVersion(db, name: name)
             let now = try db.now()
             try db.execute("""
                 INSERT INTO model_versions(name, version, run_id, checkpoint_id, created_at, origin, parent_version)
@@ -163,8 +163,7 @@ extension Store {
                 if let c = try db.execute("SELECT \(Self.checkpointColumns) FROM checkpoints WHERE id = ?", checkpoint).first.map(Self.checkpoint) {
                     removed.append(c)
                 }
-                try db.execute("DELETE FROM model_versions WHERE name = ? AND version = ?", name, version)
-                try db.execute("DELETE FROM checkpoints WHERE id = ? AND origin = 'adaptation'", checkpoint)
+                _ = try Self.deleteVersionRow(db, name: name, version: version)
             }
             return removed
         }

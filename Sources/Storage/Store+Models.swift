@@ -37,7 +37,7 @@ extension Store {
             guard try db.execute("SELECT 1 FROM checkpoints WHERE id = ? AND run_id = ?" + db.keepRow, checkpointID, runID).first != nil else {
                 throw StoreError.notFound("checkpoint \(checkpointID) of run \(runID)")
             }
-            let next = (try db.execute("SELECT MAX(version) FROM model_versions WHERE name = ?", name).first?.optionalInt(0) ?? 0) + 1
+            let next = try Self.nextModelVersion(db, name: name)
             let now = try db.now()
             // Two nodes registering at once on PostgreSQL: the second's insert hits the primary
             // key and its transaction is retried, reading the new maximum.
@@ -99,14 +99,25 @@ extension Store {
             if let alias = try db.execute("SELECT alias FROM model_adaptations WHERE name = ? AND base_version = ?", name, version).first?.string(0) {
                 throw StoreError.conflict("the adaptation of alias \(alias) is anchored to version \(version); stop it first")
             }
-            let row = try db.execute("SELECT checkpoint_id, origin FROM model_versions WHERE name = ? AND version = ?", name, version).first
-            try db.execute("DELETE FROM model_versions WHERE name = ? AND version = ?", name, version)
-            if db.changes == 0 { throw StoreError.notFound("version \(version) of model \(name)") }
-            // An adapted snapshot's checkpoint belongs to that version alone (its file is swept).
-            if let row, row.string(1) == "adaptation" {
-                try db.execute("DELETE FROM checkpoints WHERE id = ? AND origin = 'adaptation'", row.string(0))
-            }
+            guard try Self.deleteVersionRow(db, name: name, version: version) else { throw StoreError.notFound("version \(version) of model \(name)") }
         }
+    }
+
+    /// The number the next version of `name` gets (versions start at 1).
+    static func nextModelVersion(_ db: SQLConnection, name: String) throws -> Int {
+        (try db.execute("SELECT MAX(version) FROM model_versions WHERE name = ?", name).first?.optionalInt(0) ?? 0) + 1
+    }
+
+    /// Deletes a version's row, and with an adapted snapshot its checkpoint row, which belongs to
+    /// that version alone (the file is removed by the caller or swept); false when there was none.
+    static func deleteVersionRow(_ db: SQLConnection, name: String, version: Int) throws -> Bool {
+        let row = try db.execute("SELECT checkpoint_id, origin FROM model_versions WHERE name = ? AND version = ?", name, version).first
+        try db.execute("DELETE FROM model_versions WHERE name = ? AND version = ?", name, version)
+        guard db.changes > 0 else { return false }
+        if let row, row.string(1) == "adaptation" {
+            try db.execute("DELETE FROM checkpoints WHERE id = ? AND origin = 'adaptation'", row.string(0))
+        }
+        return true
     }
 
     /// The version a request means: an explicit version, an alias, or the latest.

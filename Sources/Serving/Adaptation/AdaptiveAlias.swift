@@ -151,10 +151,16 @@ final class AdaptiveAlias: @unchecked Sendable {
 
     /// The current readout became version `version` (the caller holds ``learning``).
     func snapshotRecorded(_ version: ModelVersionRecord) {
-        lastSnapshot = learner.current
+        restartCount(at: learner.current)
+        publish(learner.current, version: version)
+    }
+
+    /// `weights` are now those of the alias's version: what a freeze returns to, and where the
+    /// count toward the next snapshot starts.
+    private func restartCount(at weights: ReadoutWeights) {
+        lastSnapshot = weights
         updatesAtSnapshot = learner.updates
         nextSnapshotAt = learner.updates + policy.snapshotEvery
-        publish(learner.current, version: version)
     }
 
     /// Returns to the last snapshot's weights and stops learning (the caller holds ``learning``).
@@ -204,9 +210,7 @@ final class AdaptiveAlias: @unchecked Sendable {
             canary!.features = model.features(c.inputs)
             canaryAccuracy = start.accuracy(features: canary!.features, labels: c.labels)
         }
-        lastSnapshot = start
-        updatesAtSnapshot = learner.updates
-        nextSnapshotAt = learner.updates + policy.snapshotEvery
+        restartCount(at: start)
         publish(start, version: version, model: model)
     }
 }
