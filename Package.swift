@@ -24,6 +24,9 @@ let package = Package(
         // AVX-512, AVX2 and portable C and chosen at run time. No FMA contraction, so the three agree bit for bit.
         .target(name: "CSpikeKernels", path: "Sources/CSpikeKernels", cSettings: [.unsafeFlags(["-O2", "-ffp-contract=off"])]),
 
+        // Arrays of JSON numbers read straight into float buffers (the prediction bodies' hot loop).
+        .target(name: "CNumberParsing", path: "Sources/CNumberParsing"),
+
         // Pure HTTP/1.1 codec: values, incremental parser, serializer. No sockets.
         .target(name: "HTTP"),
         // Socket server: event loop, connections, limits, graceful shutdown.
@@ -31,7 +34,7 @@ let package = Package(
         // SQLite access: connections, statements, migrations, repositories.
         .target(name: "Storage", dependencies: ["CSQLite", "CPostgres"]),
         // JSON codec and SHA-256: support code shared by Engine, Storage users and API.
-        .target(name: "Support"),
+        .target(name: "Support", dependencies: ["CNumberParsing"]),
         // A blocking HTTP client over libcurl (the command-line client).
         .target(name: "RESTClient", dependencies: ["CCurl"]),
         // Blob stores: a local folder or an S3-compatible bucket (SigV4, multipart, listings, retries over libcurl).

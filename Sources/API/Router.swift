@@ -27,6 +27,10 @@ public enum BodyCap: Sendable, Equatable {
 
 /// Matches method + path templates like `/v1/runs/{run_id}`; HEAD is served by GET routes.
 /// Each route declares, where it is registered, who may call it and which body cap it takes.
+///
+/// Templates are compiled when added: a route is only tried against paths with its number of
+/// segments, literal segments compare without copying, and path segments are percent-decoded
+/// only when they hold an escape. Routes are tried in the order they were added.
 public struct Router: Sendable {
     public typealias Handler = @Sendable (RequestContext) throws -> HTTPResponse
 
@@ -39,7 +43,16 @@ public struct Router: Sendable {
         let handler: Handler
     }
 
+    /// A template segment: text that must equal the path's, or a named parameter (non-empty).
+    private enum Piece: Sendable {
+        case literal(String)
+        case parameter(String)
+    }
+
     public private(set) var routes: [Route] = []
+    private var pieces: [[Piece]] = []
+    /// Route indexes by number of segments, in the order added.
+    private var bySegmentCount: [Int: [Int]] = [:]
 
     public init() {}
 
@@ -47,6 +60,10 @@ public struct Router: Sendable {
     public mutating func add(_ method: String, _ template: String, access: RouteAccess? = nil, body: BodyCap = .standard,
                              _ handler: @escaping Handler) {
         let segments = template.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
+        bySegmentCount[segments.count, default: []].append(routes.count)
+        pieces.append(segments.map { t in
+            t.count >= 2 && t.hasPrefix("{") && t.hasSuffix("}") ? .parameter(String(t.dropFirst().dropLast())) : .literal(t)
+        })
         routes.append(Route(method: method, template: template, access: access ?? .needs(method == "GET" ? .read : .write),
                             bodyCap: body, segments: segments, handler: handler))
     }
@@ -58,35 +75,43 @@ public struct Router: Sendable {
     }
 
     public func match(method: String, path: String) -> Match {
-        let raw = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
-        var decoded: [String] = []
-        for piece in raw {
-            guard let d = HTTPRequest.percentDecode(String(piece)) else { return .notFound }
-            decoded.append(d)
+        // The segments after the leading "/", each decoded (nil: a malformed escape anywhere).
+        var decoded: [Substring] = []
+        decoded.reserveCapacity(8)
+        for piece in path.split(separator: "/", omittingEmptySubsequences: false).dropFirst() {
+            if piece.utf8.contains(UInt8(ascii: "%")) {
+                guard let d = HTTPRequest.percentDecode(String(piece)) else { return .notFound }
+                decoded.append(Substring(d))
+            } else {
+                decoded.append(piece)
+            }
         }
+        guard let candidates = bySegmentCount[decoded.count] else { return .notFound }
+        let effective = method == "HEAD" ? "GET" : method
         var allowed: [String] = []
-        for route in routes {
-            guard let params = Self.bind(route.segments, decoded) else { continue }
-            let effective = method == "HEAD" ? "GET" : method
-            if route.method == effective { return .found(route, params) }
-            allowed.append(route.method)
+        for index in candidates where Self.binds(pieces[index], decoded) {
+            if routes[index].method == effective {
+                var parameters: [String: String] = [:]
+                for (piece, segment) in zip(pieces[index], decoded) {
+                    if case .parameter(let name) = piece { parameters[name] = String(segment) }
+                }
+                return .found(routes[index], parameters)
+            }
+            allowed.append(routes[index].method)
         }
         if allowed.isEmpty { return .notFound }
         if allowed.contains("GET") { allowed.append("HEAD") }
         return .methodNotAllowed(allowed)
     }
 
-    private static func bind(_ template: [String], _ path: [String]) -> [String: String]? {
-        guard template.count == path.count else { return nil }
-        var params: [String: String] = [:]
-        for (t, p) in zip(template, path) {
-            if t.hasPrefix("{") && t.hasSuffix("}") {
-                guard !p.isEmpty else { return nil }
-                params[String(t.dropFirst().dropLast())] = p
-            } else if t != p {
-                return nil
+    /// Whether a template's pieces accept the path's segments (same count, checked by the caller).
+    private static func binds(_ template: [Piece], _ path: [Substring]) -> Bool {
+        for (piece, segment) in zip(template, path) {
+            switch piece {
+            case .literal(let text): if segment != text { return false }
+            case .parameter: if segment.isEmpty { return false }
             }
         }
-        return params
+        return true
     }
 }

@@ -173,9 +173,7 @@ extension ServiceAPI {
                     var rows: [[Float]] = []
                     if !r.take(UInt8(ascii: "]")) {
                         repeat {
-                            var row: [Float] = []
-                            row.reserveCapacity(rows.first?.count ?? 64)
-                            guard r.floatArray(into: &row) else { return nil }
+                            guard let row = r.floatRow(expectedCount: rows.first?.count ?? 1024) else { return nil }
                             rows.append(row)
                         } while r.take(UInt8(ascii: ","))
                         guard r.take(UInt8(ascii: "]")) else { return nil }

@@ -48,6 +48,51 @@ static NM_TARGET void NM(events_forward)(const int32_t *idx, const int32_t *rs, 
     }
 }
 
+/* out[r, :] = Σ_j x[r, j]·w[j, :] over the inputs that are not zero, j ascending, each term a
+ * product then a sum (so every instruction set rounds alike). Panels as in events_forward; the
+ * columns past the last whole vector go input by input over the row's own tail. */
+static NM_TARGET void NM(weighted_rows)(const float *x, long rows, long inputs, const float *w, long n, float *out) {
+    long c0 = 0;
+    for (; c0 + NV * W <= n; c0 += NV * W) {
+        for (long r = 0; r < rows; r++) {
+            const float *xr = x + r * inputs;
+            V a[NV];
+            for (int v = 0; v < NV; v++) a[v] = V_SET1(0.0f);
+            for (long j = 0; j < inputs; j++) {
+                if (xr[j] == 0.0f) continue;
+                const V s = V_SET1(xr[j]);
+                const float *p = w + j * n + c0;
+                for (int v = 0; v < NV; v++) a[v] = V_ADD(a[v], V_MUL(V_LOAD(p + v * W), s));
+            }
+            for (int v = 0; v < NV; v++) V_STORE(out + r * n + c0 + v * W, a[v]);
+        }
+    }
+    for (; c0 + W <= n; c0 += W) {
+        for (long r = 0; r < rows; r++) {
+            const float *xr = x + r * inputs;
+            V a = V_SET1(0.0f);
+            for (long j = 0; j < inputs; j++) {
+                if (xr[j] == 0.0f) continue;
+                a = V_ADD(a, V_MUL(V_LOAD(w + j * n + c0), V_SET1(xr[j])));
+            }
+            V_STORE(out + r * n + c0, a);
+        }
+    }
+    if (c0 < n) {
+        for (long r = 0; r < rows; r++) {
+            const float *xr = x + r * inputs;
+            float *o = out + r * n;
+            for (long c = c0; c < n; c++) o[c] = 0.0f;
+            for (long j = 0; j < inputs; j++) {
+                const float s = xr[j];
+                if (s == 0.0f) continue;
+                const float *p = w + j * n;
+                for (long c = c0; c < n; c++) o[c] = o[c] + p[c] * s;
+            }
+        }
+    }
+}
+
 /* Adds (sign +1) or subtracts the panel of each listed weight row; `next` is the list processed
  * after this one, so prefetches run on across the boundary. */
 #define NM_CHANGE_LIST(list, len, next, next_len, OP) do { \

@@ -106,6 +106,10 @@ void nm_events_forward(const int32_t *indices, const int32_t *row_start, long ro
     DISPATCH_VOID(events_forward, (indices, row_start, rows, weights, bias, n, gain, out));
 }
 
+void nm_weighted_rows(const float *x, long rows, long inputs, const float *weights, long n, float *out) {
+    DISPATCH_VOID(weighted_rows, (x, rows, inputs, weights, n, out));
+}
+
 void nm_events_forward_changes(const int32_t *indices, const int32_t *row_start,
                                const int32_t *on, const int32_t *on_start, const int32_t *off, const int32_t *off_start,
                                long steps, long batch, const float *weights, const float *bias, long n, float gain, float *out) {

@@ -51,8 +51,8 @@ public struct HTTPRequest: Sendable {
 
     static func splitTarget(_ target: String) -> (String, String) {
         var rest = Substring(target)
-        // absolute-form: scheme://authority/path?query
-        if let schemeEnd = rest.range(of: "://") {
+        // absolute-form: scheme://authority/path?query (origin-form, the usual one, starts with "/")
+        if rest.utf8.first != UInt8(ascii: "/"), let schemeEnd = rest.range(of: "://") {
             rest = rest[schemeEnd.upperBound...]
             if let slash = rest.firstIndex(where: { $0 == "/" || $0 == "?" }) {
                 rest = rest[slash...]
@@ -69,6 +69,9 @@ public struct HTTPRequest: Sendable {
 
     /// Decodes `%XX` escapes; nil when an escape is malformed or the result is not UTF-8.
     public static func percentDecode(_ s: String, plusIsSpace: Bool = false) -> String? {
+        if !s.utf8.contains(where: { $0 == UInt8(ascii: "%") || (plusIsSpace && $0 == UInt8(ascii: "+")) }) {
+            return s  // nothing to decode (the text is already valid UTF-8)
+        }
         var out: [UInt8] = []
         out.reserveCapacity(s.utf8.count)
         var it = Array(s.utf8)[...]

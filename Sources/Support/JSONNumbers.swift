@@ -1,4 +1,5 @@
 import Foundation
+import CNumberParsing
 
 /// A small JSON reader for bodies whose shape is known, reading numbers straight into buffers
 /// with no ``JSONValue`` tree: the prediction routes' inputs. It accepts exactly RFC 8259 JSON
@@ -58,15 +59,27 @@ public struct JSONNumbers {
         return JSONParser.number(in: bytes, at: &position)
     }
 
-    /// `[n, n, …]` appended to `out` as Float; false if the next value is not an array of numbers.
-    public mutating func floatArray(into out: inout [Float]) -> Bool {
-        guard take(UInt8(ascii: "[")) else { return false }
-        if take(UInt8(ascii: "]")) { return true }
-        while true {
-            guard let d = number() else { return false }
-            out.append(Float(d))
-            if take(UInt8(ascii: ",")) { continue }
-            return take(UInt8(ascii: "]"))
+    /// `[n, n, …]` as a row of Float, each number read as ``JSONParser`` reads it (the loop is C's:
+    /// `nm_json_float_array`); nil if the next value is not an array of numbers. `expectedCount`
+    /// sizes the row's first allocation (a longer row is read again into a large enough one).
+    public mutating func floatRow(expectedCount: Int) -> [Float]? {
+        guard let base = bytes.baseAddress else { return nil }
+        skipWhitespace()
+        let bound = max(1, (bytes.count - position + 1) / 2)   // every number takes a byte and a separator
+        let first = min(bound, max(expectedCount, 16))
+        for capacity in first == bound ? [bound] : [first, bound] {
+            var next = position
+            var status = -1
+            let row = [Float](unsafeUninitializedCapacity: capacity) { buffer, initialized in
+                status = nm_json_float_array(base, bytes.count, &next, buffer.baseAddress!, capacity)
+                initialized = max(status, 0)
+            }
+            if status >= 0 {
+                position = next
+                return row
+            }
+            if status == -1 { return nil }
         }
+        return nil
     }
 }

@@ -58,6 +58,34 @@ final class SpikeKernelTests: XCTestCase {
         }
     }
 
+    /// The small-batch product of the MLP's layers: zero inputs (and negative zeros) are skipped,
+    /// every other one adds its product in input order, bit for bit on each instruction set;
+    /// shapes cover whole 256-column panels, single vectors and float tails.
+    func testWeightedRowsEqualSwiftLoopsOnEveryInstructionSet() {
+        var rng = RandomSource(seed: 11)
+        for (rows, inputs, n) in [(1, 784, 256), (2, 50, 10), (3, 33, 300), (1, 20, 16), (2, 7, 1), (1, 64, 272)] {
+            let w = (0..<(inputs * n)).map { _ in Float(rng.normal()) }
+            let x = (0..<(rows * inputs)).map { _ -> Float in
+                let u = rng.uniform()
+                return u < 0.4 ? 0 : u < 0.5 ? -0.0 : Float(rng.normal())
+            }
+            var expected = [Float](repeating: 0, count: rows * n)
+            for r in 0..<rows {
+                for c in 0..<n {
+                    var a: Float = 0
+                    for j in 0..<inputs where x[r * inputs + j] != 0 { a = a + w[j * n + c] * x[r * inputs + j] }
+                    expected[r * n + c] = a
+                }
+            }
+            for isa in SpikeKernels.available {
+                XCTAssertEqual(SpikeKernels.use(isa), isa)
+                var out = [Float](repeating: .nan, count: rows * n)
+                nm_weighted_rows(x, rows, inputs, w, n, &out)
+                XCTAssertEqual(out.map(\.bitPattern), expected.map(\.bitPattern), "\(isa), \(rows)×\(inputs)×\(n)")
+            }
+        }
+    }
+
     func testFusedLIFEqualsSwiftLoopsOnEveryInstructionSet() {
         var rng = RandomSource(seed: 4)
         let steps = 9, batch = 3, n = 37, slope: Float = 25, shift: Float = 0.1

@@ -18,6 +18,16 @@ final class PredictBodyTests: XCTestCase {
             let row = (0..<Int.random(in: 1...40, using: &rng)).map { _ in String(Double.random(in: -1e6...1e6, using: &rng)) }
             bodies.append(#"{"inputs": [[\#(row.joined(separator: ","))]]}"#)
         }
+        // Image rows as clients send them (short decimals), rows longer than the first allocation,
+        // a short row after a long one, and every kind of JSON whitespace between tokens.
+        let pixels = (0..<3000).map { k -> String in
+            let x = Double(Int.random(in: 0...255, using: &rng)) / 255
+            return k % 3 == 0 ? String(x) : String(format: "%.\(k % 16)f", x)   // 0 to 15 decimals
+        }
+        bodies.append(#"{"inputs": [[\#(pixels[..<784].joined(separator: ","))], [\#(pixels[784...].joined(separator: ", "))]]}"#)
+        bodies.append(#"{"inputs": [[\#(pixels.joined(separator: ","))], [1, 2]]}"#)
+        bodies.append("{\"inputs\":\t[\r\n[ -0 ,\n0.5\t,\r1e-7 ] ,[\n-0.0]\n]\n}")
+        bodies.append(#"{"inputs": [[1e38, 3.5e38, -1e-50, 1234567890123456, 0.1234567890123456789]]}"#)
         for body in bodies {
             let fast = try XCTUnwrap(ServiceAPI.fastPredictBody(Data(body.utf8)), body)
             guard case .object(let o)? = JSONValue.parse(Data(body.utf8)), case .array(let rows)? = o["inputs"] else { return XCTFail(body) }
@@ -33,7 +43,9 @@ final class PredictBodyTests: XCTestCase {
     func testAnythingElseIsLeftToTheGeneralParser() {
         for body in [#"{}"#, #"{"inputs": [[1]], "extra": 1}"#, #"{"inputs": [[1, "2"]]}"#, #"{"inputs": [[1]], "task": -1}"#,
                      #"{"inputs": [[1]], "task": 1.5}"#, #"{"inputs": [[1]]} x"#, #"{"inputs": [[1]], "inputs": [[2]]}"#,
-                     #"{"inputs": [1, 2]}"#, #"{"in\u0070uts": [[1]]}"#, #"{"inputs": [[01]]}"#, #"{"inputs": [[1,]]}"#, #"["#, ""] {
+                     #"{"inputs": [1, 2]}"#, #"{"in\u0070uts": [[1]]}"#, #"{"inputs": [[01]]}"#, #"{"inputs": [[1,]]}"#, #"["#, "",
+                     #"{"inputs": [[1e400]]}"#, #"{"inputs": [[1.]]}"#, #"{"inputs": [[-]]}"#, #"{"inputs": [[+1]]}"#,
+                     #"{"inputs": [[1e]]}"#, #"{"inputs": [[.5]]}"#, #"{"inputs": [[1 2]]}"#, #"{"inputs": [[1]"#, #"{"inputs": [[1"#] {
             XCTAssertNil(ServiceAPI.fastPredictBody(Data(body.utf8)), body)
         }
     }

@@ -17,6 +17,11 @@ int nm_spike_set_isa(int isa);
 void nm_events_forward(const int32_t *indices, const int32_t *row_start, long rows,
                        const float *weights, const float *bias, long n, float gain, float *out);
 
+/// out[r, :] = Σ_j x[r, j] · weights[j, :] for every row r (x: rows × inputs, weights: inputs × n,
+/// out: rows × n, all row-major), skipping the inputs that are zero: a small batch's product that
+/// reads only the weight rows its inputs use (images' blank pixels, ReLU's silent units).
+void nm_weighted_rows(const float *x, long rows, long inputs, const float *weights, long n, float *out);
+
 /// The same events by input: col_rows[col_start[i] ..< col_start[i + 1]] are the rows in which
 /// input i spiked, ascending. col_start has inputs + 1 entries; col_rows as many as events.
 void nm_events_transpose(const int32_t *indices, const int32_t *row_start, long rows, long inputs,

@@ -1,5 +1,6 @@
 import Foundation
 import CBLAS
+import CSpikeKernels
 
 /// Per-step modulation of an MLP's forward and backward pass.
 public struct Modulation: Sendable {
@@ -34,7 +35,7 @@ public struct BatchStatistics: Sendable {
 /// All dense math goes through `cblas_sgemm`. Work buffers are allocated once per batch size, so
 /// a training step allocates nothing.
 public final class MLP {
-    /// Forward passes of at most this many rows use GEMV per row instead of one GEMM.
+    /// Forward passes of at most this many rows skip zero inputs row by row instead of one GEMM.
     static let gemvBatchLimit = 2
     public let sizes: [Int]
     public let activation: ExperimentSpec.Activation
@@ -103,17 +104,7 @@ public final class MLP {
         for l in 0..<layerCount {
             let nIn = sizes[l], nOut = sizes[l + 1]
             let x = acts[l].pointer, z = acts[l + 1].pointer, b = biases[l].pointer
-            if batch <= Self.gemvBatchLimit {
-                // A row or two: GEMV streams W once; GEMM would first pack all of W (measured: a
-                // single-image prediction spent ~23% of its time in OpenBLAS's packing copy).
-                for r in 0..<batch {
-                    cblas_sgemv(CblasRowMajor, CblasTrans, Int32(nIn), Int32(nOut), 1, weights[l].pointer, Int32(nOut),
-                                x + r * nIn, 1, 0, z + r * nOut, 1)
-                }
-            } else {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(batch), Int32(nOut), Int32(nIn),
-                            1, x, Int32(nIn), weights[l].pointer, Int32(nOut), 0, z, Int32(nOut))
-            }
+            Self.product(x, rows: batch, inputs: nIn, weights: weights[l].pointer, outputs: nOut, into: z)
             if l < layerCount - 1 {
                 if m.isPlainHidden {
                     addBiasAndActivate(z, bias: b, rows: batch, cols: nOut)
@@ -146,6 +137,22 @@ public final class MLP {
 
     /// Forward pass over a training batch: loss, accuracy and entropy, keeping the activations
     /// for ``backwardAndUpdate``.
+    /// z = x·W for `rows` rows (x: rows × inputs, W: inputs × outputs, z: rows × outputs; all
+    /// row-major): the product of every layer, and of an adapted readout, so the two agree bit
+    /// for bit. A row or two reads only the rows of W whose inputs are not zero
+    /// (`nm_weighted_rows`; GEMM would first pack all of W — measured, a single-image prediction
+    /// spent ~23% of its time in OpenBLAS's packing copy — and GEMV reads every row); larger
+    /// batches go through GEMM.
+    static func product(_ x: UnsafePointer<Float>, rows: Int, inputs: Int, weights: UnsafePointer<Float>, outputs: Int,
+                        into z: UnsafeMutablePointer<Float>) {
+        if rows <= gemvBatchLimit {
+            nm_weighted_rows(x, rows, inputs, weights, outputs, z)
+        } else {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(outputs), Int32(inputs),
+                        1, x, Int32(inputs), weights, Int32(outputs), 0, z, Int32(outputs))
+        }
+    }
+
     public func forwardStatistics(batch: Int, labels: UnsafePointer<Int32>) -> BatchStatistics {
         let probs = forward(batch: batch)
         let classes = sizes[layerCount]

@@ -19,22 +19,14 @@ public final class ReadoutWeights: @unchecked Sendable {
     }
 
     /// Class probabilities of `rows` feature vectors, computed as ``MLP``'s output layer computes
-    /// them (GEMV for one or two rows, GEMM beyond), so that an unadapted readout answers exactly
+    /// them (``MLP/product``), so that an unadapted readout answers exactly
     /// as the registered model does.
     public func probabilities(_ h: UnsafePointer<Float>, rows: Int) -> [Float] {
         var z = [Float](repeating: 0, count: rows * classes)
         z.withUnsafeMutableBufferPointer { out in
             let z = out.baseAddress!
             weights.withUnsafeBufferPointer { w in
-                if rows <= MLP.gemvBatchLimit {
-                    for r in 0..<rows {
-                        cblas_sgemv(CblasRowMajor, CblasTrans, Int32(features), Int32(classes), 1, w.baseAddress!, Int32(classes),
-                                    h + r * features, 1, 0, z + r * classes, 1)
-                    }
-                } else {
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(classes), Int32(features),
-                                1, h, Int32(features), w.baseAddress!, Int32(classes), 0, z, Int32(classes))
-                }
+                MLP.product(h, rows: rows, inputs: features, weights: w.baseAddress!, outputs: classes, into: z)
             }
             for r in 0..<rows {
                 for c in 0..<classes { z[r * classes + c] += bias[c] }
