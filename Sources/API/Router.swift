@@ -29,8 +29,8 @@ public enum BodyCap: Sendable, Equatable {
 /// Each route declares, where it is registered, who may call it and which body cap it takes.
 ///
 /// Templates are compiled when added: a route is only tried against paths with its number of
-/// segments, literal segments compare without copying, and path segments are percent-decoded
-/// only when they hold an escape. Routes are tried in the order they were added.
+/// segments, literal segments compare octet for octet without copying, and path segments are
+/// percent-decoded only when they hold an escape. Routes are tried in the order they were added.
 public struct Router: Sendable {
     public typealias Handler = @Sendable (RequestContext) throws -> HTTPResponse
 
@@ -51,8 +51,8 @@ public struct Router: Sendable {
 
     public private(set) var routes: [Route] = []
     private var pieces: [[Piece]] = []
-    /// Route indexes by number of segments, in the order added.
-    private var bySegmentCount: [Int: [Int]] = [:]
+    /// Route indexes by number of segments (the array's index), in the order added.
+    private var bySegmentCount: [[Int]] = []
 
     public init() {}
 
@@ -60,7 +60,8 @@ public struct Router: Sendable {
     public mutating func add(_ method: String, _ template: String, access: RouteAccess? = nil, body: BodyCap = .standard,
                              _ handler: @escaping Handler) {
         let segments = template.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
-        bySegmentCount[segments.count, default: []].append(routes.count)
+        while bySegmentCount.count <= segments.count { bySegmentCount.append([]) }
+        bySegmentCount[segments.count].append(routes.count)
         pieces.append(segments.map { t in
             t.count >= 2 && t.hasPrefix("{") && t.hasSuffix("}") ? .parameter(String(t.dropFirst().dropLast())) : .literal(t)
         })
@@ -75,21 +76,33 @@ public struct Router: Sendable {
     }
 
     public func match(method: String, path: String) -> Match {
-        // The segments after the leading "/", each decoded (nil: a malformed escape anywhere).
+        // The segments after the first "/", each decoded (nil: a malformed escape anywhere).
         var decoded: [Substring] = []
         decoded.reserveCapacity(8)
-        for piece in path.split(separator: "/", omittingEmptySubsequences: false).dropFirst() {
-            if piece.utf8.contains(UInt8(ascii: "%")) {
-                guard let d = HTTPRequest.percentDecode(String(piece)) else { return .notFound }
-                decoded.append(Substring(d))
-            } else {
-                decoded.append(piece)
+        let bytes = path.utf8
+        var pieceStart = bytes.startIndex, first = true, i = bytes.startIndex
+        while true {
+            let end = i == bytes.endIndex
+            if end || bytes[i] == UInt8(ascii: "/") {
+                if !first {
+                    let piece = path[pieceStart..<i]
+                    if piece.utf8.contains(UInt8(ascii: "%")) {
+                        guard let d = HTTPRequest.percentDecode(String(piece)) else { return .notFound }
+                        decoded.append(Substring(d))
+                    } else {
+                        decoded.append(piece)
+                    }
+                }
+                first = false
+                if end { break }
+                pieceStart = bytes.index(after: i)
             }
+            i = bytes.index(after: i)
         }
-        guard let candidates = bySegmentCount[decoded.count] else { return .notFound }
+        guard decoded.count < bySegmentCount.count else { return .notFound }
         let effective = method == "HEAD" ? "GET" : method
         var allowed: [String] = []
-        for index in candidates where Self.binds(pieces[index], decoded) {
+        for index in bySegmentCount[decoded.count] where Self.binds(pieces[index], decoded) {
             if routes[index].method == effective {
                 var parameters: [String: String] = [:]
                 for (piece, segment) in zip(pieces[index], decoded) {
@@ -108,7 +121,7 @@ public struct Router: Sendable {
     private static func binds(_ template: [Piece], _ path: [Substring]) -> Bool {
         for (piece, segment) in zip(template, path) {
             switch piece {
-            case .literal(let text): if segment != text { return false }
+            case .literal(let text): if !segment.utf8.elementsEqual(text.utf8) { return false }   // octets, as RFC 3986 compares paths
             case .parameter: if segment.isEmpty { return false }
             }
         }

@@ -109,29 +109,70 @@ extension ServiceAPI {
             do { result = try models.predict(v, inputs: batch, task: task) } catch ServingError.badInput(_, let message) {
                 throw APIError(400, "invalid_argument", message)
             }
-            let outputs = result.outputs
             let binaryOutput = V2BinaryTensors.wantsBinaryOutput(req)
-            var tensorOut: [String: JSONValue] = [
-                "name": .string("probabilities"), "datatype": .string("FP32"),
-                "shape": .array([.number(Double(rows)), .number(Double(model.outputWidth))]),
-            ]
+            var id: String?
+            if case .string(let given)? = req["id"] { id = given }
+            let answer = Self.v2InferHeader(id: id, name: v.name, version: v.version, rows: rows, classes: model.outputWidth,
+                                            outputs: binaryOutput ? nil : result.outputs, predictionIDs: result.predictionIDs)
+            var http: HTTPResponse
             if binaryOutput {
-                tensorOut["parameters"] = .object(["binary_data_size": .number(Double(rows * model.outputWidth * 4))])
+                http = V2BinaryTensors.response(header: answer, values: result.outputs.flatMap { $0 })
             } else {
-                tensorOut["data"] = .array(outputs.flatMap { $0.map { .number(Double($0)) } })
+                http = HTTPResponse(status: 200, headers: HTTPHeaders(), body: Data(answer))
+                http.headers.set("Content-Type", "application/json")
             }
-            var response: [String: JSONValue] = [
-                "model_name": .string(v.name),
-                "model_version": .string(String(v.version)),
-                "outputs": .array([.object(tensorOut)]),
-                "parameters": .object(["prediction_ids": .array(result.predictionIDs.map { .string($0) })]),
-            ]
-            if let id = req["id"], case .string = id { response["id"] = id }
-            var http = binaryOutput ? V2BinaryTensors.response(header: .object(response), values: outputs.flatMap { $0 })
-                                    : JSONResponse.make(200, JSONValue.object(response))
             http.headers.set(Self.batchRowsHeader, String(result.batchRows))
             recordPrediction(model: v.name, rows: rows, since: start)
             return http
         }
+    }
+
+    /// The answer of `infer` as JSON text, written directly (keys sorted, as ``JSONValue`` writes
+    /// them): the output tensor's values inline, or — `outputs` nil — only its size, for values
+    /// that follow as binary data.
+    static func v2InferHeader(id: String?, name: String, version: Int, rows: Int, classes: Int,
+                              outputs: [[Float]]?, predictionIDs: [String]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(160 + rows * (classes * 24 + 40))
+        out.append(UInt8(ascii: "{"))
+        if let id {
+            out.append(contentsOf: #""id":"#.utf8)
+            JSONValue.writeString(id, to: &out)
+            out.append(UInt8(ascii: ","))
+        }
+        out.append(contentsOf: #""model_name":"#.utf8)
+        JSONValue.writeString(name, to: &out)
+        out.append(contentsOf: #","model_version":""#.utf8)
+        out.append(contentsOf: String(version).utf8)
+        out.append(contentsOf: #"","outputs":[{"#.utf8)
+        if let outputs {
+            out.append(contentsOf: #""data":["#.utf8)
+            var first = true
+            for row in outputs {
+                for x in row {
+                    if !first { out.append(UInt8(ascii: ",")) }
+                    first = false
+                    JSONValue.writeNumber(Double(x), to: &out)
+                }
+            }
+            out.append(contentsOf: "],".utf8)
+        }
+        out.append(contentsOf: #""datatype":"FP32","name":"probabilities","#.utf8)
+        if outputs == nil {
+            out.append(contentsOf: #""parameters":{"binary_data_size":"#.utf8)
+            out.append(contentsOf: String(rows * classes * 4).utf8)
+            out.append(contentsOf: "},".utf8)
+        }
+        out.append(contentsOf: #""shape":["#.utf8)
+        out.append(contentsOf: String(rows).utf8)
+        out.append(UInt8(ascii: ","))
+        out.append(contentsOf: String(classes).utf8)
+        out.append(contentsOf: #"]}],"parameters":{"prediction_ids":["#.utf8)
+        for (k, pid) in predictionIDs.enumerated() {
+            if k > 0 { out.append(UInt8(ascii: ",")) }
+            JSONValue.writeString(pid, to: &out)
+        }
+        out.append(contentsOf: "]}}".utf8)
+        return out
     }
 }

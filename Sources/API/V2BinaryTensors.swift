@@ -19,7 +19,8 @@ enum V2BinaryTensors {
             }
             return (v, Data())
         }
-        guard let n = Int(lengthText.trimmingCharacters(in: .whitespaces)), n >= 2, n <= body.count else {
+        let digits = lengthText.utf8.drop { $0 == 0x20 || $0 == 0x09 }.reversed().drop { $0 == 0x20 || $0 == 0x09 }.reversed()
+        guard let n = Int(String(decoding: digits, as: UTF8.self)), n >= 2, n <= body.count else {
             throw APIError(400, "invalid_argument", "\(headerLengthField) must be the byte length of the JSON header within the body")
         }
         guard let v = JSONValue.parse(body.prefix(n)), case .object = v else {
@@ -59,8 +60,7 @@ enum V2BinaryTensors {
     }
 
     /// A response whose output tensor travels as raw FP32 bytes after the JSON header.
-    static func response(header: JSONValue, values: [Float]) -> HTTPResponse {
-        let json = header.serialized()
+    static func response(header json: [UInt8], values: [Float]) -> HTTPResponse {
         var body = Data(json)
         body.reserveCapacity(json.count + values.count * 4)
         for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { body.append(contentsOf: $0) } }

@@ -24,6 +24,26 @@ public final class MetricsRegistry: @unchecked Sendable {
         var buckets: [Double] = []
         var histograms: [Labels: Histogram] = [:]
         var collect: (@Sendable () -> [(Labels, Double)])?
+
+        mutating func add(_ amount: Double, _ labels: Labels) {
+            guard kind == .counter else { return }
+            values[labels, default: 0] += amount
+        }
+
+        mutating func observe(_ value: Double, _ labels: Labels) {
+            guard kind == .histogram else { return }
+            // The first bucket the value fits; the cumulative counts are formed when rendering.
+            var lo = 0, hi = buckets.count
+            while lo < hi { let mid = (lo + hi) / 2; if value <= buckets[mid] { hi = mid } else { lo = mid + 1 } }
+            let width = buckets.count + 1
+            Self.update(&histograms[labels, default: Histogram(counts: [Double](repeating: 0, count: width))], bucket: lo, value: value)
+        }
+
+        private static func update(_ h: inout Histogram, bucket: Int, value: Double) {
+            h.counts[bucket] += 1
+            h.sum += value
+            h.count += 1
+        }
     }
 
     private let lock = NSLock()
@@ -70,22 +90,14 @@ public final class MetricsRegistry: @unchecked Sendable {
     public func increment(_ name: String, _ labels: Labels = [:], by amount: Double = 1) {
         guard amount >= 0 else { return }
         lock.lock(); defer { lock.unlock() }
-        guard families[name]?.kind == .counter else { return }
-        families[name]!.values[labels, default: 0] += amount
+        families[name]?.add(amount, labels)   // one look-up, changed in place
     }
 
     /// Records one observation in a histogram's series for `labels`.
     public func observe(_ name: String, _ labels: Labels = [:], _ value: Double) {
         guard value.isFinite else { return }
         lock.lock(); defer { lock.unlock() }
-        guard let buckets = families[name]?.buckets, families[name]!.kind == .histogram else { return }
-        // The first bucket the value fits; the cumulative counts are formed when rendering.
-        var lo = 0, hi = buckets.count
-        while lo < hi { let mid = (lo + hi) / 2; if value <= buckets[mid] { hi = mid } else { lo = mid + 1 } }
-        // Mutated in place: no copy of the family's series.
-        families[name]!.histograms[labels, default: Histogram(counts: [Double](repeating: 0, count: buckets.count + 1))].counts[lo] += 1
-        families[name]!.histograms[labels]!.sum += value
-        families[name]!.histograms[labels]!.count += 1
+        families[name]?.observe(value, labels)
     }
 
     /// The current value of a counter's series (tests, and callers that report it elsewhere).

@@ -251,7 +251,17 @@ final class ModelServingTests: XCTestCase {
         let r = try c.request("POST", "/v2/models/fm/infer", body: body.serialized())
         XCTAssertEqual(r.status, 200, r.text)
         XCTAssertEqual(r["id"]?.string, "req-1")
+        XCTAssertEqual(r["model_name"]?.string, "fm")
         XCTAssertEqual(r["model_version"]?.string, "1")
+        XCTAssertEqual(r["outputs", "0", "name"]?.string, "probabilities")
+        XCTAssertEqual(r["outputs", "0", "datatype"]?.string, "FP32")
+        XCTAssertEqual(r["outputs", "0", "shape", "1"]?.int, 10)
+        XCTAssertEqual(r["parameters", "prediction_ids"]?.array?.compactMap(\.string).count, 2)
+        // The answer is written directly: an id that needs escapes comes back intact.
+        let oddID = "q\"uo\\te\n✓"
+        var oddBody = body
+        if case .object(var o) = body { o["id"] = .string(oddID); oddBody = .object(o) }
+        XCTAssertEqual(try c.request("POST", "/v2/models/fm/infer", body: oddBody.serialized())["id"]?.string, oddID)
         XCTAssertEqual(r["outputs", "0", "shape", "0"]?.int, 2)
         let probs = try XCTUnwrap(r["outputs", "0", "data"]?.array?.compactMap(\.number))
         XCTAssertEqual(probs.count, 20)
