@@ -76,7 +76,46 @@ public struct Router: Sendable {
     }
 
     public func match(method: String, path: String) -> Match {
-        // The segments after the first "/", each decoded (nil: a malformed escape anywhere).
+        guard let decoded = Self.segments(of: path) else { return .notFound }
+        switch find(method: method, segments: decoded) {
+        case .route(let index):
+            var parameters: [String: String] = [:]
+            for (piece, segment) in zip(pieces[index], decoded) {
+                if case .parameter(let name) = piece { parameters[name] = String(segment) }
+            }
+            return .found(routes[index], parameters)
+        case .methods(let allowed):
+            if allowed.isEmpty { return .notFound }
+            return .methodNotAllowed(allowed.contains("GET") ? allowed + ["HEAD"] : allowed)
+        }
+    }
+
+    /// The body cap of the route a request reaches (nil: none), without building its parameters:
+    /// what the HTTP layer asks of every request's head.
+    public func bodyCap(method: String, path: String) -> BodyCap? {
+        guard let decoded = Self.segments(of: path), case .route(let index) = find(method: method, segments: decoded) else { return nil }
+        return routes[index].bodyCap
+    }
+
+    private enum Found {
+        case route(Int)
+        /// No route for the method; the methods of the routes the path reaches.
+        case methods([String])
+    }
+
+    private func find(method: String, segments decoded: [Substring]) -> Found {
+        guard decoded.count < bySegmentCount.count else { return .methods([]) }
+        let effective = method == "HEAD" ? "GET" : method
+        var allowed: [String] = []
+        for index in bySegmentCount[decoded.count] where Self.binds(pieces[index], decoded) {
+            if routes[index].method == effective { return .route(index) }
+            allowed.append(routes[index].method)
+        }
+        return .methods(allowed)
+    }
+
+    /// The segments after the first "/", each percent-decoded; nil when an escape is malformed.
+    private static func segments(of path: String) -> [Substring]? {
         var decoded: [Substring] = []
         decoded.reserveCapacity(8)
         let bytes = path.utf8
@@ -87,7 +126,7 @@ public struct Router: Sendable {
                 if !first {
                     let piece = path[pieceStart..<i]
                     if piece.utf8.contains(UInt8(ascii: "%")) {
-                        guard let d = HTTPRequest.percentDecode(String(piece)) else { return .notFound }
+                        guard let d = HTTPRequest.percentDecode(String(piece)) else { return nil }
                         decoded.append(Substring(d))
                     } else {
                         decoded.append(piece)
@@ -99,29 +138,15 @@ public struct Router: Sendable {
             }
             i = bytes.index(after: i)
         }
-        guard decoded.count < bySegmentCount.count else { return .notFound }
-        let effective = method == "HEAD" ? "GET" : method
-        var allowed: [String] = []
-        for index in bySegmentCount[decoded.count] where Self.binds(pieces[index], decoded) {
-            if routes[index].method == effective {
-                var parameters: [String: String] = [:]
-                for (piece, segment) in zip(pieces[index], decoded) {
-                    if case .parameter(let name) = piece { parameters[name] = String(segment) }
-                }
-                return .found(routes[index], parameters)
-            }
-            allowed.append(routes[index].method)
-        }
-        if allowed.isEmpty { return .notFound }
-        if allowed.contains("GET") { allowed.append("HEAD") }
-        return .methodNotAllowed(allowed)
+        return decoded
     }
 
     /// Whether a template's pieces accept the path's segments (same count, checked by the caller).
     private static func binds(_ template: [Piece], _ path: [Substring]) -> Bool {
         for (piece, segment) in zip(template, path) {
             switch piece {
-            case .literal(let text): if !segment.utf8.elementsEqual(text.utf8) { return false }   // octets, as RFC 3986 compares paths
+            case .literal(let text):   // octets, as RFC 3986 compares paths
+                if segment.utf8.count != text.utf8.count || !segment.utf8.elementsEqual(text.utf8) { return false }
             case .parameter: if segment.isEmpty { return false }
             }
         }

@@ -14,7 +14,8 @@ extension ServiceAPI {
     public func bodyDestination() -> @Sendable (String, String, HTTPHeaders) -> HTTPBodyDestination {
         let router = self.router
         return { [weak self] method, path, headers in
-            guard let self, case .found(let route, _) = router.match(method: method, path: path), route.bodyCap == .upload else { return .memory }
+            guard let self, router.bodyCap(method: method, path: path) == .upload,
+                  case .found(let route, _) = router.match(method: method, path: path) else { return .memory }
             return self.uploadDestination(route: route, headers: headers)
         }
     }

@@ -95,8 +95,7 @@ public final class ServiceAPI: HTTPResponder, @unchecked Sendable {
     public func bodyLimits(defaultBytes: Int, predictBytes: Int) -> @Sendable (String, String) -> Int {
         let router = self.router
         return { method, path in
-            if case .found(let route, _) = router.match(method: method, path: path), route.bodyCap == .predictions { return predictBytes }
-            return defaultBytes
+            router.bodyCap(method: method, path: path) == .predictions ? predictBytes : defaultBytes
         }
     }
 

@@ -37,6 +37,12 @@ final class RouterTests: XCTestCase {
         let predict = r.match(method: "POST", path: "/v1/models/fm/predict")
         if case .found(let route, _) = predict { XCTAssertEqual(route.bodyCap, .predictions) } else { XCTFail("\(predict)") }
         XCTAssertEqual(found(r.match(method: "GET", path: "/"))?.1, "/")
+        // The body cap alone, as the HTTP layer asks for it from a request's head.
+        XCTAssertEqual(r.bodyCap(method: "POST", path: "/v1/models/fm/predict"), .predictions)
+        XCTAssertEqual(r.bodyCap(method: "POST", path: "/v1/runs"), .standard)
+        XCTAssertNil(r.bodyCap(method: "GET", path: "/v1/models/fm/predict"))
+        XCTAssertNil(r.bodyCap(method: "POST", path: "/v1/models/fm/predict/x"))
+        XCTAssertNil(r.bodyCap(method: "POST", path: "/v1/models/%zz/predict"))
     }
 
     func testHeadIsServedByGet() {
