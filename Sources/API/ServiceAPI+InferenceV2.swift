@@ -59,60 +59,38 @@ extension ServiceAPI {
         return v2 {
             let v = try v2Version(ctx)
             let model = try models.model(v).model
-            let (header, binary) = try V2BinaryTensors.split(ctx.request)
-            guard case .object(let req) = header else { throw APIError(400, "invalid_json", "the body must be an object") }
-            guard case .array(let inputs)? = req["inputs"], inputs.count == 1, case .object(let tensor) = inputs[0] else {
-                throw APIError(400, "invalid_argument", "inputs must hold exactly one tensor")
-            }
-            guard case .array(let shapeValues)? = tensor["shape"], shapeValues.count == 2,
-                  let rows = shapeValues[0].intValue, let cols = shapeValues[1].intValue, rows >= 1 else {
-                throw APIError(400, "invalid_argument", "inputs[0].shape must be [batch, \(model.inputWidth)]")
-            }
-            guard cols == model.inputWidth else {
-                throw APIError(400, "invalid_argument", "inputs[0].shape[1] is \(cols); the model takes \(model.inputWidth)")
-            }
-            guard case .string(let datatype)? = tensor["datatype"], ["FP32", "FP64"].contains(datatype) else {
-                throw APIError(400, "invalid_argument", "inputs[0].datatype must be FP32 or FP64")
-            }
-            var flat: [Float] = []
-            flat.reserveCapacity(rows * cols)
-            func collect(_ v: JSONValue) throws {
-                switch v {
-                case .number(let d): flat.append(Float(d))
-                case .array(let a): for e in a { try collect(e) }
-                default: throw APIError(400, "invalid_argument", "inputs[0].data must hold numbers")
+            let (json, binary) = try V2BinaryTensors.split(ctx.request)
+            let request: V2InferRequest
+            if let fast = json.withUnsafeBytes({ V2InferRequest.fast($0.bindMemory(to: UInt8.self)) }) {
+                guard fast.cols == model.inputWidth else {
+                    throw APIError(400, "invalid_argument", "inputs[0].shape[1] is \(fast.cols); the model takes \(model.inputWidth)")
                 }
+                request = fast
+            } else {
+                let header = try V2BinaryTensors.parseHeader(json, extension: ctx.request.headers[V2BinaryTensors.headerLengthField] != nil)
+                request = try V2InferRequest.parse(header, inputWidth: model.inputWidth)
             }
-            if case .object(let p)? = tensor["parameters"], let size = p["binary_data_size"] {
-                guard tensor["data"] == nil, let declared = size.intValue, declared >= 0 else {
-                    throw APIError(400, "invalid_argument", "inputs[0]: binary_data_size must be a byte count, and data must then be absent")
-                }
+            let (rows, cols) = (request.rows, request.cols)
+            let flat: [Float]
+            if let declared = request.binaryDataSize {
                 guard rows <= InferenceModel.maxBatch else {
                     throw APIError(400, "invalid_argument", "at most \(InferenceModel.maxBatch) inputs per request, got \(rows)")
                 }
-                flat = try V2BinaryTensors.floats(binary, declared: declared, datatype: datatype, count: rows * cols)
+                flat = try V2BinaryTensors.floats(binary, declared: declared, datatype: request.datatype, count: rows * cols)
             } else {
-                guard let data = tensor["data"] else { throw APIError(400, "invalid_argument", "inputs[0].data is required") }
-                try collect(data)
+                flat = request.values ?? []
             }
             guard flat.count == rows * cols else {
                 throw APIError(400, "invalid_argument", "inputs[0].data has \(flat.count) values; shape \([rows, cols]) needs \(rows * cols)")
             }
-            let batch = (0..<rows).map { Array(flat[($0 * cols)..<(($0 + 1) * cols)]) }
-            // The task of a context-gated or task-incremental model: request parameters {"task": n}.
-            var task: Int?
-            if case .object(let parameters)? = req["parameters"], let t = parameters["task"] {
-                guard let n = t.intValue, n >= 0 else { throw APIError(400, "invalid_argument", "parameters.task must be a task index") }
-                task = n
-            }
+            let batch = rows == 1 ? [flat] : (0..<rows).map { Array(flat[($0 * cols)..<(($0 + 1) * cols)]) }
+            let task = request.task
             let result: ModelServer.Prediction
             do { result = try models.predict(v, inputs: batch, task: task) } catch ServingError.badInput(_, let message) {
                 throw APIError(400, "invalid_argument", message)
             }
-            let binaryOutput = V2BinaryTensors.wantsBinaryOutput(req)
-            var id: String?
-            if case .string(let given)? = req["id"] { id = given }
-            let answer = Self.v2InferHeader(id: id, name: v.name, version: v.version, rows: rows, classes: model.outputWidth,
+            let binaryOutput = request.binaryOutput
+            let answer = Self.v2InferHeader(id: request.id, name: v.name, version: v.version, rows: rows, classes: model.outputWidth,
                                             outputs: binaryOutput ? nil : result.outputs, predictionIDs: result.predictionIDs)
             var http: HTTPResponse
             if binaryOutput {

@@ -10,23 +10,24 @@ import Engine
 enum V2BinaryTensors {
     static let headerLengthField = "Inference-Header-Content-Length"
 
-    /// The JSON header and the bytes after it (empty without the extension).
-    static func split(_ request: HTTPRequest) throws -> (json: JSONValue, binary: Data) {
+    /// The JSON header's bytes and the bytes after it (empty without the extension).
+    static func split(_ request: HTTPRequest) throws -> (json: Data, binary: Data) {
         let body = request.body
-        guard let lengthText = request.headers[headerLengthField] else {
-            guard let v = JSONValue.parse(body), case .object = v else {
-                throw APIError(400, "invalid_json", "the request body must be a JSON object")
-            }
-            return (v, Data())
-        }
+        guard let lengthText = request.headers[headerLengthField] else { return (body, Data()) }
         let digits = lengthText.utf8.drop { $0 == 0x20 || $0 == 0x09 }.reversed().drop { $0 == 0x20 || $0 == 0x09 }.reversed()
         guard let n = Int(String(decoding: digits, as: UTF8.self)), n >= 2, n <= body.count else {
             throw APIError(400, "invalid_argument", "\(headerLengthField) must be the byte length of the JSON header within the body")
         }
-        guard let v = JSONValue.parse(body.prefix(n)), case .object = v else {
-            throw APIError(400, "invalid_json", "the JSON header of the request is not a JSON object")
+        return (body.prefix(n), body.dropFirst(n))
+    }
+
+    /// The JSON header parsed: an object, or the protocol's error (`extension`: whether the body
+    /// had a binary part).
+    static func parseHeader(_ json: Data, extension binary: Bool) throws -> JSONValue {
+        guard let v = JSONValue.parse(json), case .object = v else {
+            throw APIError(400, "invalid_json", binary ? "the JSON header of the request is not a JSON object" : "the request body must be a JSON object")
         }
-        return (v, Data(body.dropFirst(n)))
+        return v
     }
 
     /// `count` values of `datatype` (FP32 or FP64) from the start of `binary`, which must hold

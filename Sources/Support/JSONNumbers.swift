@@ -7,8 +7,8 @@ import CNumberParsing
 /// the general parser, which names what is wrong).
 public struct JSONNumbers {
     private let bytes: UnsafeBufferPointer<UInt8>
-    /// The read position.
-    public private(set) var position = 0
+    /// The read position (set it back to read a value again another way).
+    public var position = 0
 
     public init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 

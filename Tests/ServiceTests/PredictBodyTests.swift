@@ -50,3 +50,59 @@ final class PredictBodyTests: XCTestCase {
         }
     }
 }
+
+/// The v2 `infer` request: the fast reader reads what the general reading reads, and leaves the
+/// rest (other keys, odd shapes, errors) to it.
+final class V2InferRequestTests: XCTestCase {
+    private func fast(_ text: String) -> V2InferRequest? {
+        Array(text.utf8).withUnsafeBufferPointer { V2InferRequest.fast($0) }
+    }
+
+    private func general(_ text: String, width: Int) throws -> V2InferRequest {
+        try V2InferRequest.parse(try XCTUnwrap(JSONValue.parse(Data(text.utf8))), inputWidth: width)
+    }
+
+    func testTheFastReaderAgreesWithTheGeneralReading() throws {
+        let bodies: [(String, Int)] = [
+            (#"{"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP32", "data": [0.5, -1e-3, 0.1234]}]}"#, 3),
+            (#"{"id": "r-1", "inputs": [{"datatype": "FP64", "data": [[1, 2], [3.25, 4]], "shape": [2, 2], "name": "x"}]}"#, 2),
+            (#" { "inputs" : [ { "name" : "in" , "shape" : [ 2 , 3 ] , "datatype" : "FP32" , "parameters" : { "binary_data_size" : 24 } } ] , "id" : "b" } "#, 3),
+            (#"{"inputs": [{"name": "input", "shape": [1, 0], "datatype": "FP32", "data": []}]}"#, 0),
+        ]
+        for (body, width) in bodies {
+            let f = try XCTUnwrap(fast(body), body)
+            let g = try general(body, width: width)
+            XCTAssertEqual(f.id, g.id, body)
+            XCTAssertEqual([f.rows, f.cols], [g.rows, g.cols], body)
+            XCTAssertEqual(f.datatype, g.datatype, body)
+            XCTAssertEqual(f.values?.map(\.bitPattern), g.values?.map(\.bitPattern), body)
+            XCTAssertEqual(f.binaryDataSize, g.binaryDataSize, body)
+            XCTAssertEqual(f.task, g.task, body)
+            XCTAssertEqual(f.binaryOutput, g.binaryOutput, body)
+        }
+    }
+
+    func testAnythingElseIsLeftToTheGeneralReading() {
+        for body in [
+            #"{"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}], "parameters": {"task": 1}}"#,
+            #"{"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3]}], "outputs": [{"name": "p"}]}"#,
+            #"{"inputs": [{"name": "a", "shape": [1, 1], "datatype": "FP32", "data": [1]}, {"name": "b", "shape": [1, 1], "datatype": "FP32", "data": [1]}]}"#,
+            #"{"inputs": [{"name": "input", "shape": [1, 3.5], "datatype": "FP32", "data": [1, 2, 3]}]}"#,
+            #"{"inputs": [{"name": "input", "shape": [1, 784.0000001], "datatype": "FP32", "data": [1]}]}"#,
+            #"{"inputs": [{"name": "input", "shape": [0, 3], "datatype": "FP32", "data": []}]}"#,
+            #"{"inputs": [{"name": "input", "shape": [1, 3, 1], "datatype": "FP32", "data": [1, 2, 3]}]}"#,
+            #"{"inputs": [{"name": "input", "shape": [1, 3], "datatype": "INT8", "data": [1, 2, 3]}]}"#,
+            #"{"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP32"}]}"#,
+            #"{"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP32", "data": [1, 2, 3], "parameters": {"binary_data_size": 12}}]}"#,
+            #"{"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP32", "data": [[[1, 2, 3]]]}]}"#,
+            #"{"inputs": [{"name": "input", "shape": [1, 3], "datatype": "FP32", "data": [1, "2", 3]}]}"#,
+            #"{"id": 7, "inputs": [{"name": "input", "shape": [1, 1], "datatype": "FP32", "data": [1]}]}"#,
+            #"{"id": "a\"b", "inputs": [{"name": "input", "shape": [1, 1], "datatype": "FP32", "data": [1]}]}"#,
+            #"{"inputs": [{"name": "input", "shape": [1, 1], "datatype": "FP32", "data": [1]}], "inputs": []}"#,
+            #"{"inputs": [{"name": "input", "shape": [1, 1], "datatype": "FP32", "data": [1]}]} x"#,
+            #"[]"#, "",
+        ] {
+            XCTAssertNil(fast(body), body)
+        }
+    }
+}
