@@ -49,8 +49,20 @@ public struct Router: Sendable {
         case parameter(String)
     }
 
+    /// A literal segment to check: its position in the path and its bytes in `literalBytes`.
+    private struct LiteralCheck: Sendable {
+        let position: Int
+        let start: Int
+        let count: Int
+    }
+
     public private(set) var routes: [Route] = []
     private var pieces: [[Piece]] = []
+    /// Per route: its literal segments, last first (where templates of one length differ most),
+    /// and the positions of its parameters.
+    private var literalChecks: [[LiteralCheck]] = []
+    private var parameterPositions: [[Int]] = []
+    private var literalBytes: [UInt8] = []
     /// Route indexes by number of segments (the array's index), in the order added.
     private var bySegmentCount: [[Int]] = []
 
@@ -62,9 +74,22 @@ public struct Router: Sendable {
         let segments = template.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map(String.init)
         while bySegmentCount.count <= segments.count { bySegmentCount.append([]) }
         bySegmentCount[segments.count].append(routes.count)
-        pieces.append(segments.map { t in
+        let compiled: [Piece] = segments.map { t in
             t.count >= 2 && t.hasPrefix("{") && t.hasSuffix("}") ? .parameter(String(t.dropFirst().dropLast())) : .literal(t)
-        })
+        }
+        pieces.append(compiled)
+        var checks: [LiteralCheck] = [], parameters: [Int] = []
+        for (position, piece) in compiled.enumerated().reversed() {
+            switch piece {
+            case .literal(let text):
+                checks.append(LiteralCheck(position: position, start: literalBytes.count, count: text.utf8.count))
+                literalBytes += text.utf8
+            case .parameter:
+                parameters.append(position)
+            }
+        }
+        literalChecks.append(checks)
+        parameterPositions.append(parameters)
         routes.append(Route(method: method, template: template, access: access ?? .needs(method == "GET" ? .read : .write),
                             bodyCap: body, segments: segments, handler: handler))
     }
@@ -107,7 +132,7 @@ public struct Router: Sendable {
         guard decoded.count < bySegmentCount.count else { return .methods([]) }
         let effective = method == "HEAD" ? "GET" : method
         var allowed: [String] = []
-        for index in bySegmentCount[decoded.count] where Self.binds(pieces[index], decoded) {
+        for index in bySegmentCount[decoded.count] where binds(index, decoded) {
             if routes[index].method == effective { return .route(index) }
             allowed.append(routes[index].method)
         }
@@ -141,15 +166,21 @@ public struct Router: Sendable {
         return decoded
     }
 
-    /// Whether a template's pieces accept the path's segments (same count, checked by the caller).
-    private static func binds(_ template: [Piece], _ path: [Substring]) -> Bool {
-        for (piece, segment) in zip(template, path) {
-            switch piece {
-            case .literal(let text):   // octets, as RFC 3986 compares paths
-                if segment.utf8.count != text.utf8.count || !segment.utf8.elementsEqual(text.utf8) { return false }
-            case .parameter: if segment.isEmpty { return false }
+    /// Whether route `index` accepts the path's segments (as many as its template has, checked by
+    /// the caller): each literal octet for octet, as RFC 3986 compares paths; parameters non-empty.
+    private func binds(_ index: Int, _ path: [Substring]) -> Bool {
+        literalBytes.withUnsafeBufferPointer { pool in
+            for check in literalChecks[index] {
+                let segment = path[check.position].utf8
+                guard segment.count == check.count else { return false }
+                guard check.count > 0 else { continue }
+                let literal = UnsafeBufferPointer(rebasing: pool[check.start..<(check.start + check.count)])
+                let same = segment.withContiguousStorageIfAvailable { memcmp($0.baseAddress!, literal.baseAddress!, check.count) == 0 }
+                    ?? segment.elementsEqual(literal)
+                if !same { return false }
             }
+            for position in parameterPositions[index] where path[position].isEmpty { return false }
+            return true
         }
-        return true
     }
 }
