@@ -39,7 +39,6 @@ public struct Router: Sendable {
         public var template: String
         public var access: RouteAccess
         public var bodyCap: BodyCap
-        let segments: [String]
         let handler: Handler
     }
 
@@ -91,7 +90,7 @@ public struct Router: Sendable {
         literalChecks.append(checks)
         parameterPositions.append(parameters)
         routes.append(Route(method: method, template: template, access: access ?? .needs(method == "GET" ? .read : .write),
-                            bodyCap: body, segments: segments, handler: handler))
+                            bodyCap: body, handler: handler))
     }
 
     public enum Match {
