@@ -60,16 +60,8 @@ extension ServiceAPI {
             let v = try v2Version(ctx)
             let model = try models.model(v).model
             let (json, binary) = try V2BinaryTensors.split(ctx.request)
-            let request: V2InferRequest
-            if let fast = json.withUnsafeBytes({ V2InferRequest.fast($0.bindMemory(to: UInt8.self)) }) {
-                guard fast.cols == model.inputWidth else {
-                    throw APIError(400, "invalid_argument", "inputs[0].shape[1] is \(fast.cols); the model takes \(model.inputWidth)")
-                }
-                request = fast
-            } else {
-                let header = try V2BinaryTensors.parseHeader(json, extension: ctx.request.headers[V2BinaryTensors.headerLengthField] != nil)
-                request = try V2InferRequest.parse(header, inputWidth: model.inputWidth)
-            }
+            let request = try V2InferRequest.read(json, inputWidth: model.inputWidth,
+                                                  binaryExtension: ctx.request.headers[V2BinaryTensors.headerLengthField] != nil)
             let (rows, cols) = (request.rows, request.cols)
             let flat: [Float]
             if let declared = request.binaryDataSize {

@@ -6,9 +6,10 @@ import Engine
 /// values, or binary data of `binaryDataSize` bytes after the JSON header — an optional id, a task
 /// and whether the outputs go back as binary data.
 ///
-/// Read by ``fast(_:)`` when the request has the common shape (what KServe and Triton clients send
-/// for one tensor), straight into floats; otherwise by ``parse(_:inputWidth:)`` from the parsed JSON,
-/// whose errors name the field at fault. Both read the same request alike.
+/// ``read(_:inputWidth:binaryExtension:)`` uses ``fast(_:)`` when the request has the common shape
+/// (what KServe and Triton clients send for one tensor), straight into floats; otherwise
+/// ``parse(_:inputWidth:)`` from the parsed JSON, whose errors name the field at fault. Both read
+/// the same request alike.
 struct V2InferRequest {
     var id: String?
     var rows: Int
@@ -19,6 +20,13 @@ struct V2InferRequest {
     var binaryDataSize: Int?
     var task: Int?
     var binaryOutput: Bool
+
+    /// The request in `json` (the body, or the JSON header before binary data): the fast reading
+    /// when the request has the common shape and the model's input width, else the general one.
+    static func read(_ json: Data, inputWidth: Int, binaryExtension: Bool) throws -> V2InferRequest {
+        if let fast = json.withUnsafeBytes({ fast($0.bindMemory(to: UInt8.self)) }), fast.cols == inputWidth { return fast }
+        return try parse(V2BinaryTensors.parseHeader(json, extension: binaryExtension), inputWidth: inputWidth)
+    }
 
     /// `{"id"?: "…", "inputs": [{"name": "…", "shape": [r, c], "datatype": "FP32" | "FP64",
     /// "data": [n, …] | [[n, …], …]} or with "parameters": {"binary_data_size": n} instead of data]}`,

@@ -15,6 +15,12 @@ public final class MetricsRegistry: @unchecked Sendable {
         var counts: [Double]
         var sum = 0.0
         var count = 0.0
+
+        mutating func record(_ value: Double, bucket: Int) {
+            counts[bucket] += 1
+            sum += value
+            count += 1
+        }
     }
 
     struct Family {
@@ -35,14 +41,7 @@ public final class MetricsRegistry: @unchecked Sendable {
             // The first bucket the value fits; the cumulative counts are formed when rendering.
             var lo = 0, hi = buckets.count
             while lo < hi { let mid = (lo + hi) / 2; if value <= buckets[mid] { hi = mid } else { lo = mid + 1 } }
-            let width = buckets.count + 1
-            Self.update(&histograms[labels, default: Histogram(counts: [Double](repeating: 0, count: width))], bucket: lo, value: value)
-        }
-
-        private static func update(_ h: inout Histogram, bucket: Int, value: Double) {
-            h.counts[bucket] += 1
-            h.sum += value
-            h.count += 1
+            histograms[labels, default: Histogram(counts: [Double](repeating: 0, count: buckets.count + 1))].record(value, bucket: lo)
         }
     }
 

@@ -32,11 +32,12 @@ public struct BatchStatistics: Sendable {
 /// A fully connected network `sizes[0] → … → sizes[L]` with one hidden activation and a softmax
 /// output. Weights are row-major `in × out` (as `x @ W`), so a batch is `B × in`.
 ///
-/// All dense math goes through `cblas_sgemm`. Work buffers are allocated once per batch size, so
+/// Dense math goes through `cblas_sgemm`, except the forward products of a row or two
+/// (``product(_:rows:inputs:weights:outputs:into:)``). Work buffers are allocated once per batch size, so
 /// a training step allocates nothing.
 public final class MLP {
-    /// Forward passes of at most this many rows skip zero inputs row by row instead of one GEMM.
-    static let gemvBatchLimit = 2
+    /// Products of at most this many rows skip zero inputs row by row instead of one GEMM.
+    static let smallBatchLimit = 2
     public let sizes: [Int]
     public let activation: ExperimentSpec.Activation
     public let weights: [FloatBuffer]
@@ -135,8 +136,6 @@ public final class MLP {
         return acts[layerCount].pointer
     }
 
-    /// Forward pass over a training batch: loss, accuracy and entropy, keeping the activations
-    /// for ``backwardAndUpdate``.
     /// z = x·W for `rows` rows (x: rows × inputs, W: inputs × outputs, z: rows × outputs; all
     /// row-major): the product of every layer, and of an adapted readout, so the two agree bit
     /// for bit. A row or two reads only the rows of W whose inputs are not zero
@@ -145,7 +144,7 @@ public final class MLP {
     /// batches go through GEMM.
     static func product(_ x: UnsafePointer<Float>, rows: Int, inputs: Int, weights: UnsafePointer<Float>, outputs: Int,
                         into z: UnsafeMutablePointer<Float>) {
-        if rows <= gemvBatchLimit {
+        if rows <= smallBatchLimit {
             nm_weighted_rows(x, rows, inputs, weights, outputs, z)
         } else {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(outputs), Int32(inputs),
@@ -153,6 +152,8 @@ public final class MLP {
         }
     }
 
+    /// Forward pass over a training batch: loss, accuracy and entropy, keeping the activations
+    /// for ``backwardAndUpdate``.
     public func forwardStatistics(batch: Int, labels: UnsafePointer<Int32>) -> BatchStatistics {
         let probs = forward(batch: batch)
         let classes = sizes[layerCount]
